@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod loss;
+pub mod model;
+pub mod nn;
+pub mod train;
+
+pub use error::{ConfigError, CoreError, Result};
+pub use model::{Batch, BatchSource, Decoder, Encoder, Generator, LossTerms, Objective, Stage};
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// The backend unit tests run on. Only `f32`: burn 0.21 keeps one default float type per
+    /// device, so `NdArray<f32>` and `NdArray<f64>` must not share a test process.
+    pub type TestBackend = burn::backend::NdArray<f32>;
+    /// Autodiff over [`TestBackend`].
+    pub type TestAutodiffBackend = burn::backend::Autodiff<TestBackend>;
+}

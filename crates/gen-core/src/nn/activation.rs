@@ -1,0 +1,105 @@
+use burn::tensor::{Tensor, activation, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+/// An element-wise non-linearity, chosen by name in configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(x, 0).
+    #[default]
+    Relu,
+    /// max(x, 0.2 x).
+    LeakyRelu,
+    /// 1 / (1 + exp(-x)).
+    Sigmoid,
+    /// tanh(x).
+    Tanh,
+    /// ln(1 + exp(x)); smooth, so second derivatives exist everywhere.
+    Softplus,
+    /// x; no non-linearity.
+    Identity,
+}
+
+impl Activation {
+    /// Applies the activation element-wise.
+    pub fn forward<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Relu => activation::relu(x),
+            Activation::LeakyRelu => activation::leaky_relu(x, 0.2),
+            Activation::Sigmoid => activation::sigmoid(x),
+            Activation::Tanh => activation::tanh(x),
+            Activation::Softplus => activation::softplus(x, 1.0),
+            Activation::Identity => x,
+        }
+    }
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softplus => "softplus",
+            Activation::Identity => "identity",
+        }
+    }
+}
+
+impl std::str::FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "relu" => Activation::Relu,
+            "leaky_relu" | "leaky-relu" => Activation::LeakyRelu,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "softplus" => Activation::Softplus,
+            "identity" | "none" | "linear" => Activation::Identity,
+            other => {
+                return Err(format!(
+                    "unknown activation {other:?}; expected relu, leaky_relu, sigmoid, tanh, softplus or identity"
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::TestBackend;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn activations_match_their_formulas() {
+        let device = Default::default();
+        let x = Tensor::<TestBackend, 1>::from_floats([-2.0, 0.0, 1.5], &device);
+        let expect = |a: Activation, v: [f32; 3]| {
+            a.forward(x.clone())
+                .into_data()
+                .assert_approx_eq::<f32>(&TensorData::from(v), Default::default());
+        };
+        expect(Activation::Relu, [0.0, 0.0, 1.5]);
+        expect(Activation::LeakyRelu, [-0.4, 0.0, 1.5]);
+        expect(Activation::Sigmoid, [0.119_202_92, 0.5, 0.817_574_5]);
+        expect(Activation::Tanh, [-0.964_027_6, 0.0, 0.905_148_3]);
+        expect(Activation::Softplus, [0.126_928_01, 0.693_147_2, 1.701_413_9]);
+        expect(Activation::Identity, [-2.0, 0.0, 1.5]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for a in [
+            Activation::Relu,
+            Activation::LeakyRelu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Softplus,
+            Activation::Identity,
+        ] {
+            assert_eq!(a.name().parse::<Activation>().unwrap(), a);
+        }
+        assert!("swish".parse::<Activation>().is_err());
+    }
+}

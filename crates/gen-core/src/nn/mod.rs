@@ -1,0 +1,30 @@
+//! Building blocks shared by the model families: activations, a twice-differentiable dense layer,
+//! MLP stacks and convolutional encoder and decoder stacks for images.
+
+mod activation;
+mod conv;
+mod dense;
+mod mlp;
+
+pub use activation::Activation;
+pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
+pub use dense::{Dense, DenseConfig};
+pub use mlp::{Mlp, MlpConfig};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Tensor, backend::Backend};
+
+/// Forces every lazily initialised parameter of `module` to be created now.
+///
+/// burn creates some parameters (those of `nn::conv::Conv2d`, for instance) on first use; a module
+/// cloned before that would get different weights in each clone. Model configs call this from
+/// `init`, so a freshly built model can be cloned safely.
+pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
+    struct Touch;
+    impl<B: Backend> ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}

@@ -1,0 +1,22 @@
+//! The training loop that every family uses, with its run folder, checkpoints and metrics.
+//!
+//! A run folder holds:
+//! - `config.json`: everything needed to rebuild the model and repeat the run;
+//! - `checkpoint.ckpt`: the model and optimizer state after the last completed epoch;
+//! - `best.ckpt`: the model of the epoch with the lowest validation loss;
+//! - `metrics.csv`: one row per epoch.
+//!
+//! Files are replaced atomically (written to a temporary file, then renamed), so an interrupted run
+//! never leaves a half-written checkpoint behind.
+
+mod checkpoint;
+mod config;
+mod metrics;
+mod run_dir;
+mod trainer;
+
+pub use checkpoint::{Checkpoint, CheckpointHeader, load_module, module_to_bytes, save_module, write_atomic};
+pub use config::TrainConfig;
+pub use metrics::{EpochMetrics, MetricsLog};
+pub use run_dir::RunDir;
+pub use trainer::{Fitted, Observer, Trainer, epoch_seed, evaluate};

@@ -1,0 +1,346 @@
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::checkpoint::{load_into, param_shapes};
+use super::{Checkpoint, CheckpointHeader, EpochMetrics, RunDir, TrainConfig, module_to_bytes};
+use crate::{BatchSource, CoreError, Objective, Result, Stage};
+
+/// Receives progress from the [`Trainer`]; the library itself never prints.
+///
+/// Every method has an empty default, so an observer implements only what it shows.
+pub trait Observer {
+    /// An epoch begins; it will take `num_steps` steps.
+    fn on_epoch_start(&mut self, _epoch: usize, _num_epochs: usize, _num_steps: usize) {}
+    /// A step finished with this training loss and the epoch's throughput so far.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _loss: f64, _samples_per_sec: f64) {}
+    /// An epoch finished (and its checkpoint was written, when there is a run folder).
+    fn on_epoch_end(&mut self, _metrics: &EpochMetrics) {}
+    /// Training stopped early at `epoch`; the best model was that of `best_epoch`.
+    fn on_early_stop(&mut self, _epoch: usize, _best_epoch: usize) {}
+}
+
+impl Observer for () {}
+
+/// The result of [`Trainer::fit`].
+#[derive(Debug)]
+pub struct Fitted<M> {
+    /// The model to use: that of the best validation epoch when there was validation data,
+    /// else the last.
+    pub model: M,
+    /// Metrics of the epochs run by this call (not those before a resume).
+    pub history: Vec<EpochMetrics>,
+    /// Epoch with the lowest validation loss.
+    pub best_epoch: Option<usize>,
+    /// Lowest validation loss.
+    pub best_valid_loss: Option<f64>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Epochs completed in all (including those before a resume).
+    pub epochs_completed: usize,
+}
+
+/// The seed of epoch `epoch` (1-based) of a run seeded with `seed`: shuffling and every random
+/// draw of the epoch depend on it alone, which is what makes resumed runs identical to
+/// uninterrupted ones.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    // SplitMix64 finaliser, so that neighbouring epochs get unrelated streams.
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Mean loss (and parts) of `model` over `data`, without autodiff.
+///
+/// Batches are taken in order; the mean is weighted by batch size.
+pub fn evaluate<B: Backend, M: Objective<B>, D: BatchSource<B> + ?Sized>(
+    model: &M,
+    data: &D,
+    batch_size: usize,
+    device: &B::Device,
+) -> (f64, Vec<(String, f64)>) {
+    let n = data.num_samples();
+    let indices: Vec<usize> = (0..n).collect();
+    let mut acc = Accumulator::default();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let terms = model.objective(&data.batch(chunk, device), Stage::Valid);
+        acc.add(chunk.len(), &terms);
+    }
+    acc.means("valid_")
+}
+
+#[derive(Default)]
+struct Accumulator {
+    n: usize,
+    total: f64,
+    parts: Vec<(&'static str, f64)>,
+}
+
+impl Accumulator {
+    fn add<B: Backend>(&mut self, n: usize, terms: &crate::LossTerms<B>) -> f64 {
+        let total = terms.total.clone().into_scalar().elem::<f64>();
+        self.total += total * n as f64;
+        for (i, (name, value)) in terms.parts.iter().enumerate() {
+            let v = value.clone().into_scalar().elem::<f64>() * n as f64;
+            match self.parts.get_mut(i) {
+                Some(slot) => slot.1 += v,
+                None => self.parts.push((name, v)),
+            }
+        }
+        self.n += n;
+        total
+    }
+
+    fn means(&self, prefix: &str) -> (f64, Vec<(String, f64)>) {
+        let n = self.n.max(1) as f64;
+        let parts = self
+            .parts
+            .iter()
+            .map(|(k, v)| (format!("{prefix}{k}"), v / n))
+            .collect();
+        (self.total / n, parts)
+    }
+}
+
+/// The generic training loop: Adam, epochs of shuffled batches, validation, metrics,
+/// checkpoints, early stopping and resuming.
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    run: Option<RunDir>,
+    resume: bool,
+    observer: Box<dyn Observer + 'a>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer with no run folder and no observer.
+    ///
+    /// # Errors
+    /// If the configuration is invalid.
+    pub fn new(config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            run: None,
+            resume: false,
+            observer: Box::new(()),
+        })
+    }
+
+    /// Writes checkpoints and metrics into `run`.
+    pub fn with_run_dir(mut self, run: RunDir) -> Self {
+        self.run = Some(run);
+        self
+    }
+
+    /// Continues from the run folder's checkpoint, if it has one.
+    pub fn with_resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// Reports progress to `observer`.
+    pub fn with_observer(mut self, observer: impl Observer + 'a) -> Self {
+        self.observer = Box::new(observer);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Trains `model` on `train`, validating on `valid` after each epoch.
+    ///
+    /// `run_config` is stored in every checkpoint header, so each checkpoint describes the run.
+    ///
+    /// # Errors
+    /// - [`CoreError::NonFiniteLoss`] when a loss turns NaN or infinite; the checkpoint of the
+    ///   last completed epoch is left as it was.
+    /// - I/O and checkpoint errors from the run folder.
+    pub fn fit<B, M, T, V>(
+        &mut self,
+        model: M,
+        train: &T,
+        valid: Option<&V>,
+        run_config: &serde_json::Value,
+        device: &B::Device,
+    ) -> Result<Fitted<M>>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Objective<B>,
+        M::InnerModule: Objective<B::InnerBackend>,
+        T: BatchSource<B> + ?Sized,
+        V: BatchSource<B::InnerBackend> + ?Sized,
+    {
+        let cfg = self.config.clone();
+        let n = train.num_samples();
+        if n == 0 {
+            return Err(CoreError::Data("the training set is empty".into()));
+        }
+        if valid.is_some_and(|v| v.num_samples() == 0) {
+            return Err(CoreError::Data("the validation set is empty".into()));
+        }
+        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let mut optim = AdamConfig::new()
+            .with_beta_1(cfg.beta_1)
+            .with_beta_2(cfg.beta_2)
+            .with_epsilon(1e-8)
+            .init::<B, M>();
+        let mut model = model;
+        let mut state = CheckpointHeader {
+            config: run_config.clone(),
+            ..Default::default()
+        };
+        let mut best_model: Option<M> = None;
+
+        if let (true, Some(run)) = (self.resume, &self.run) {
+            let path = run.checkpoint_path();
+            if path.is_file() {
+                let ckpt = Checkpoint::load(&path)?;
+                model = load_into(model, &ckpt, &path, device)?;
+                let opt_bytes = ckpt.optimizer.clone().ok_or_else(|| CoreError::CheckpointMismatch {
+                    path: path.clone(),
+                    reason: "it holds no optimizer state, so it cannot be resumed".into(),
+                })?;
+                let record = recorder
+                    .load(opt_bytes, device)
+                    .map_err(|e| CoreError::CorruptCheckpoint {
+                        path: path.clone(),
+                        reason: format!("optimizer state: {e}"),
+                    })?;
+                optim = optim.load_record(record);
+                state = CheckpointHeader {
+                    config: run_config.clone(),
+                    ..ckpt.header
+                };
+                let best = run.best_path();
+                if best.is_file() {
+                    let b = Checkpoint::load(&best)?;
+                    best_model = Some(load_into(model.clone(), &b, &best, device)?);
+                }
+                run.metrics().truncate_after(state.epoch)?;
+            }
+        }
+
+        let mut history = Vec::new();
+        let mut stopped_early = false;
+        let steps_per_epoch = n.div_ceil(cfg.batch_size);
+        for epoch in state.epoch + 1..=cfg.num_epochs {
+            let start = Instant::now();
+            let seed = epoch_seed(cfg.seed, epoch);
+            B::seed(device, seed);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
+
+            let mut acc = Accumulator::default();
+            for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
+                let batch = train.batch(chunk, device);
+                let terms = model.objective(&batch, Stage::Train);
+                let loss = acc.add(chunk.len(), &terms);
+                if !loss.is_finite() {
+                    return Err(CoreError::NonFiniteLoss {
+                        epoch,
+                        step: i + 1,
+                        loss,
+                    });
+                }
+                let grads = GradientsParams::from_grads(terms.total.backward(), &model);
+                model = optim.step(cfg.learning_rate, model, grads);
+                state.global_step += 1;
+                let rate = acc.n as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                self.observer.on_step(epoch, i + 1, loss, rate);
+            }
+            let train_secs = start.elapsed().as_secs_f64();
+            let (train_loss, mut parts) = acc.means("train_");
+
+            let mut valid_loss = None;
+            if let Some(v) = valid {
+                let (loss, vparts) = evaluate(&model.valid(), v, cfg.batch_size.max(256), device);
+                if !loss.is_finite() {
+                    return Err(CoreError::NonFiniteLoss {
+                        epoch,
+                        step: steps_per_epoch,
+                        loss,
+                    });
+                }
+                valid_loss = Some(loss);
+                parts.extend(vparts);
+            }
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss,
+                valid_loss,
+                parts,
+                samples_per_sec: n as f64 / train_secs.max(1e-9),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+
+            state.epoch = epoch;
+            let improved = match (valid_loss, state.best_valid_loss) {
+                (Some(v), Some(b)) => v < b,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if improved {
+                state.best_valid_loss = valid_loss;
+                state.best_epoch = Some(epoch);
+                best_model = Some(model.clone());
+            }
+            if let Some(run) = &self.run {
+                let header = CheckpointHeader {
+                    param_shapes: param_shapes(&model),
+                    ..state.clone()
+                };
+                if improved {
+                    let ckpt = Checkpoint {
+                        header: header.clone(),
+                        model: module_to_bytes(model.clone())?,
+                        optimizer: None,
+                    };
+                    ckpt.save(&run.best_path())?;
+                }
+                let optim_bytes = recorder
+                    .record(optim.to_record(), ())
+                    .map_err(|e| CoreError::Serialise {
+                        what: "optimizer state",
+                        reason: e.to_string(),
+                    })?;
+                let ckpt = Checkpoint {
+                    header,
+                    model: module_to_bytes(model.clone())?,
+                    optimizer: Some(optim_bytes),
+                };
+                ckpt.save(&run.checkpoint_path())?;
+                run.metrics().append(&metrics)?;
+            }
+            self.observer.on_epoch_end(&metrics);
+            history.push(metrics);
+
+            if let (Some(patience), Some(best_epoch)) = (cfg.patience, state.best_epoch)
+                && epoch - best_epoch >= patience
+            {
+                self.observer.on_early_stop(epoch, best_epoch);
+                stopped_early = true;
+                break;
+            }
+        }
+
+        Ok(Fitted {
+            model: best_model.unwrap_or(model),
+            history,
+            best_epoch: state.best_epoch,
+            best_valid_loss: state.best_valid_loss,
+            stopped_early,
+            epochs_completed: state.epoch,
+        })
+    }
+}
