@@ -344,3 +344,272 @@ impl<'a> Trainer<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::{MseLoss, Reduction};
+    use crate::nn::{Mlp, MlpConfig};
+    use crate::test_util::TestAutodiffBackend as TB;
+    use crate::{Batch, LossTerms};
+    use burn::module::Module;
+    use burn::tensor::{Distribution, Tensor, TensorData};
+    use std::cell::Cell;
+
+    /// A tiny autoencoder-like regression: reconstruct x through a 2-unit bottleneck, with a
+    /// random perturbation of the input in training (so seeding of random draws is exercised).
+    #[derive(Module, Debug)]
+    struct Toy<B: Backend> {
+        mlp: Mlp<B>,
+    }
+
+    impl<B: Backend> Objective<B> for Toy<B> {
+        fn objective(&self, batch: &Batch<B>, stage: Stage) -> LossTerms<B> {
+            let x = match stage {
+                Stage::Train => {
+                    let noise = Tensor::random(batch.x.shape(), Distribution::Normal(0.0, 0.01), &batch.x.device());
+                    batch.x.clone() + noise
+                }
+                Stage::Valid => batch.x.clone(),
+            };
+            let out = self.mlp.forward(x);
+            let mse = MseLoss.forward(out, batch.x.clone(), Reduction::Mean);
+            LossTerms {
+                total: mse.clone(),
+                parts: vec![("mse", mse)],
+            }
+        }
+    }
+
+    struct Data {
+        x: Vec<f32>,
+        d: usize,
+        /// After this many batches, every batch is NaN.
+        poison_after: Option<usize>,
+        served: Cell<usize>,
+    }
+
+    impl Data {
+        fn new(n: usize, seed: u64) -> Self {
+            use rand::Rng;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            // Points near a 2-D plane in 6-D, so a 2-unit bottleneck can fit them.
+            let x = (0..n)
+                .flat_map(|_| {
+                    let (a, b): (f32, f32) = (rng.random(), rng.random());
+                    [a, b, a + b, a - b, 0.5 * a, 0.3 * b]
+                })
+                .collect();
+            Self {
+                x,
+                d: 6,
+                poison_after: None,
+                served: Cell::new(0),
+            }
+        }
+    }
+
+    impl<B: Backend> BatchSource<B> for Data {
+        fn num_samples(&self) -> usize {
+            self.x.len() / self.d
+        }
+        fn d_input(&self) -> usize {
+            self.d
+        }
+        fn batch(&self, indices: &[usize], device: &B::Device) -> Batch<B> {
+            let k = self.served.get();
+            self.served.set(k + 1);
+            let poisoned = self.poison_after.is_some_and(|p| k >= p);
+            let v: Vec<f32> = indices
+                .iter()
+                .flat_map(|&i| {
+                    self.x[i * self.d..(i + 1) * self.d]
+                        .iter()
+                        .map(move |&v| if poisoned { f32::NAN } else { v })
+                })
+                .collect();
+            Batch {
+                x: Tensor::from_data(TensorData::new(v, [indices.len(), self.d]), device),
+                y: None,
+            }
+        }
+    }
+
+    fn toy(seed: u64) -> Toy<TB> {
+        let device = Default::default();
+        TB::seed(&device, seed);
+        Toy {
+            mlp: MlpConfig::new(6, vec![16, 2, 16], 6).init(&device),
+        }
+    }
+
+    fn config(epochs: usize) -> TrainConfig {
+        TrainConfig::default()
+            .with_num_epochs(epochs)
+            .with_batch_size(32)
+            .with_learning_rate(3e-3)
+            .with_seed(5)
+    }
+
+    fn params(m: &Toy<TB>) -> Vec<f32> {
+        m.mlp
+            .layers()
+            .iter()
+            .flat_map(|l| l.weight.val().into_data().to_vec::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn loss_falls_and_metrics_are_written() {
+        let _lock = crate::test_util::seed_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), &serde_json::json!({}), false).unwrap();
+        let (train, valid) = (Data::new(512, 1), Data::new(128, 2));
+        let device = Default::default();
+        let fitted = Trainer::new(config(15))
+            .unwrap()
+            .with_run_dir(run.clone())
+            .fit(toy(0), &train, Some(&valid), &serde_json::json!({"k": 1}), &device)
+            .unwrap();
+        let first = fitted.history[0].valid_loss.unwrap();
+        let last = fitted.best_valid_loss.unwrap();
+        assert!(last < 0.3 * first, "validation loss {first} -> {last}");
+        assert_eq!(fitted.epochs_completed, 15);
+        let (cols, rows) = run.metrics().read().unwrap();
+        assert!(
+            cols.contains(&"valid_mse".to_string()) && cols.contains(&"train_mse".to_string()),
+            "{cols:?}"
+        );
+        assert_eq!(rows.len(), 15);
+        assert!(run.checkpoint_path().is_file() && run.best_path().is_file());
+        let header = Checkpoint::load(&run.checkpoint_path()).unwrap().header;
+        assert_eq!((header.epoch, header.global_step), (15, 15 * 16));
+        assert_eq!(header.config["k"], 1);
+    }
+
+    #[test]
+    fn same_seed_gives_bit_identical_weights() {
+        let _lock = crate::test_util::seed_lock();
+        let data = Data::new(256, 1);
+        let device = Default::default();
+        let run = |seed| {
+            let cfg = config(3).with_seed(seed);
+            params(
+                &Trainer::new(cfg)
+                    .unwrap()
+                    .fit(toy(0), &data, None::<&Data>, &serde_json::json!({}), &device)
+                    .unwrap()
+                    .model,
+            )
+        };
+        let a = run(5);
+        assert_eq!(a, run(5));
+        assert_ne!(a, run(6));
+    }
+
+    #[test]
+    fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
+        let _lock = crate::test_util::seed_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let data = Data::new(256, 1);
+        let valid = Data::new(64, 2);
+        let meta = serde_json::json!({});
+        let straight = Trainer::new(config(6))
+            .unwrap()
+            .fit(toy(0), &data, Some(&valid), &meta, &device)
+            .unwrap();
+
+        let run = RunDir::create(dir.path().join("r"), &meta, false).unwrap();
+        let first = Trainer::new(config(3))
+            .unwrap()
+            .with_run_dir(run.clone())
+            .fit(toy(0), &data, Some(&valid), &meta, &device)
+            .unwrap();
+        assert_eq!(first.epochs_completed, 3);
+        // A fresh model (other weights) is overwritten by the checkpoint when resuming.
+        let resumed = Trainer::new(config(6))
+            .unwrap()
+            .with_run_dir(run.clone())
+            .with_resume(true)
+            .fit(toy(99), &data, Some(&valid), &meta, &device)
+            .unwrap();
+        assert_eq!(
+            resumed.history.first().map(|m| m.epoch),
+            Some(4),
+            "resume starts after the saved epoch"
+        );
+        assert_eq!(resumed.epochs_completed, 6);
+        assert_eq!(
+            params(&resumed.model),
+            params(&straight.model),
+            "resumed run must equal the uninterrupted one"
+        );
+        assert_eq!(run.metrics().read().unwrap().1.len(), 6);
+    }
+
+    #[test]
+    fn non_finite_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint() {
+        let _lock = crate::test_util::seed_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let run = RunDir::create(dir.path().join("r"), &serde_json::json!({}), false).unwrap();
+        let mut data = Data::new(256, 1); // 8 steps per epoch
+        data.poison_after = Some(8 + 3); // fourth step of epoch 2
+        let err = Trainer::new(config(5))
+            .unwrap()
+            .with_run_dir(run.clone())
+            .fit(toy(0), &data, None::<&Data>, &serde_json::json!({}), &device)
+            .unwrap_err();
+        match err {
+            CoreError::NonFiniteLoss { epoch, step, .. } => assert_eq!((epoch, step), (2, 4)),
+            other => panic!("unexpected error {other}"),
+        }
+        let ckpt = Checkpoint::load(&run.checkpoint_path()).unwrap();
+        assert_eq!(ckpt.header.epoch, 1, "the checkpoint of the last good epoch is kept");
+    }
+
+    #[test]
+    fn early_stopping_stops_after_patience_epochs_without_improvement() {
+        let _lock = crate::test_util::seed_lock();
+        let device = Default::default();
+        let data = Data::new(128, 1);
+        // Validation on unrelated noise cannot keep improving with this learning rate.
+        let mut valid = Data::new(64, 3);
+        valid
+            .x
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = ((i * 7919) % 13) as f32);
+        let cfg = config(200).with_patience(Some(2)).with_learning_rate(5e-2);
+        let fitted = Trainer::new(cfg)
+            .unwrap()
+            .fit(toy(0), &data, Some(&valid), &serde_json::json!({}), &device)
+            .unwrap();
+        assert!(fitted.stopped_early);
+        let best = fitted.best_epoch.unwrap();
+        assert_eq!(fitted.epochs_completed, best + 2);
+    }
+
+    #[test]
+    fn rejects_empty_data_and_bad_config() {
+        let device = Default::default();
+        let empty = Data {
+            x: vec![],
+            d: 6,
+            poison_after: None,
+            served: Cell::new(0),
+        };
+        let err = Trainer::new(config(1))
+            .unwrap()
+            .fit(toy(0), &empty, None::<&Data>, &serde_json::json!({}), &device);
+        assert!(matches!(err, Err(CoreError::Data(_))));
+        assert!(matches!(Trainer::new(config(0)), Err(CoreError::Config(_))));
+    }
+
+    #[test]
+    fn epoch_seeds_differ() {
+        let s: std::collections::HashSet<u64> = (1..100).map(|e| epoch_seed(42, e)).collect();
+        assert_eq!(s.len(), 99);
+    }
+}

@@ -1,0 +1,191 @@
+use burn::tensor::backend::Backend;
+use gen_core::ConfigError;
+use gen_core::nn::{Activation, ConvDecoderConfig, ConvEncoderConfig, ImageShape, MlpConfig, materialize};
+use serde::{Deserialize, Serialize};
+
+use super::model::{AeDecoder, AeEncoder, Autoencoder};
+
+/// The shape of encoder and decoder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Architecture {
+    /// Dense layers: `d_input → hidden… → d_latent`, and the mirror image back.
+    Mlp {
+        /// Hidden widths of the encoder, input side first; the decoder uses them reversed.
+        hidden: Vec<usize>,
+    },
+    /// Stride-2 convolutions (each halving height and width), a dense layer to the code, and the
+    /// mirror image back with transposed convolutions. Needs [`AutoencoderConfig::image`].
+    Conv {
+        /// Channels of the encoder's convolutions, input side first.
+        channels: Vec<usize>,
+    },
+}
+
+/// The reconstruction loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconLoss {
+    /// Mean squared error on the output after [`AutoencoderConfig::output_activation`].
+    #[default]
+    Mse,
+    /// Binary cross-entropy, computed stably from the decoder's logits (inputs in [0, 1]);
+    /// the decoded output is then the sigmoid of the logits.
+    Bce,
+}
+
+/// Configuration of an [`Autoencoder`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoencoderConfig {
+    /// Width of the (flattened) input.
+    pub d_input: usize,
+    /// Width of the code.
+    pub d_latent: usize,
+    /// MLP or convolutional.
+    pub architecture: Architecture,
+    /// Image shape of the input; required for [`Architecture::Conv`].
+    #[serde(default)]
+    pub image: Option<ImageShape>,
+    /// Hidden non-linearity.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Non-linearity on the decoded output (used with [`ReconLoss::Mse`]).
+    #[serde(default = "sigmoid")]
+    pub output_activation: Activation,
+    /// Reconstruction loss.
+    #[serde(default)]
+    pub loss: ReconLoss,
+}
+
+fn sigmoid() -> Activation {
+    Activation::Sigmoid
+}
+
+impl AutoencoderConfig {
+    /// An MLP autoencoder with ReLU hidden layers, sigmoid output and MSE.
+    pub fn mlp(d_input: usize, hidden: Vec<usize>, d_latent: usize) -> Self {
+        Self {
+            d_input,
+            d_latent,
+            architecture: Architecture::Mlp { hidden },
+            image: None,
+            activation: Activation::Relu,
+            output_activation: Activation::Sigmoid,
+            loss: ReconLoss::Mse,
+        }
+    }
+
+    /// A convolutional autoencoder for images of shape `image`.
+    pub fn conv(image: ImageShape, channels: Vec<usize>, d_latent: usize) -> Self {
+        Self {
+            d_input: image.numel(),
+            d_latent,
+            architecture: Architecture::Conv { channels },
+            image: Some(image),
+            activation: Activation::Relu,
+            output_activation: Activation::Sigmoid,
+            loss: ReconLoss::Mse,
+        }
+    }
+
+    /// Sets the reconstruction loss.
+    pub fn with_loss(mut self, loss: ReconLoss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Sets the hidden activation.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    fn encoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
+        MlpConfig::new(self.d_input, hidden.to_vec(), self.d_latent).with_activation(self.activation)
+    }
+
+    fn decoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
+        MlpConfig::new(self.d_latent, hidden.iter().rev().copied().collect(), self.d_input)
+            .with_activation(self.activation)
+    }
+
+    fn conv_parts(&self, channels: &[usize]) -> Result<(ConvEncoderConfig, ConvDecoderConfig), ConfigError> {
+        let image = self
+            .image
+            .ok_or_else(|| ConfigError::Invalid("a convolutional autoencoder needs the input's image shape".into()))?;
+        if image.numel() != self.d_input {
+            return Err(ConfigError::Invalid(format!(
+                "image shape {}x{}x{} does not have d_input = {} values",
+                image.channels, image.height, image.width, self.d_input
+            )));
+        }
+        let enc = ConvEncoderConfig {
+            image,
+            channels: channels.to_vec(),
+            d_output: self.d_latent,
+            activation: self.activation,
+        };
+        let dec = ConvDecoderConfig {
+            d_input: self.d_latent,
+            image,
+            channels: channels.iter().rev().copied().collect(),
+            activation: self.activation,
+            output_activation: Activation::Identity,
+        };
+        Ok((enc, dec))
+    }
+
+    /// Rejects zero sizes, a code at least as wide as the input (that would not be
+    /// undercomplete) and convolutional stacks that do not fit the image.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check_positive("d_input", self.d_input)?;
+        ConfigError::check_positive("d_latent", self.d_latent)?;
+        if self.d_latent >= self.d_input {
+            return Err(ConfigError::Invalid(format!(
+                "an undercomplete autoencoder needs d_latent < d_input, got {} >= {}",
+                self.d_latent, self.d_input
+            )));
+        }
+        match &self.architecture {
+            Architecture::Mlp { hidden } => {
+                self.encoder_mlp(hidden).validate()?;
+                self.decoder_mlp(hidden).validate()
+            }
+            Architecture::Conv { channels } => {
+                let (e, d) = self.conv_parts(channels)?;
+                e.validate()?;
+                d.validate()
+            }
+        }
+    }
+
+    /// Builds the model.
+    ///
+    /// # Errors
+    /// If [`AutoencoderConfig::validate`] fails.
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Autoencoder<B>, ConfigError> {
+        self.validate()?;
+        let (encoder, decoder) = match &self.architecture {
+            Architecture::Mlp { hidden } => (
+                AeEncoder::Mlp(self.encoder_mlp(hidden).init(device)),
+                AeDecoder::Mlp(self.decoder_mlp(hidden).init(device)),
+            ),
+            Architecture::Conv { channels } => {
+                let (e, d) = self.conv_parts(channels)?;
+                (AeEncoder::Conv(e.init(device)), AeDecoder::Conv(d.init(device)))
+            }
+        };
+        let model = Autoencoder::new(encoder, decoder, self.d_latent, self.output_activation, self.loss);
+        materialize(&model);
+        Ok(model)
+    }
+
+    /// Builds the model.
+    ///
+    /// # Panics
+    /// If [`AutoencoderConfig::validate`] fails; use [`AutoencoderConfig::try_init`] to get the
+    /// error instead.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Autoencoder<B> {
+        self.try_init(device).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
