@@ -1,0 +1,87 @@
+//! The one place that names concrete backends: each behind its cargo feature, all calling one
+//! generic job.
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
+use clap::ValueEnum;
+
+/// A compute backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// burn's Flex CPU backend (pure Rust, multi-threaded); the default, measured faster than
+    /// ndarray on our workloads.
+    Flex,
+    /// burn's ndarray CPU backend.
+    Ndarray,
+    /// The GPU through wgpu (Vulkan, Metal, DX12; a software Vulkan works too).
+    Wgpu,
+}
+
+impl Default for BackendChoice {
+    fn default() -> Self {
+        if cfg!(feature = "flex") {
+            BackendChoice::Flex
+        } else if cfg!(feature = "ndarray") {
+            BackendChoice::Ndarray
+        } else {
+            BackendChoice::Wgpu
+        }
+    }
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendChoice::Flex => "flex",
+            BackendChoice::Ndarray => "ndarray",
+            BackendChoice::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// Work that runs on any autodiff backend.
+pub trait Job {
+    /// What the job returns.
+    type Output;
+    /// Runs the job on backend `B`.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
+}
+
+/// Runs `job` on the chosen backend.
+pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::Output> {
+    match choice {
+        #[cfg(feature = "flex")]
+        BackendChoice::Flex => job.run::<Autodiff<burn::backend::Flex>>(Default::default()),
+        #[cfg(feature = "ndarray")]
+        BackendChoice::Ndarray => job.run::<Autodiff<burn::backend::NdArray>>(Default::default()),
+        #[cfg(feature = "wgpu")]
+        BackendChoice::Wgpu => {
+            wgpu_probe()?;
+            job.run::<Autodiff<burn::backend::Wgpu>>(Default::default())
+        }
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!("this build of gen has no {other} backend; rebuild with --features {other}"),
+    }
+}
+
+/// Checks that wgpu finds an adapter, turning burn's panic into an error that says what to do.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_probe() -> anyhow::Result<()> {
+    use burn::tensor::Tensor;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(|| {
+        let device = burn::backend::wgpu::WgpuDevice::default();
+        Tensor::<burn::backend::Wgpu, 1>::ones([4], &device).sum().into_scalar()
+    });
+    std::panic::set_hook(hook);
+    match result {
+        Ok(v) if v == 4.0 => Ok(()),
+        Ok(v) => anyhow::bail!("the wgpu adapter computed 1+1+1+1 = {v}; refusing to use it"),
+        Err(_) => anyhow::bail!(
+            "wgpu found no usable GPU adapter; install a Vulkan driver (on Debian: apt-get install \
+             mesa-vulkan-drivers for a software one) or choose --backend flex"
+        ),
+    }
+}

@@ -1,0 +1,219 @@
+//! `gen bench`: throughput of the reference models' training step and of encoder inference,
+//! median of several timed runs after warm-up, on each CPU backend (and wgpu when asked).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Tensor};
+use clap::Args;
+use gen_ae::AutoencoderConfig;
+use gen_core::Encoder;
+use serde::Serialize;
+
+use crate::backend::{BackendChoice, Job, with_backend};
+
+/// Multiply-accumulates of one forward pass of the reference MLP autoencoder
+/// 784-512-256-32-256-512-784.
+const AE_MACS: u64 = 2 * (784 * 512 + 512 * 256 + 256 * 32);
+/// FLOPs per sample of a training step, by the 3x-forward convention of the PyTorch reference.
+const AE_TRAIN_FLOPS: u64 = 3 * 2 * AE_MACS;
+/// FLOPs per sample of the encoder's forward pass.
+const ENC_FLOPS: u64 = 2 * (784 * 512 + 512 * 256 + 256 * 32);
+
+/// Options of `gen bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backends to measure (repeat the flag); default: every CPU backend of this build.
+    #[arg(long, value_enum)]
+    backend: Vec<BackendChoice>,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Steps per timed run.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Also write the rows as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One measured workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// What was measured.
+    pub workload: String,
+    /// On which backend.
+    pub backend: String,
+    /// Samples per step.
+    pub batch: usize,
+    /// Median throughput.
+    pub median_per_s: f64,
+    /// Slowest and fastest run.
+    pub min_per_s: f64,
+    /// Fastest run.
+    pub max_per_s: f64,
+    /// FLOPs per sample, where known.
+    pub flop_per_sample: Option<u64>,
+    /// Median GFLOP/s, where the count is known.
+    pub gflops: Option<f64>,
+    /// Peak resident memory of the process after this row, in MB.
+    pub peak_rss_mb: Option<f64>,
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+struct BenchJob {
+    backend: BackendChoice,
+    warmup: usize,
+    runs: usize,
+    steps: usize,
+}
+
+impl BenchJob {
+    /// Times `step` (which processes `batch` samples and returns after its results are ready).
+    #[allow(clippy::too_many_arguments)]
+    fn time(&self, workload: &str, batch: usize, flops: Option<u64>, mut step: impl FnMut(usize)) -> BenchRow {
+        for i in 0..self.warmup {
+            step(i);
+        }
+        let mut rates: Vec<f64> = (0..self.runs)
+            .map(|_| {
+                let t = Instant::now();
+                for i in 0..self.steps {
+                    step(i);
+                }
+                (self.steps * batch) as f64 / t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let (min, max) = rates
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), &r| (a.min(r), b.max(r)));
+        let med = median(&mut rates);
+        let row = BenchRow {
+            workload: workload.into(),
+            backend: self.backend.to_string(),
+            batch,
+            median_per_s: med,
+            min_per_s: min,
+            max_per_s: max,
+            flop_per_sample: flops,
+            gflops: flops.map(|f| med * f as f64 / 1e9),
+            peak_rss_mb: peak_rss_mb(),
+        };
+        eprintln!(
+            "  {:<28} {:<8} {:>10.1} samples/s",
+            row.workload, row.backend, row.median_per_s
+        );
+        row
+    }
+}
+
+impl Job for BenchJob {
+    type Output = Vec<BenchRow>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Vec<BenchRow>> {
+        B::seed(&device, 0);
+        let mut rows = Vec::new();
+        let cfg = AutoencoderConfig::mlp(784, vec![512, 256], 32);
+
+        // (a) Training step of the reference MLP autoencoder, batch 128.
+        let batches: Vec<Tensor<B, 2>> = (0..8)
+            .map(|_| Tensor::random([128, 784], Distribution::Default, &device))
+            .collect();
+        let mut model = Some(cfg.init::<B>(&device));
+        let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+        rows.push(self.time("mlp_ae_train", 128, Some(AE_TRAIN_FLOPS), |i| {
+            let m = model.take().expect("model");
+            let loss = m.loss(batches[i % batches.len()].clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            model = Some(optim.step(1e-3, m, grads));
+            B::sync(&device).expect("device sync");
+        }));
+
+        // (e) Encoder inference of the same model, batch 1024, without autodiff.
+        let encoder = model.take().expect("model").valid();
+        let inputs: Vec<Tensor<B::InnerBackend, 2>> = (0..4)
+            .map(|_| Tensor::random([1024, 784], Distribution::Default, &device))
+            .collect();
+        rows.push(self.time("encoder_inference", 1024, Some(ENC_FLOPS), |i| {
+            let z = encoder.encode(inputs[i % inputs.len()].clone());
+            B::InnerBackend::sync(&device).expect("device sync");
+            drop(z);
+        }));
+        Ok(rows)
+    }
+}
+
+/// `gen bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.runs == 0 || args.steps == 0 {
+        anyhow::bail!("--runs and --steps must be > 0");
+    }
+    let backends = if args.backend.is_empty() {
+        let mut v = Vec::new();
+        if cfg!(feature = "flex") {
+            v.push(BackendChoice::Flex);
+        }
+        if cfg!(feature = "ndarray") {
+            v.push(BackendChoice::Ndarray);
+        }
+        v
+    } else {
+        args.backend.clone()
+    };
+    eprintln!(
+        "warm-up {} steps, then median of {} runs x {} steps",
+        args.warmup, args.runs, args.steps
+    );
+    let mut rows = Vec::new();
+    for backend in backends {
+        let job = BenchJob {
+            backend,
+            warmup: args.warmup,
+            runs: args.runs,
+            steps: args.steps,
+        };
+        rows.extend(with_backend(backend, job)?);
+    }
+    println!(
+        "{:<22} {:<8} {:>5} {:>12} {:>21} {:>8} {:>9}",
+        "workload", "backend", "batch", "samples/s", "min-max", "GFLOP/s", "peak MB"
+    );
+    for r in &rows {
+        println!(
+            "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8.1} {:>9.0}",
+            r.workload,
+            r.backend,
+            r.batch,
+            r.median_per_s,
+            format!("{:.0}-{:.0}", r.min_per_s, r.max_per_s),
+            r.gflops.unwrap_or(f64::NAN),
+            r.peak_rss_mb.unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(path) = &args.json {
+        gen_core::train::write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    }
+    Ok(())
+}

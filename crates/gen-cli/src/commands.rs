@@ -1,0 +1,417 @@
+//! The subcommands that work on runs: train, eval, encode, reconstruct, download.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use gen_ae::{Autoencoder, AutoencoderConfig};
+use gen_core::Encoder;
+use gen_core::train::{RunDir, Trainer, load_module};
+use gen_data::Dataset;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendChoice, Job, with_backend};
+use crate::config::{RunConfig, TrainFlags};
+use crate::data::{Splits, data_dir, load_splits};
+use crate::{DownloadArgs, EncodeArgs, ReconstructArgs, RunArgs, artifacts, pca};
+
+/// What `config.json` holds: the run configuration and the resolved model configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredConfig {
+    /// The run configuration as given (file and flags).
+    pub run: RunConfig,
+    /// The model configuration with the data's width filled in.
+    pub autoencoder: AutoencoderConfig,
+    /// The backend it was trained on.
+    pub backend: BackendChoice,
+    /// The gen version that wrote it.
+    pub gen_version: String,
+}
+
+const EVAL_BATCH: usize = 1024;
+
+/// Runs `f` over `data` in batches without autodiff and concatenates the outputs' rows.
+fn map_batches<B: Backend>(
+    data: &Dataset,
+    device: &B::Device,
+    f: impl Fn(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> anyhow::Result<(Vec<f32>, usize)> {
+    let mut out = Vec::new();
+    let mut width = 0;
+    for start in (0..data.len()).step_by(EVAL_BATCH) {
+        let end = (start + EVAL_BATCH).min(data.len());
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new(
+                data.features()[start * data.d()..end * data.d()].to_vec(),
+                [end - start, data.d()],
+            ),
+            device,
+        );
+        let y = f(x);
+        width = y.dims()[1];
+        out.extend(y.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+    }
+    Ok((out, width))
+}
+
+/// Mean squared error per element and per sample of the reconstructions of `data`.
+fn reconstruction_errors<B: Backend>(
+    model: &Autoencoder<B>,
+    data: &Dataset,
+    device: &B::Device,
+) -> anyhow::Result<(f64, f64)> {
+    let (rec, _) = map_batches::<B>(data, device, |x| model.reconstruct(x))?;
+    let se: f64 = rec
+        .iter()
+        .zip(data.features())
+        .map(|(&r, &x)| ((r - x) as f64).powi(2))
+        .sum();
+    Ok((se / rec.len().max(1) as f64, se / data.len().max(1) as f64))
+}
+
+/// Squared error of predicting every row of `data` by the training set's mean row.
+fn mean_baseline(train: &Dataset, data: &Dataset) -> f64 {
+    let m = train.feature_means();
+    let se: f64 = data
+        .features()
+        .chunks_exact(data.d())
+        .flat_map(|r| r.iter().zip(&m))
+        .map(|(&x, &mu)| ((x - mu) as f64).powi(2))
+        .sum();
+    se / data.features().len().max(1) as f64
+}
+
+struct TrainJob {
+    cfg: RunConfig,
+    root: PathBuf,
+    force: bool,
+    resume: bool,
+    data_dir: PathBuf,
+    backend: BackendChoice,
+}
+
+impl Job for TrainJob {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let splits = load_splits(&self.cfg.data, &self.data_dir)?;
+        let ae_cfg = self
+            .cfg
+            .model
+            .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised);
+        ae_cfg.validate().context("in [model]")?;
+        let stored = StoredConfig {
+            run: self.cfg.clone(),
+            autoencoder: ae_cfg.clone(),
+            backend: self.backend,
+            gen_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let run = if self.resume {
+            let run = RunDir::open(&self.root)?;
+            run.write_config(&stored)?;
+            run
+        } else {
+            RunDir::create(&self.root, &stored, self.force)?
+        };
+        eprintln!(
+            "training {} on {} ({} train / {} valid / {} test rows, {} features) with {}",
+            self.root.display(),
+            self.cfg.data.dataset,
+            splits.train.len(),
+            splits.valid.len(),
+            splits.test.len(),
+            splits.train.d(),
+            self.backend
+        );
+        B::seed(&device, self.cfg.train.seed);
+        let model: Autoencoder<B> = ae_cfg.init(&device);
+        let meta = serde_json::to_value(&stored)?;
+        let fitted = Trainer::new(self.cfg.train.clone())?
+            .with_run_dir(run.clone())
+            .with_resume(self.resume)
+            .with_observer(crate::progress::Progress::new())
+            .fit(model, &splits.train, Some(&splits.valid), &meta, &device)?;
+        let model = fitted.model.valid();
+        let inner = device.clone();
+        let (mse, se) = reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;
+        let baseline = mean_baseline(&splits.train, &splits.test);
+        artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
+        let figure =
+            write_reconstructions::<B::InnerBackend>(&model, &splits, 8, &run.file("reconstructions.png"), &inner)?;
+        println!(
+            "done in {:.1}s: best epoch {} (validation loss {:.5}); test MSE {mse:.5} per value, {se:.3} per sample \
+             (mean-image baseline {baseline:.5})",
+            started.elapsed().as_secs_f64(),
+            fitted.best_epoch.unwrap_or(fitted.epochs_completed),
+            fitted.best_valid_loss.unwrap_or(f64::NAN),
+        );
+        println!(
+            "results in {}/: config.json, best.ckpt, checkpoint.ckpt, metrics.csv, loss_curve.svg{}",
+            run.root().display(),
+            figure.map(|f| format!(", {f}")).unwrap_or_default()
+        );
+        println!("next: gen eval --run {}", run.root().display());
+        Ok(())
+    }
+}
+
+/// Writes originals above reconstructions for the first `n` test samples: a PNG for images, a
+/// CSV for tables. Returns the file name written.
+fn write_reconstructions<B: Backend>(
+    model: &Autoencoder<B>,
+    splits: &Splits,
+    n: usize,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<Option<String>> {
+    let sample = splits.test.take(n);
+    let (rec, d) = map_batches::<B>(&sample, device, |x| model.reconstruct(x))?;
+    let name = out.file_name().map(|f| f.to_string_lossy().into_owned());
+    match sample.image_shape() {
+        Some(shape) if !splits.standardised => {
+            let scale = if shape.height < 16 { 4 } else { 2 };
+            let mut rows = Vec::new();
+            for chunk_start in (0..sample.len()).step_by(8) {
+                let idx: Vec<usize> = (chunk_start..(chunk_start + 8).min(sample.len())).collect();
+                rows.push(idx.iter().map(|&i| sample.row(i)).collect());
+                rows.push(idx.iter().map(|&i| &rec[i * d..(i + 1) * d]).collect());
+            }
+            artifacts::save_image_grid(out, &rows, shape, scale)?;
+            Ok(name)
+        }
+        _ => {
+            let out = out.with_extension("csv");
+            let header: Vec<String> = (0..d)
+                .map(|j| format!("x{j}"))
+                .chain((0..d).map(|j| format!("reconstruction{j}")))
+                .collect();
+            let rows = (0..sample.len()).map(|i| {
+                sample
+                    .row(i)
+                    .iter()
+                    .chain(&rec[i * d..(i + 1) * d])
+                    .map(|v| v.to_string())
+                    .collect()
+            });
+            artifacts::write_csv(&out, &header, rows)?;
+            Ok(out.file_name().map(|f| f.to_string_lossy().into_owned()))
+        }
+    }
+}
+
+/// `gen train`.
+pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
+    let data_dir = data_dir(flags.data_dir.as_deref());
+    let (cfg, root) = if flags.resume {
+        let Some(name) = &flags.name else {
+            bail!("--resume needs --name of the run to continue")
+        };
+        let root = flags.runs_dir.join(name);
+        let stored: StoredConfig = RunDir::open(&root)?.read_config()?;
+        let mut cfg = stored.run;
+        if let Some(e) = flags.epochs {
+            cfg.train.num_epochs = e;
+        }
+        cfg.validate()?;
+        (cfg, root)
+    } else {
+        let cfg = flags.resolve()?;
+        let root = flags.runs_dir.join(cfg.run_name());
+        (cfg, root)
+    };
+    let job = TrainJob {
+        cfg,
+        root,
+        force: flags.force,
+        resume: flags.resume,
+        data_dir,
+        backend: flags.backend,
+    };
+    with_backend(flags.backend, job)
+}
+
+/// A trained run, loaded: its configuration, data and model.
+struct Loaded<B: Backend> {
+    stored: StoredConfig,
+    run: RunDir,
+    splits: Splits,
+    model: Autoencoder<B>,
+}
+
+fn load_run<B: Backend>(args: &RunArgs, device: &B::Device) -> anyhow::Result<Loaded<B>> {
+    let run = RunDir::open(&args.run)?;
+    let stored: StoredConfig = run.read_config()?;
+    let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
+    let fresh: Autoencoder<B> = stored.autoencoder.try_init(device)?;
+    let path = run.model_path();
+    let (model, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
+    Ok(Loaded {
+        stored,
+        run,
+        splits,
+        model,
+    })
+}
+
+/// The result of `gen eval`, also written to `<run>/eval.json`.
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    dataset: String,
+    split: &'static str,
+    n_test: usize,
+    d_input: usize,
+    d_latent: usize,
+    ae_mse: f64,
+    ae_squared_error_per_sample: f64,
+    pca_mse: f64,
+    pca_squared_error_per_sample: f64,
+    mean_baseline_mse: f64,
+    ae_vs_pca: f64,
+}
+
+struct EvalJob(RunArgs);
+
+impl Job for EvalJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let l = load_run::<B::InnerBackend>(&self.0, &device)?;
+        let k = l.model.d_latent();
+        let (ae_mse, ae_se) = reconstruction_errors(&l.model, &l.splits.test, &device)?;
+        let pca_mse = pca::reconstruction_mse(&l.splits.train, &l.splits.test, k)?;
+        let d = l.splits.test.d();
+        let report = EvalReport {
+            dataset: l.stored.run.data.dataset.clone(),
+            split: "test",
+            n_test: l.splits.test.len(),
+            d_input: d,
+            d_latent: k,
+            ae_mse,
+            ae_squared_error_per_sample: ae_se,
+            pca_mse,
+            pca_squared_error_per_sample: pca_mse * d as f64,
+            mean_baseline_mse: mean_baseline(&l.splits.train, &l.splits.test),
+            ae_vs_pca: ae_mse / pca_mse,
+        };
+        println!(
+            "{} test set ({} samples), {} latent dimensions:",
+            report.dataset, report.n_test, k
+        );
+        println!("  {:<26} {:>12} {:>18}", "model", "MSE/value", "squared error/sample");
+        println!(
+            "  {:<26} {:>12.6} {:>18.4}",
+            "autoencoder", report.ae_mse, report.ae_squared_error_per_sample
+        );
+        println!(
+            "  {:<26} {:>12.6} {:>18.4}",
+            format!("PCA, {k} components"),
+            report.pca_mse,
+            report.pca_squared_error_per_sample
+        );
+        println!(
+            "  {:<26} {:>12.6} {:>18.4}",
+            "mean of training set",
+            report.mean_baseline_mse,
+            report.mean_baseline_mse * d as f64
+        );
+        println!("  autoencoder / PCA error ratio: {:.3}", report.ae_vs_pca);
+        let path = l.run.file("eval.json");
+        gen_core::train::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("written to {}", path.display());
+        Ok(())
+    }
+}
+
+/// `gen eval`.
+pub fn eval(args: RunArgs) -> anyhow::Result<()> {
+    let backend = args.backend;
+    with_backend(backend, EvalJob(args))
+}
+
+struct EncodeJob(EncodeArgs);
+
+impl Job for EncodeJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let l = load_run::<B::InnerBackend>(&self.0.run, &device)?;
+        let data = l.splits.get(self.0.split);
+        let (codes, k) = map_batches(data, &device, |x| l.model.encode(x))?;
+        let split = format!("{:?}", self.0.split).to_lowercase();
+        let out = self
+            .0
+            .output
+            .clone()
+            .unwrap_or_else(|| l.run.file(&format!("codes-{split}.csv")));
+        let mut header: Vec<String> = (0..k).map(|j| format!("z{j}")).collect();
+        if data.labels().is_some() {
+            header.push("label".into());
+        }
+        let rows = (0..data.len()).map(|i| {
+            let mut r: Vec<String> = codes[i * k..(i + 1) * k].iter().map(|v| v.to_string()).collect();
+            if let Some(l) = data.labels() {
+                r.push(l[i].to_string());
+            }
+            r
+        });
+        artifacts::write_csv(&out, &header, rows)?;
+        println!("wrote {} codes of width {k} to {}", data.len(), out.display());
+        Ok(())
+    }
+}
+
+/// `gen encode`.
+pub fn encode(args: EncodeArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, EncodeJob(args))
+}
+
+struct ReconstructJob(ReconstructArgs);
+
+impl Job for ReconstructJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        if self.0.n == 0 {
+            bail!("--n must be > 0, got 0");
+        }
+        let l = load_run::<B::InnerBackend>(&self.0.run, &device)?;
+        let out = self
+            .0
+            .output
+            .clone()
+            .unwrap_or_else(|| l.run.file("reconstructions.png"));
+        let written = write_reconstructions(&l.model, &l.splits, self.0.n, &out, &device)?;
+        let file = written.map(|f| out.with_file_name(f)).unwrap_or(out);
+        println!(
+            "wrote {} originals and reconstructions to {}",
+            self.0.n.min(l.splits.test.len()),
+            file.display()
+        );
+        Ok(())
+    }
+}
+
+/// `gen reconstruct`.
+pub fn reconstruct(args: ReconstructArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, ReconstructJob(args))
+}
+
+/// `gen download`.
+pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
+    let spec = match args.dataset.as_str() {
+        "mnist" => gen_data::MNIST,
+        "fashion-mnist" | "fashion_mnist" => gen_data::FASHION_MNIST,
+        other => bail!("unknown data set {other:?}; expected mnist or fashion-mnist"),
+    };
+    let dir = data_dir(args.data_dir.as_deref());
+    let written = spec.download(args.base_url.as_deref(), &dir)?;
+    if written.is_empty() {
+        println!("{} is already complete and verified in {}", spec.name, dir.display());
+    }
+    for p in written {
+        println!("downloaded and verified {}", p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The run configuration: what `config.json` holds, built from a TOML file and/or flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use gen_ae::{Architecture, AutoencoderConfig, ReconLoss};
+use gen_core::nn::{Activation, ImageShape};
+use gen_core::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendChoice;
+
+/// Everything needed to rebuild a run's data and model, saved as the run's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Name of the run folder under the runs folder.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The data and how it is split.
+    #[serde(default)]
+    pub data: DataSpec,
+    /// The model.
+    #[serde(default)]
+    pub model: ModelSpec,
+    /// The training loop.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            data: DataSpec::default(),
+            model: ModelSpec::default(),
+            train: TrainConfig::default()
+                .with_num_epochs(60)
+                .with_batch_size(64)
+                .with_learning_rate(2e-3),
+        }
+    }
+}
+
+/// Which data set, and how it is split into training, validation and test parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    /// `digits` (embedded), `mnist`, `fashion-mnist`, or `csv:PATH`.
+    pub dataset: String,
+    /// Share of the training rows held out for validation.
+    pub valid_fraction: f64,
+    /// Share of the rows held out for testing, for data sets without an official test split.
+    pub test_fraction: f64,
+    /// Seed of those splits (kept apart from the training seed, so the test set never moves).
+    pub split_seed: u64,
+    /// Use only the first N training rows (quick experiments).
+    pub limit: Option<usize>,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            dataset: "digits".into(),
+            valid_fraction: 0.1,
+            test_fraction: 0.2,
+            split_seed: 0,
+            limit: None,
+        }
+    }
+}
+
+/// The model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// The undercomplete autoencoder.
+    #[default]
+    Ae,
+}
+
+/// MLP or convolutional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// Dense layers.
+    #[default]
+    Mlp,
+    /// Stride-2 convolutions (image data sets only).
+    Conv,
+}
+
+/// The model, independent of the data's width (filled in when the data is loaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSpec {
+    /// The family.
+    pub family: Family,
+    /// MLP or convolutional.
+    pub arch: Arch,
+    /// Hidden widths of an MLP encoder, input side first.
+    pub hidden: Vec<usize>,
+    /// Channels of a convolutional encoder, input side first.
+    pub channels: Vec<usize>,
+    /// Width of the code.
+    pub latent: usize,
+    /// Reconstruction loss.
+    pub loss: ReconLoss,
+    /// Hidden activation.
+    pub activation: Activation,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self {
+            family: Family::Ae,
+            arch: Arch::Mlp,
+            hidden: vec![256, 128],
+            channels: vec![16, 32],
+            latent: 8,
+            loss: ReconLoss::Mse,
+            activation: Activation::Relu,
+        }
+    }
+}
+
+impl ModelSpec {
+    /// The autoencoder configuration for data of width `d_input` (and image shape, if any).
+    pub fn autoencoder(&self, d_input: usize, image: Option<ImageShape>, standardised: bool) -> AutoencoderConfig {
+        AutoencoderConfig {
+            d_input,
+            d_latent: self.latent,
+            architecture: match self.arch {
+                Arch::Mlp => Architecture::Mlp {
+                    hidden: self.hidden.clone(),
+                },
+                Arch::Conv => Architecture::Conv {
+                    channels: self.channels.clone(),
+                },
+            },
+            image,
+            activation: self.activation,
+            // Standardised tables are not in [0, 1]: a linear output fits them.
+            output_activation: if standardised {
+                Activation::Identity
+            } else {
+                Activation::Sigmoid
+            },
+            loss: self.loss,
+        }
+    }
+}
+
+/// Flags of `gen train`; each one overrides the configuration file.
+#[derive(Debug, Args)]
+pub struct TrainFlags {
+    /// TOML file with a run configuration (sections [data], [model], [train]).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run name (default: derived from model and data set).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder of run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Overwrite an existing run folder of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Continue an existing run from its last checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::default())]
+    pub backend: BackendChoice,
+    /// Folder with the MNIST-style data sets (default: $GEN_DATA_DIR, else ./data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Data set: digits (embedded), mnist, fashion-mnist, or csv:PATH.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Use only the first N training rows.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Model family.
+    #[arg(long, value_enum)]
+    pub model: Option<Family>,
+    /// Encoder and decoder architecture.
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Hidden widths of an MLP, comma-separated (e.g. 256,128).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Channels of a convolutional encoder, comma-separated (e.g. 16,32).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<usize>>,
+    /// Width of the code.
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Reconstruction loss: mse or bce.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Hidden activation: relu, leaky_relu, sigmoid, tanh, softplus.
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of initialisation, shuffling and every random draw.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    pub patience: Option<usize>,
+}
+
+impl TrainFlags {
+    /// The configuration: the file's (or the defaults), then every flag given.
+    pub fn resolve(&self) -> anyhow::Result<RunConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => load_toml(path)?,
+            None => RunConfig::default(),
+        };
+        if let Some(v) = &self.name {
+            cfg.name = Some(v.clone());
+        }
+        if let Some(v) = &self.dataset {
+            cfg.data.dataset = v.clone();
+        }
+        if self.limit.is_some() {
+            cfg.data.limit = self.limit;
+        }
+        let m = &mut cfg.model;
+        if let Some(v) = self.model {
+            m.family = v;
+        }
+        if let Some(v) = self.arch {
+            m.arch = v;
+        }
+        if let Some(v) = &self.hidden {
+            m.hidden = v.clone();
+        }
+        if let Some(v) = &self.channels {
+            m.channels = v.clone();
+        }
+        if let Some(v) = self.latent {
+            m.latent = v;
+        }
+        if let Some(v) = &self.loss {
+            m.loss = match v.as_str() {
+                "mse" => ReconLoss::Mse,
+                "bce" => ReconLoss::Bce,
+                other => bail!("unknown loss {other:?}; expected mse or bce"),
+            };
+        }
+        if let Some(v) = self.activation {
+            m.activation = v;
+        }
+        let t = &mut cfg.train;
+        if let Some(v) = self.epochs {
+            t.num_epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            t.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            t.learning_rate = v;
+        }
+        if let Some(v) = self.seed {
+            t.seed = v;
+        }
+        if self.patience.is_some() {
+            t.patience = self.patience;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl RunConfig {
+    /// Checks everything that can be checked before the data is loaded.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.train.validate().context("in [train]")?;
+        let d = &self.data;
+        for (name, v) in [("valid_fraction", d.valid_fraction), ("test_fraction", d.test_fraction)] {
+            if !(v > 0.0 && v < 1.0) {
+                bail!("in [data]: {name} must be in (0, 1), got {v}");
+            }
+        }
+        if d.limit == Some(0) {
+            bail!("in [data]: limit must be > 0, got 0");
+        }
+        crate::data::DataSource::parse(&d.dataset)?;
+        if self.model.latent == 0 {
+            bail!("in [model]: latent must be > 0, got 0");
+        }
+        Ok(())
+    }
+
+    /// The run's name: as given, or `<family>-<arch>-<dataset>-z<latent>`.
+    pub fn run_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let data = crate::data::DataSource::parse(&self.data.dataset)
+                .map(|s| s.short_name())
+                .unwrap_or_else(|_| "data".into());
+            let family = format!("{:?}", self.model.family).to_lowercase();
+            let arch = format!("{:?}", self.model.arch).to_lowercase();
+            format!("{family}-{arch}-{data}-z{}", self.model.latent)
+        })
+    }
+}
+
+fn load_toml(path: &Path) -> anyhow::Result<RunConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        flags: TrainFlags,
+    }
+
+    fn flags(args: &[&str]) -> TrainFlags {
+        Wrap::parse_from(std::iter::once("gen").chain(args.iter().copied())).flags
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "name = \"x\"\n[data]\ndataset = \"mnist\"\n[model]\narch = \"conv\"\nlatent = 16\n[train]\nnum_epochs = 3\n",
+        )
+        .unwrap();
+        let cfg = flags(&["--config", path.to_str().unwrap(), "--latent", "4", "--lr", "0.01"])
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.name.as_deref(), Some("x"));
+        assert_eq!(cfg.data.dataset, "mnist");
+        assert_eq!(cfg.model.arch, Arch::Conv);
+        assert_eq!(cfg.model.latent, 4);
+        assert_eq!(cfg.train.num_epochs, 3);
+        assert_eq!(cfg.train.learning_rate, 0.01);
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_field_named() {
+        let e = flags(&["--lr", "-1"]).resolve().unwrap_err();
+        assert!(format!("{e:#}").contains("learning_rate"), "{e:#}");
+        let e = flags(&["--dataset", "cifar"]).resolve().unwrap_err();
+        assert!(e.to_string().contains("cifar"), "{e}");
+        let e = flags(&["--latent", "0"]).resolve().unwrap_err();
+        assert!(e.to_string().contains("latent"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[model]\nlatnet = 3\n").unwrap();
+        let e = flags(&["--config", path.to_str().unwrap()]).resolve().unwrap_err();
+        assert!(format!("{e:#}").contains("latnet"), "{e:#}");
+    }
+
+    #[test]
+    fn default_name_describes_the_run() {
+        assert_eq!(flags(&[]).resolve().unwrap().run_name(), "ae-mlp-digits-z8");
+    }
+}
