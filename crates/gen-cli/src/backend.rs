@@ -77,7 +77,7 @@ pub fn wgpu_probe() -> anyhow::Result<()> {
     });
     std::panic::set_hook(hook);
     match result {
-        Ok(v) if v == 4.0 => Ok(()),
+        Ok(4.0) => Ok(()),
         Ok(v) => anyhow::bail!("the wgpu adapter computed 1+1+1+1 = {v}; refusing to use it"),
         Err(_) => anyhow::bail!(
             "wgpu found no usable GPU adapter; install a Vulkan driver (on Debian: apt-get install \

@@ -210,7 +210,7 @@ pub struct TrainFlags {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Adam learning rate.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Seed of initialisation, shuffling and every random draw.
     #[arg(long)]

@@ -25,6 +25,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Train a model; writes runs/<name>/ with config, checkpoints, metrics and figures.
     Train(TrainFlags),

@@ -32,7 +32,7 @@ impl Dataset {
         image: Option<ImageShape>,
     ) -> Result<Self> {
         let name = name.into();
-        if d == 0 || features.len() % d != 0 {
+        if d == 0 || !features.len().is_multiple_of(d) {
             return Err(DataError::Invalid(format!(
                 "{name}: {} values are not a whole number of rows of {d} features",
                 features.len()

@@ -7,6 +7,8 @@ use gen_core::{Batch, Decoder, Encoder, LossTerms, Objective, Stage};
 use super::ReconLoss;
 
 /// The encoder half: an MLP or a convolutional stack, ending in a linear code.
+// One value per model: the size difference costs nothing, and burn's derive does not box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AeEncoder<B: Backend> {
     /// Dense layers.
@@ -16,6 +18,7 @@ pub enum AeEncoder<B: Backend> {
 }
 
 /// The decoder half, producing pre-activations (logits for [`ReconLoss::Bce`]).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AeDecoder<B: Backend> {
     /// Dense layers.

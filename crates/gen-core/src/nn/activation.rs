@@ -84,7 +84,10 @@ mod tests {
         expect(Activation::LeakyRelu, [-0.4, 0.0, 1.5]);
         expect(Activation::Sigmoid, [0.119_202_92, 0.5, 0.817_574_5]);
         expect(Activation::Tanh, [-0.964_027_6, 0.0, 0.905_148_3]);
-        expect(Activation::Softplus, [0.126_928_01, 0.693_147_2, 1.701_413_9]);
+        expect(
+            Activation::Softplus,
+            [0.126_928_01, std::f32::consts::LN_2, 1.701_413_9],
+        );
         expect(Activation::Identity, [-2.0, 0.0, 1.5]);
     }
 

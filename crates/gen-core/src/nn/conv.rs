@@ -38,7 +38,7 @@ impl ImageShape {
         ConfigError::check_positive("image height", self.height)?;
         ConfigError::check_positive("image width", self.width)?;
         let f = 1usize << n;
-        if n == 0 || self.height % f != 0 || self.width % f != 0 {
+        if n == 0 || !self.height.is_multiple_of(f) || !self.width.is_multiple_of(f) {
             return Err(ConfigError::Invalid(format!(
                 "a convolutional stack of {n} stride-2 layers needs height and width divisible by {f} \
                  and at least one layer, got {}x{}",
