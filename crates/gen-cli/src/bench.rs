@@ -11,6 +11,7 @@ use burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use gen_ae::AutoencoderConfig;
 use gen_core::Encoder;
+use gen_core::nn::ImageShape;
 use serde::Serialize;
 
 use crate::backend::{BackendChoice, Job, with_backend};
@@ -151,6 +152,22 @@ impl Job for BenchJob {
             B::sync(&device).expect("device sync");
         }));
 
+        // A convolutional autoencoder on 28x28 images (16 and 32 channels, code 32), batch 64:
+        // where the CPU backends differ most (ndarray's convolutions are plain loops).
+        let conv_cfg = AutoencoderConfig::conv(ImageShape::grey(28, 28), vec![16, 32], 32);
+        let images: Vec<Tensor<B, 2>> = (0..8)
+            .map(|_| Tensor::random([64, 784], Distribution::Default, &device))
+            .collect();
+        let mut conv = Some(conv_cfg.init::<B>(&device));
+        let mut conv_optim = AdamConfig::new().with_epsilon(1e-8).init();
+        rows.push(self.time("conv_ae_train", 64, None, |i| {
+            let m = conv.take().expect("model");
+            let loss = m.loss(images[i % images.len()].clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            conv = Some(conv_optim.step(1e-3, m, grads));
+            B::sync(&device).expect("device sync");
+        }));
+
         // (e) Encoder inference of the same model, batch 1024, without autodiff.
         let encoder = model.take().expect("model").valid();
         let inputs: Vec<Tensor<B::InnerBackend, 2>> = (0..4)
@@ -202,14 +219,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     for r in &rows {
         println!(
-            "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8.1} {:>9.0}",
+            "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8} {:>9}",
             r.workload,
             r.backend,
             r.batch,
             r.median_per_s,
             format!("{:.0}-{:.0}", r.min_per_s, r.max_per_s),
-            r.gflops.unwrap_or(f64::NAN),
-            r.peak_rss_mb.unwrap_or(f64::NAN)
+            or_dash(r.gflops),
+            or_dash(r.peak_rss_mb)
         );
     }
     if let Some(path) = &args.json {

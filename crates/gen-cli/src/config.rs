@@ -155,7 +155,7 @@ impl ModelSpec {
 /// Flags of `gen train`; each one overrides the configuration file.
 #[derive(Debug, Args)]
 pub struct TrainFlags {
-    /// TOML file with a run configuration (sections [data], [model], [train]).
+    /// TOML file with a run configuration (tables data, model and train).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Run name (default: derived from model and data set).
@@ -303,7 +303,7 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The run's name: as given, or `<family>-<arch>-<dataset>-z<latent>`.
+    /// The run's name: as given, or `FAMILY-ARCH-DATASET-zLATENT`.
     pub fn run_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
             let data = crate::data::DataSource::parse(&self.data.dataset)

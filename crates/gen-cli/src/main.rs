@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
-    /// Train a model; writes runs/<name>/ with config, checkpoints, metrics and figures.
+    /// Train a model; writes runs/NAME/ with config, checkpoints, metrics and figures.
     Train(TrainFlags),
     /// Evaluate a trained run on its test split, beside PCA with as many components.
     Eval(RunArgs),
@@ -62,7 +62,7 @@ struct EncodeArgs {
     /// Which split to encode.
     #[arg(long, value_enum, default_value_t = data::SplitChoice::Test)]
     split: data::SplitChoice,
-    /// Output CSV (default: <run>/codes-<split>.csv).
+    /// Output CSV (default: RUN/codes-SPLIT.csv).
     #[arg(long)]
     output: Option<PathBuf>,
 }
@@ -74,7 +74,7 @@ struct ReconstructArgs {
     /// Number of test samples.
     #[arg(long, default_value_t = 16)]
     n: usize,
-    /// Output file (default: <run>/reconstructions.png, or .csv for tables).
+    /// Output file (default: RUN/reconstructions.png, or .csv for tables).
     #[arg(long)]
     output: Option<PathBuf>,
 }
