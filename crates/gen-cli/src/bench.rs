@@ -217,6 +217,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "{:<22} {:<8} {:>5} {:>12} {:>21} {:>8} {:>9}",
         "workload", "backend", "batch", "samples/s", "min-max", "GFLOP/s", "peak MB"
     );
+    let or_dash = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     for r in &rows {
         println!(
             "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8} {:>9}",
