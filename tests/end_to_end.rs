@@ -11,21 +11,6 @@ use gen_toolkit::prelude::*;
 
 type B = Autodiff<NdArray>;
 
-fn mean_image_mse(train: &Dataset, valid: &Dataset) -> f64 {
-    let m = train.feature_means();
-    let se: f64 = (0..valid.len())
-        .flat_map(|i| {
-            valid
-                .row(i)
-                .iter()
-                .zip(&m)
-                .map(|(&a, &b)| ((a - b) as f64).powi(2))
-                .collect::<Vec<_>>()
-        })
-        .sum();
-    se / (valid.len() * valid.d()) as f64
-}
-
 #[test]
 fn digits_validation_loss_falls_below_half_and_below_the_mean_image() {
     let _lock = common::seed_lock();
@@ -49,7 +34,7 @@ fn digits_validation_loss_falls_below_half_and_below_the_mean_image() {
         .fit(model, &train, Some(&valid), &serde_json::Value::Null, &device)
         .unwrap();
         let end = fitted.best_valid_loss.unwrap();
-        let baseline = mean_image_mse(&train, &valid);
+        let baseline = train.mean_row_mse(&valid);
         eprintln!(
             "{:?}: validation MSE {start:.5} -> {end:.5}, mean image {baseline:.5}",
             config.architecture

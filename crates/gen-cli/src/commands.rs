@@ -71,18 +71,6 @@ fn reconstruction_errors<B: Backend>(
     Ok((se / rec.len().max(1) as f64, se / data.len().max(1) as f64))
 }
 
-/// Squared error of predicting every row of `data` by the training set's mean row.
-fn mean_baseline(train: &Dataset, data: &Dataset) -> f64 {
-    let m = train.feature_means();
-    let se: f64 = data
-        .features()
-        .chunks_exact(data.d())
-        .flat_map(|r| r.iter().zip(&m))
-        .map(|(&x, &mu)| ((x - mu) as f64).powi(2))
-        .sum();
-    se / data.features().len().max(1) as f64
-}
-
 struct TrainJob {
     cfg: RunConfig,
     root: PathBuf,
@@ -137,7 +125,7 @@ impl Job for TrainJob {
         let model = fitted.model.valid();
         let inner = device.clone();
         let (mse, se) = reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;
-        let baseline = mean_baseline(&splits.train, &splits.test);
+        let baseline = splits.train.mean_row_mse(&splits.test);
         artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
         let figure =
             write_reconstructions::<B::InnerBackend>(&model, &splits, 8, &run.file("reconstructions.png"), &inner)?;
@@ -292,7 +280,7 @@ impl Job for EvalJob {
             ae_squared_error_per_sample: ae_se,
             pca_mse,
             pca_squared_error_per_sample: pca_mse * d as f64,
-            mean_baseline_mse: mean_baseline(&l.splits.train, &l.splits.test),
+            mean_baseline_mse: l.splits.train.mean_row_mse(&l.splits.test),
             ae_vs_pca: ae_mse / pca_mse,
         };
         println!(

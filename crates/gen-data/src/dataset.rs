@@ -193,6 +193,23 @@ impl Dataset {
         m.into_iter().map(|v| (v / n) as f32).collect()
     }
 
+    /// Mean squared error per value of predicting every row of `data` by this data set's mean
+    /// row: the "mean image" baseline that any reconstruction must beat.
+    ///
+    /// # Panics
+    /// If the widths differ.
+    pub fn mean_row_mse(&self, data: &Dataset) -> f64 {
+        assert_eq!(self.d, data.d, "mean_row_mse: widths {} and {} differ", self.d, data.d);
+        let m = self.feature_means();
+        let se: f64 = data
+            .features
+            .chunks_exact(data.d)
+            .flat_map(|row| row.iter().zip(&m))
+            .map(|(&x, &mu)| ((x - mu) as f64).powi(2))
+            .sum();
+        se / data.features.len().max(1) as f64
+    }
+
     /// All rows as one tensor.
     ///
     /// # Shapes
@@ -318,6 +335,14 @@ mod tests {
         let b: Batch<TestBackend> = d.batch(&[3, 0], &Default::default());
         assert_eq!(b.x.into_data().to_vec::<f32>().unwrap(), vec![6.0, 7.0, 0.0, 1.0]);
         assert_eq!(b.y.unwrap().into_data().to_vec::<i64>().unwrap(), vec![0, 0]);
+    }
+
+    #[test]
+    fn mean_row_baseline() {
+        let d = Dataset::new("x", vec![0.0, 2.0, 2.0, 4.0], 2, None, None).unwrap(); // mean row [1, 3]
+        assert_eq!(d.mean_row_mse(&d), 1.0);
+        let other = Dataset::new("y", vec![1.0, 3.0], 2, None, None).unwrap();
+        assert_eq!(d.mean_row_mse(&other), 0.0);
     }
 
     #[test]
