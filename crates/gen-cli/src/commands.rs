@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::module::AutodiffModule;
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
 use gen_ae::{Autoencoder, AutoencoderConfig};
 use gen_core::Encoder;
 use gen_core::train::{RunDir, Trainer, load_module};
@@ -42,14 +42,7 @@ fn map_batches<B: Backend>(
     let mut width = 0;
     for start in (0..data.len()).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(data.len());
-        let x = Tensor::<B, 2>::from_data(
-            TensorData::new(
-                data.features()[start * data.d()..end * data.d()].to_vec(),
-                [end - start, data.d()],
-            ),
-            device,
-        );
-        let y = f(x);
+        let y = f(data.rows_tensor(start..end, device));
         width = y.dims()[1];
         out.extend(y.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
     }

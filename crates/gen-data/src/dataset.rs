@@ -215,7 +215,20 @@ impl Dataset {
     /// # Shapes
     /// - output: `[n, d]`
     pub fn to_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2> {
-        Tensor::from_data(TensorData::new(self.features.clone(), [self.len(), self.d]), device)
+        self.rows_tensor(0..self.len(), device)
+    }
+
+    /// The consecutive rows `rows` as one tensor (batched evaluation without gathering).
+    ///
+    /// # Shapes
+    /// - output: `[rows.len(), d]`
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn rows_tensor<B: Backend>(&self, rows: std::ops::Range<usize>, device: &B::Device) -> Tensor<B, 2> {
+        let n = rows.len();
+        let values = self.features[rows.start * self.d..rows.end * self.d].to_vec();
+        Tensor::from_data(TensorData::new(values, [n, self.d]), device)
     }
 }
 
@@ -335,6 +348,8 @@ mod tests {
         let b: Batch<TestBackend> = d.batch(&[3, 0], &Default::default());
         assert_eq!(b.x.into_data().to_vec::<f32>().unwrap(), vec![6.0, 7.0, 0.0, 1.0]);
         assert_eq!(b.y.unwrap().into_data().to_vec::<i64>().unwrap(), vec![0, 0]);
+        let r: Tensor<TestBackend, 2> = d.rows_tensor(2..4, &Default::default());
+        assert_eq!(r.into_data().to_vec::<f32>().unwrap(), vec![4.0, 5.0, 6.0, 7.0]);
     }
 
     #[test]

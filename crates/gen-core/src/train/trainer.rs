@@ -300,10 +300,12 @@ impl<'a> Trainer<'a> {
                     param_shapes: param_shapes(&model),
                     ..state.clone()
                 };
+                // One serialisation serves both files when the epoch improved.
+                let model_bytes = module_to_bytes(model.clone())?;
                 if improved {
                     let ckpt = Checkpoint {
                         header: header.clone(),
-                        model: module_to_bytes(model.clone())?,
+                        model: model_bytes.clone(),
                         optimizer: None,
                     };
                     ckpt.save(&run.best_path())?;
@@ -316,7 +318,7 @@ impl<'a> Trainer<'a> {
                     })?;
                 let ckpt = Checkpoint {
                     header,
-                    model: module_to_bytes(model.clone())?,
+                    model: model_bytes,
                     optimizer: Some(optim_bytes),
                 };
                 ckpt.save(&run.checkpoint_path())?;
