@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod error;
+pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod nn;
+pub mod noise;
 pub mod train;
 
 pub use error::{ConfigError, CoreError, Result};

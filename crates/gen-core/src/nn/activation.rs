@@ -33,6 +33,26 @@ impl Activation {
         }
     }
 
+    /// The derivative of the activation, element-wise, from its input `z` and output `y = f(z)`
+    /// (whichever is cheaper is used). Built from differentiable tensor operations, so a penalty
+    /// on a Jacobian that uses it can itself be trained by backpropagation.
+    ///
+    /// At the kink of ReLU and leaky ReLU (z = 0) the derivative is taken from the left.
+    ///
+    /// # Shapes
+    /// - `z`, `y`: any shape, the same
+    /// - output: same
+    pub fn derivative<B: Backend, const D: usize>(self, z: Tensor<B, D>, y: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Relu => z.greater_elem(0.0).float(),
+            Activation::LeakyRelu => z.greater_elem(0.0).float().mul_scalar(0.8).add_scalar(0.2),
+            Activation::Sigmoid => y.clone() * y.neg().add_scalar(1.0),
+            Activation::Tanh => y.powi_scalar(2).neg().add_scalar(1.0),
+            Activation::Softplus => activation::sigmoid(z),
+            Activation::Identity => z.ones_like(),
+        }
+    }
+
     /// The name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -89,6 +109,35 @@ mod tests {
             [0.126_928_01, std::f32::consts::LN_2, 1.701_413_9],
         );
         expect(Activation::Identity, [-2.0, 0.0, 1.5]);
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        let device = Default::default();
+        // Points away from the kinks of relu and leaky relu.
+        let pts = [-2.0f32, -0.7, 0.3, 1.5];
+        let x = Tensor::<TestBackend, 1>::from_floats(pts, &device);
+        let h = 1e-2f32;
+        for a in [
+            Activation::Relu,
+            Activation::LeakyRelu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Softplus,
+            Activation::Identity,
+        ] {
+            let d: Vec<f32> = a
+                .derivative(x.clone(), a.forward(x.clone()))
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let up: Vec<f32> = a.forward(x.clone().add_scalar(h)).into_data().to_vec().unwrap();
+            let down: Vec<f32> = a.forward(x.clone().sub_scalar(h)).into_data().to_vec().unwrap();
+            for i in 0..pts.len() {
+                let fd = (up[i] - down[i]) / (2.0 * h);
+                assert!((d[i] - fd).abs() < 1e-3, "{a:?} at {}: {} vs {fd}", pts[i], d[i]);
+            }
+        }
     }
 
     #[test]

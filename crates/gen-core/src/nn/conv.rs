@@ -1,6 +1,8 @@
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::tensor::module::conv_transpose2d;
+use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,10 @@ impl ImageShape {
     }
 }
 
+fn identity() -> Activation {
+    Activation::Identity
+}
+
 /// Configuration of a [`ConvEncoder`]: stride-2 convolutions (kernel 4, padding 1), each halving
 /// height and width, then a dense layer to `d_output`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +67,9 @@ pub struct ConvEncoderConfig {
     pub d_output: usize,
     /// Non-linearity after each convolution.
     pub activation: Activation,
+    /// Non-linearity on the output (the code of an autoencoder); identity for a linear code.
+    #[serde(default = "identity")]
+    pub output_activation: Activation,
 }
 
 impl ConvEncoderConfig {
@@ -100,6 +109,7 @@ impl ConvEncoderConfig {
             convs,
             fc: DenseConfig::new(d_flat, self.d_output).init(device),
             activation: self.activation,
+            output_activation: self.output_activation,
             image: [self.image.channels, self.image.height, self.image.width],
         };
         super::materialize(&encoder);
@@ -113,6 +123,7 @@ pub struct ConvEncoder<B: Backend> {
     convs: Vec<Conv2d<B>>,
     fc: Dense<B>,
     activation: Activation,
+    output_activation: Activation,
     image: [usize; 3],
 }
 
@@ -121,7 +132,7 @@ impl<B: Backend> ConvEncoder<B> {
     ///
     /// # Shapes
     /// - `x`: `[batch, channels * height * width]`
-    /// - output: `[batch, d_output]` (no activation on the output)
+    /// - output: `[batch, d_output]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let [batch, _] = x.dims();
         let [c, h, w] = self.image;
@@ -129,7 +140,44 @@ impl<B: Backend> ConvEncoder<B> {
         for conv in &self.convs {
             h4 = self.activation.forward(conv.forward(h4));
         }
-        self.fc.forward(h4.flatten(1, 3)) // [batch, d_output]
+        self.output_activation.forward(self.fc.forward(h4.flatten(1, 3))) // [batch, d_output]
+    }
+
+    /// Encodes and propagates `seeds` backwards through the encoder, giving the
+    /// vector–Jacobian products `vᵀ J` of the output with respect to the (flattened) input; see
+    /// [`Mlp::forward_with_jacobian`](super::Mlp::forward_with_jacobian). The transpose of each
+    /// stride-2 convolution is the transposed convolution with the same weights, so the
+    /// propagation stays first-order differentiable.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels * height * width]`
+    /// - `seeds`: `[batch, k, d_output]`
+    /// - output: `([batch, d_output], [batch, k, channels * height * width])`
+    pub fn forward_with_jacobian(&self, x: Tensor<B, 2>, seeds: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 3>) {
+        let [batch, k, d_out] = seeds.dims();
+        let [c, h, w] = self.image;
+        let mut h4 = x.reshape([batch, c, h, w]);
+        let mut derivatives = Vec::with_capacity(self.convs.len());
+        for conv in &self.convs {
+            let z = conv.forward(h4);
+            h4 = self.activation.forward(z.clone());
+            derivatives.push(self.activation.derivative(z, h4.clone())); // [batch, c_l, h_l, w_l]
+        }
+        let [_, c_last, h_last, w_last] = h4.dims();
+        let z = self.fc.forward(h4.flatten(1, 3));
+        let out = self.output_activation.forward(z.clone());
+        let g = seeds * self.output_activation.derivative(z, out.clone()).unsqueeze_dim::<3>(1);
+        let mut g4 = g
+            .reshape([batch * k, d_out])
+            .matmul(self.fc.weight.val().transpose())
+            .reshape([batch * k, c_last, h_last, w_last]);
+        let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        for (conv, d) in self.convs.iter().zip(derivatives).rev() {
+            let [_, cl, hl, wl] = d.dims();
+            g4 = (g4.reshape([batch, k, cl, hl, wl]) * d.unsqueeze_dim::<5>(1)).reshape([batch * k, cl, hl, wl]);
+            g4 = conv_transpose2d(g4, conv.weight.val(), None, options.clone());
+        }
+        (out, g4.reshape([batch, k, c * h * w]))
     }
 }
 
@@ -246,6 +294,7 @@ mod tests {
                 channels: vec![8, 16],
                 d_output: 5,
                 activation: Activation::Relu,
+                output_activation: Activation::Identity,
             }
             .init::<TestBackend>(&device);
             let dec = ConvDecoderConfig {
@@ -264,12 +313,51 @@ mod tests {
     }
 
     #[test]
+    fn jacobian_rows_equal_autodiff_gradients() {
+        use crate::test_util::TestAutodiffBackend as A;
+        use burn::tensor::Distribution;
+        let device = Default::default();
+        let image = ImageShape {
+            channels: 2,
+            height: 8,
+            width: 4,
+        };
+        let enc = ConvEncoderConfig {
+            image,
+            channels: vec![3, 2],
+            d_output: 3,
+            activation: Activation::Tanh,
+            output_activation: Activation::Sigmoid,
+        }
+        .init::<A>(&device);
+        let n = image.numel();
+        let x = Tensor::<A, 2>::random([2, n], Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let eye = Tensor::<A, 2>::eye(3, &device).unsqueeze::<3>().repeat_dim(0, 2);
+        let (y, jac) = enc.forward_with_jacobian(x.clone(), eye);
+        enc.forward(x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&y.into_data(), Default::default());
+        let jac: Vec<f32> = jac.into_data().to_vec().unwrap(); // [2, 3, n]
+        for row in 0..3 {
+            let out = enc.forward(x.clone()).slice([0..2, row..row + 1]).sum();
+            let g: Vec<f32> = x.grad(&out.backward()).unwrap().into_data().to_vec().unwrap();
+            for b in 0..2 {
+                for i in 0..n {
+                    let (ours, theirs) = (jac[(b * 3 + row) * n + i], g[b * n + i]);
+                    assert!((ours - theirs).abs() < 1e-5, "b{b} row{row} col{i}: {ours} vs {theirs}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rejects_sizes_the_stack_cannot_halve() {
         let cfg = ConvEncoderConfig {
             image: ImageShape::grey(28, 28),
             channels: vec![8, 16, 32],
             d_output: 5,
             activation: Activation::Relu,
+            output_activation: Activation::Identity,
         };
         let err = cfg.validate().unwrap_err();
         assert!(err.to_string().contains("divisible by 8"), "{err}");
@@ -283,6 +371,7 @@ mod tests {
             channels: vec![4],
             d_output: 3,
             activation: Activation::Relu,
+            output_activation: Activation::Identity,
         }
         .init::<TestBackend>(&device);
         let copy = enc.clone();
