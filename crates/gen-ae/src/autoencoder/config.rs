@@ -1,8 +1,10 @@
 use burn::tensor::backend::Backend;
 use gen_core::ConfigError;
 use gen_core::nn::{Activation, ConvDecoderConfig, ConvEncoderConfig, ImageShape, MlpConfig, materialize};
+use gen_core::noise::Noise;
 use serde::{Deserialize, Serialize};
 
+use super::Regularizer;
 use super::model::{AeDecoder, AeEncoder, Autoencoder};
 
 /// The shape of encoder and decoder.
@@ -55,10 +57,23 @@ pub struct AutoencoderConfig {
     /// Reconstruction loss.
     #[serde(default)]
     pub loss: ReconLoss,
+    /// Non-linearity on the code: identity for a linear code, sigmoid for the KL-sparse one.
+    #[serde(default = "identity")]
+    pub latent_activation: Activation,
+    /// Penalty on the code: none, sparse (KL or L1) or contractive.
+    #[serde(default)]
+    pub regularizer: Regularizer,
+    /// Corruption of the input during training (the denoising autoencoder); the target stays clean.
+    #[serde(default)]
+    pub noise: Option<Noise>,
 }
 
 fn sigmoid() -> Activation {
     Activation::Sigmoid
+}
+
+fn identity() -> Activation {
+    Activation::Identity
 }
 
 impl AutoencoderConfig {
@@ -72,6 +87,9 @@ impl AutoencoderConfig {
             activation: Activation::Relu,
             output_activation: Activation::Sigmoid,
             loss: ReconLoss::Mse,
+            latent_activation: Activation::Identity,
+            regularizer: Regularizer::None,
+            noise: None,
         }
     }
 
@@ -85,6 +103,9 @@ impl AutoencoderConfig {
             activation: Activation::Relu,
             output_activation: Activation::Sigmoid,
             loss: ReconLoss::Mse,
+            latent_activation: Activation::Identity,
+            regularizer: Regularizer::None,
+            noise: None,
         }
     }
 
@@ -100,8 +121,46 @@ impl AutoencoderConfig {
         self
     }
 
+    /// Sets the code's activation.
+    pub fn with_latent_activation(mut self, activation: Activation) -> Self {
+        self.latent_activation = activation;
+        self
+    }
+
+    /// Sets the penalty on the code. [`Regularizer::SparseKl`] also switches the code to sigmoid,
+    /// and [`Regularizer::SparseL1`] a linear code to ReLU, so that units can be exactly off.
+    pub fn with_regularizer(mut self, regularizer: Regularizer) -> Self {
+        match regularizer {
+            Regularizer::SparseKl { .. } => self.latent_activation = Activation::Sigmoid,
+            Regularizer::SparseL1 { .. } if self.latent_activation == Activation::Identity => {
+                self.latent_activation = Activation::Relu
+            }
+            _ => {}
+        }
+        self.regularizer = regularizer;
+        self
+    }
+
+    /// Sets the training corruption (a denoising autoencoder).
+    pub fn with_noise(mut self, noise: Noise) -> Self {
+        self.noise = Some(noise);
+        self
+    }
+
+    /// The family this configuration describes, for names and reports: `autoencoder`,
+    /// `sparse-kl`, `sparse-l1`, `contractive` or `denoising`.
+    pub fn variant(&self) -> &'static str {
+        match (self.regularizer, self.noise) {
+            (Regularizer::None, None) => "autoencoder",
+            (Regularizer::None, Some(_)) => "denoising",
+            (r, _) => r.name(),
+        }
+    }
+
     fn encoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
-        MlpConfig::new(self.d_input, hidden.to_vec(), self.d_latent).with_activation(self.activation)
+        MlpConfig::new(self.d_input, hidden.to_vec(), self.d_latent)
+            .with_activation(self.activation)
+            .with_output_activation(self.latent_activation)
     }
 
     fn decoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
@@ -124,6 +183,7 @@ impl AutoencoderConfig {
             channels: channels.to_vec(),
             d_output: self.d_latent,
             activation: self.activation,
+            output_activation: self.latent_activation,
         };
         let dec = ConvDecoderConfig {
             d_input: self.d_latent,
@@ -135,16 +195,22 @@ impl AutoencoderConfig {
         Ok((enc, dec))
     }
 
-    /// Rejects zero sizes, a code at least as wide as the input (that would not be
-    /// undercomplete) and convolutional stacks that do not fit the image.
+    /// Rejects zero sizes, a plain autoencoder whose code is at least as wide as the input (it
+    /// could learn the identity; sparse, contractive and denoising ones may be overcomplete),
+    /// nonsense penalties or noise, and convolutional stacks that do not fit the image.
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::check_positive("d_input", self.d_input)?;
         ConfigError::check_positive("d_latent", self.d_latent)?;
-        if self.d_latent >= self.d_input {
+        if self.d_latent >= self.d_input && self.regularizer == Regularizer::None && self.noise.is_none() {
             return Err(ConfigError::Invalid(format!(
-                "an undercomplete autoencoder needs d_latent < d_input, got {} >= {}",
+                "an undercomplete autoencoder needs d_latent < d_input, got {} >= {} \
+                 (add a sparsity or contractive penalty, or noise, for an overcomplete code)",
                 self.d_latent, self.d_input
             )));
+        }
+        self.regularizer.validate(self.latent_activation)?;
+        if let Some(noise) = &self.noise {
+            noise.validate()?;
         }
         match &self.architecture {
             Architecture::Mlp { hidden } => {
@@ -175,7 +241,7 @@ impl AutoencoderConfig {
                 (AeEncoder::Conv(e.init(device)), AeDecoder::Conv(d.init(device)))
             }
         };
-        let model = Autoencoder::new(encoder, decoder, self.d_latent, self.output_activation, self.loss);
+        let model = Autoencoder::new(encoder, decoder, self);
         materialize(&model);
         Ok(model)
     }

@@ -1,10 +1,15 @@
 use burn::module::Module;
-use burn::tensor::{Tensor, activation::sigmoid, backend::Backend};
-use gen_core::loss::{BceWithLogitsLoss, MseLoss, Reduction};
+use burn::tensor::{Distribution, Tensor, activation::sigmoid, backend::Backend};
+use gen_core::loss::{BceWithLogitsLoss, BernoulliKlLoss, L1ActivityLoss, MseLoss, Reduction};
 use gen_core::nn::{Activation, ConvDecoder, ConvEncoder, Mlp};
+use gen_core::noise::Noise;
 use gen_core::{Batch, Decoder, Encoder, LossTerms, Objective, Stage};
 
-use super::ReconLoss;
+use super::{AutoencoderConfig, ReconLoss, Regularizer};
+
+/// A code unit counts as active for a sample when its activation exceeds this in absolute value
+/// (used by [`Autoencoder::activity`]).
+pub const ACTIVE_THRESHOLD: f64 = 0.1;
 
 /// The encoder half: an MLP or a convolutional stack, ending in a linear code.
 // One value per model: the size difference costs nothing, and burn's derive does not box.
@@ -27,7 +32,7 @@ pub enum AeDecoder<B: Backend> {
     Conv(ConvDecoder<B>),
 }
 
-/// An undercomplete autoencoder.
+/// An autoencoder: undercomplete, sparse, denoising or contractive, as its config says.
 ///
 /// Built by [`AutoencoderConfig`](super::AutoencoderConfig). All methods take flat batches.
 #[derive(Module, Debug)]
@@ -37,22 +42,106 @@ pub struct Autoencoder<B: Backend> {
     d_latent: usize,
     output_activation: Activation,
     loss: ReconLoss,
+    regularizer: Regularizer,
+    noise: Option<Noise>,
 }
 
 impl<B: Backend> Autoencoder<B> {
-    pub(crate) fn new(
-        encoder: AeEncoder<B>,
-        decoder: AeDecoder<B>,
-        d_latent: usize,
-        output_activation: Activation,
-        loss: ReconLoss,
-    ) -> Self {
+    pub(crate) fn new(encoder: AeEncoder<B>, decoder: AeDecoder<B>, config: &AutoencoderConfig) -> Self {
         Self {
             encoder,
             decoder,
-            d_latent,
-            output_activation,
-            loss,
+            d_latent: config.d_latent,
+            output_activation: config.output_activation,
+            loss: config.loss,
+            regularizer: config.regularizer,
+            noise: config.noise,
+        }
+    }
+
+    /// The penalty on the code.
+    pub fn regularizer(&self) -> Regularizer {
+        self.regularizer
+    }
+
+    /// The training corruption, for a denoising autoencoder.
+    pub fn noise(&self) -> Option<Noise> {
+        self.noise
+    }
+
+    /// The interval the decoded values lie in: `(0, 1)` for a sigmoid output (images), else none.
+    pub fn data_range(&self) -> Option<(f64, f64)> {
+        (self.loss == ReconLoss::Bce || self.output_activation == Activation::Sigmoid).then_some((0.0, 1.0))
+    }
+
+    /// Encodes `x` and propagates `seeds` back through the encoder: the vector–Jacobian
+    /// products `vᵀ ∂h/∂x` for each seed `v`, exact for encoders of any depth, MLP or
+    /// convolutional (see [`Mlp::forward_with_jacobian`]).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - `seeds`: `[batch, k, d_latent]`
+    /// - output: `([batch, d_latent], [batch, k, d_input])`
+    pub fn encode_with_jacobian(&self, x: Tensor<B, 2>, seeds: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 3>) {
+        match &self.encoder {
+            AeEncoder::Mlp(m) => m.forward_with_jacobian(x, seeds),
+            AeEncoder::Conv(c) => c.forward_with_jacobian(x, seeds),
+        }
+    }
+
+    /// Encodes `x` and returns the squared Frobenius norm of the encoder's Jacobian `‖∂h/∂x‖²_F`
+    /// for each sample: exactly with `projections = None`, else the unbiased estimate from that
+    /// many random Gaussian projections.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - output: `([batch, d_latent], [batch])`
+    pub fn encode_with_jacobian_norm(
+        &self,
+        x: Tensor<B, 2>,
+        projections: Option<usize>,
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let [batch, _] = x.dims();
+        let device = x.device();
+        let d = self.d_latent;
+        let (seeds, k) = match projections {
+            None => (
+                Tensor::<B, 2>::eye(d, &device).unsqueeze::<3>().repeat_dim(0, batch),
+                1.0,
+            ),
+            Some(k) => (
+                Tensor::random([batch, k, d], Distribution::Normal(0.0, 1.0), &device),
+                k as f64,
+            ),
+        };
+        let (z, vjp) = self.encode_with_jacobian(x, seeds);
+        let norm = vjp.powi_scalar(2).sum_dim(2).sum_dim(1).reshape([batch]).div_scalar(k);
+        (z, norm)
+    }
+
+    /// The mean absolute code activation of each sample and the share of its code units that are
+    /// active (above [`ACTIVE_THRESHOLD`]): the sparsity a model achieves.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - output: `([batch], [batch])`
+    pub fn activity(&self, x: Tensor<B, 2>) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let [batch, _] = x.dims();
+        let h = self.encode(x).abs();
+        let active = h
+            .clone()
+            .greater_elem(ACTIVE_THRESHOLD)
+            .float()
+            .mean_dim(1)
+            .reshape([batch]);
+        (h.mean_dim(1).reshape([batch]), active)
+    }
+
+    /// Applies the training corruption to `x`, or returns it unchanged for a model without one.
+    pub fn corrupt(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.noise {
+            Some(noise) => noise.apply(x, self.data_range()),
+            None => x,
         }
     }
 
@@ -93,10 +182,13 @@ impl<B: Backend> Autoencoder<B> {
     /// - `x`: `[batch, d_input]`
     /// - output: `[1]`
     pub fn loss(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
-        let logits = self.decode_logits(self.encode(x.clone()));
+        self.recon_loss(self.decode_logits(self.encode(x.clone())), x)
+    }
+
+    fn recon_loss(&self, logits: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
         match self.loss {
-            ReconLoss::Mse => MseLoss.forward(self.output_activation.forward(logits), x, Reduction::Mean),
-            ReconLoss::Bce => BceWithLogitsLoss.forward(logits, x, Reduction::Mean),
+            ReconLoss::Mse => MseLoss.forward(self.output_activation.forward(logits), target, Reduction::Mean),
+            ReconLoss::Bce => BceWithLogitsLoss.forward(logits, target, Reduction::Mean),
         }
     }
 }
@@ -125,8 +217,40 @@ impl<B: Backend> Decoder<B> for Autoencoder<B> {
 }
 
 impl<B: Backend> Objective<B> for Autoencoder<B> {
-    fn objective(&self, batch: &Batch<B>, _stage: Stage) -> LossTerms<B> {
-        LossTerms::total(self.loss(batch.x.clone()))
+    /// Reconstruction of the clean batch plus the penalty. In training, a denoising model sees a
+    /// freshly corrupted input; in validation it sees the clean one, so validation losses of
+    /// different runs compare and early stopping is not driven by noise draws.
+    fn objective(&self, batch: &Batch<B>, stage: Stage) -> LossTerms<B> {
+        let clean = batch.x.clone();
+        let input = match stage {
+            Stage::Train => self.corrupt(clean.clone()),
+            Stage::Valid => clean.clone(),
+        };
+        let (z, penalty) = match self.regularizer {
+            Regularizer::None => (self.encode(input), None),
+            Regularizer::SparseKl { rho, beta } => {
+                let z = self.encode(input);
+                let kl = BernoulliKlLoss::new(rho).forward(z.clone().mean_dim(0), Reduction::Sum);
+                (z, Some(("sparsity_kl", kl, beta)))
+            }
+            Regularizer::SparseL1 { lambda } => {
+                let z = self.encode(input);
+                let l1 = L1ActivityLoss.forward(z.clone(), Reduction::BatchMean);
+                (z, Some(("l1_activity", l1, lambda)))
+            }
+            Regularizer::Contractive { lambda, projections } => {
+                let (z, norm) = self.encode_with_jacobian_norm(input, projections);
+                (z, Some(("jacobian_fro2", norm.mean(), lambda)))
+            }
+        };
+        let recon = self.recon_loss(self.decode_logits(z), clean);
+        match penalty {
+            None => LossTerms::total(recon),
+            Some((name, value, weight)) => LossTerms {
+                total: recon.clone() + value.clone().mul_scalar(weight),
+                parts: vec![("recon", recon), (name, value)],
+            },
+        }
     }
 }
 
@@ -137,7 +261,6 @@ mod tests {
     use crate::test_util::{TestAutodiffBackend, TestBackend};
     use burn::module::AutodiffModule;
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-    use burn::tensor::Distribution;
     use gen_core::ConfigError;
     use gen_core::nn::ImageShape;
 
@@ -214,6 +337,234 @@ mod tests {
             let after = ae.valid().loss(x.inner()).into_scalar();
             assert!(after < 0.7 * before, "{before} -> {after}");
         }
+    }
+
+    /// `‖J‖²_F` of the encoder at each sample by central finite differences, in f64 sums.
+    fn fd_jacobian_norm(ae: &Autoencoder<TestBackend>, x: &[f32], n: usize, d: usize) -> Vec<f64> {
+        let device = Default::default();
+        let h = 1e-2f32;
+        let mut norms = vec![0.0f64; n];
+        for i in 0..d {
+            let shifted = |sign: f32| {
+                let mut v = x.to_vec();
+                for b in 0..n {
+                    v[b * d + i] += sign * h;
+                }
+                let t = Tensor::<TestBackend, 1>::from_floats(v.as_slice(), &device).reshape([n, d]);
+                ae.encode(t).into_data().to_vec::<f32>().unwrap()
+            };
+            let (up, down) = (shifted(1.0), shifted(-1.0));
+            let k = up.len() / n;
+            for b in 0..n {
+                for j in 0..k {
+                    let deriv = (up[b * k + j] as f64 - down[b * k + j] as f64) / (2.0 * h as f64);
+                    norms[b] += deriv * deriv;
+                }
+            }
+        }
+        norms
+    }
+
+    #[test]
+    fn contractive_penalty_equals_finite_difference_jacobian_norm() {
+        let device = Default::default();
+        let _guard = crate::test_util::seed_lock();
+        TestBackend::seed(&device, 3);
+        for cfg in [
+            AutoencoderConfig::mlp(10, vec![7, 5], 3).with_activation(Activation::Tanh),
+            AutoencoderConfig::mlp(10, vec![6], 4)
+                .with_activation(Activation::Softplus)
+                .with_latent_activation(Activation::Sigmoid),
+            AutoencoderConfig::conv(ImageShape::grey(4, 8), vec![3, 2], 3).with_activation(Activation::Tanh),
+        ] {
+            let ae = cfg.init::<TestBackend>(&device);
+            let (n, d) = (3, cfg.d_input);
+            let x = Tensor::<TestBackend, 2>::random([n, d], Distribution::Normal(0.0, 1.0), &device);
+            let xs: Vec<f32> = x.clone().into_data().to_vec().unwrap();
+            let (_, exact) = ae.encode_with_jacobian_norm(x, None);
+            let exact: Vec<f32> = exact.into_data().to_vec().unwrap();
+            let fd = fd_jacobian_norm(&ae, &xs, n, d);
+            for b in 0..n {
+                let rel = (exact[b] as f64 - fd[b]).abs() / fd[b].max(1e-6);
+                assert!(
+                    rel < 2e-3,
+                    "{:?} sample {b}: exact {} vs fd {}",
+                    cfg.architecture,
+                    exact[b],
+                    fd[b]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn random_projections_estimate_the_exact_norm_without_bias() {
+        let device = Default::default();
+        let _guard = crate::test_util::seed_lock();
+        TestBackend::seed(&device, 11);
+        let cfg = AutoencoderConfig::mlp(12, vec![8], 6).with_activation(Activation::Tanh);
+        let ae = cfg.init::<TestBackend>(&device);
+        let x = Tensor::<TestBackend, 2>::random([4, 12], Distribution::Normal(0.0, 1.0), &device);
+        let exact: Vec<f32> = ae
+            .encode_with_jacobian_norm(x.clone(), None)
+            .1
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let est: Vec<f32> = ae
+            .encode_with_jacobian_norm(x.clone(), Some(4000))
+            .1
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let one: Vec<f32> = ae.encode_with_jacobian_norm(x, Some(1)).1.into_data().to_vec().unwrap();
+        for b in 0..4 {
+            let rel = (est[b] - exact[b]).abs() / exact[b];
+            assert!(rel < 0.08, "sample {b}: estimate {} vs exact {}", est[b], exact[b]);
+            assert!(one[b] > 0.0 && one[b] != exact[b]);
+        }
+    }
+
+    #[test]
+    fn objective_adds_each_penalty_to_the_reconstruction() {
+        let device = Default::default();
+        let x = Tensor::<TestBackend, 2>::random([6, 16], Distribution::Default, &device);
+        let batch = Batch { x: x.clone(), y: None };
+        let base = AutoencoderConfig::mlp(16, vec![12], 5);
+        let kl = base
+            .clone()
+            .with_regularizer(Regularizer::SparseKl { rho: 0.1, beta: 0.5 });
+        let ae = kl.init::<TestBackend>(&device);
+        let terms = ae.objective(&batch, Stage::Valid);
+        let z: Vec<f32> = ae.encode(x.clone()).into_data().to_vec().unwrap();
+        let mut by_hand = 0.0f64;
+        for j in 0..5 {
+            let q = (0..6).map(|b| z[b * 5 + j] as f64).sum::<f64>() / 6.0;
+            by_hand += 0.1 * (0.1 / q).ln() + 0.9 * (0.9 / (1.0 - q)).ln();
+        }
+        let parts: Vec<(&str, f32)> = terms.parts.iter().map(|(n, t)| (*n, t.clone().into_scalar())).collect();
+        assert_eq!(parts[0].0, "recon");
+        assert_eq!(parts[1].0, "sparsity_kl");
+        assert!(
+            (parts[1].1 as f64 - by_hand).abs() < 1e-4,
+            "{} vs {by_hand}",
+            parts[1].1
+        );
+        assert!((terms.total.into_scalar() - (parts[0].1 + 0.5 * parts[1].1)).abs() < 1e-5);
+        assert!((parts[0].1 - ae.loss(x.clone()).into_scalar()).abs() < 1e-6);
+
+        let l1 = base
+            .clone()
+            .with_regularizer(Regularizer::SparseL1 { lambda: 0.2 })
+            .init::<TestBackend>(&device);
+        let z: Vec<f32> = l1.encode(x.clone()).into_data().to_vec().unwrap();
+        assert!(z.iter().all(|&v| v >= 0.0), "the L1 variant uses a ReLU code");
+        let by_hand = z.iter().map(|v| v.abs() as f64).sum::<f64>() / 6.0;
+        let terms = l1.objective(&batch, Stage::Valid);
+        assert!((terms.parts[1].1.clone().into_scalar() as f64 - by_hand).abs() < 1e-4);
+
+        let cae = base
+            .clone()
+            .with_regularizer(Regularizer::Contractive {
+                lambda: 0.01,
+                projections: None,
+            })
+            .init::<TestBackend>(&device);
+        let terms = cae.objective(&batch, Stage::Valid);
+        let norm = cae.encode_with_jacobian_norm(x.clone(), None).1.mean().into_scalar();
+        assert_eq!(terms.parts[1].0, "jacobian_fro2");
+        assert!((terms.parts[1].1.clone().into_scalar() - norm).abs() < 1e-5 * norm.max(1.0));
+    }
+
+    #[test]
+    fn denoising_corrupts_only_in_training() {
+        let device = Default::default();
+        let x = Tensor::<TestBackend, 2>::random([4, 16], Distribution::Default, &device);
+        let batch = Batch { x: x.clone(), y: None };
+        let dae = AutoencoderConfig::mlp(16, vec![12], 5)
+            .with_noise(Noise::Masking { fraction: 1.0 })
+            .init::<TestBackend>(&device);
+        // Every input masked: the training loss is that of reconstructing x from zeros.
+        let train = dae.objective(&batch, Stage::Train).total.into_scalar();
+        let zeros = dae.reconstruct(x.zeros_like());
+        let by_hand = MseLoss.forward(zeros, x.clone(), Reduction::Mean).into_scalar();
+        assert!((train - by_hand).abs() < 1e-6, "{train} vs {by_hand}");
+        let valid = dae.objective(&batch, Stage::Valid).total.into_scalar();
+        assert!((valid - dae.loss(x).into_scalar()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn contractive_penalty_trains_through_autodiff() {
+        // The penalty's gradient reaches the encoder's weights and lowers the penalty.
+        let device = Default::default();
+        for cfg in [
+            AutoencoderConfig::mlp(16, vec![12], 4).with_activation(Activation::Tanh),
+            AutoencoderConfig::conv(ImageShape::grey(4, 4), vec![4], 3),
+        ] {
+            let cfg = cfg.with_regularizer(Regularizer::Contractive {
+                lambda: 1.0,
+                projections: None,
+            });
+            let mut ae = cfg.init::<TestAutodiffBackend>(&device);
+            let x = Tensor::<TestAutodiffBackend, 2>::random([16, 16], Distribution::Default, &device);
+            let norm = |ae: &Autoencoder<TestAutodiffBackend>| {
+                ae.valid()
+                    .encode_with_jacobian_norm(x.clone().inner(), None)
+                    .1
+                    .mean()
+                    .into_scalar()
+            };
+            let before = norm(&ae);
+            let mut optim = AdamConfig::new().init();
+            let batch = Batch { x: x.clone(), y: None };
+            for _ in 0..30 {
+                let loss = ae.objective(&batch, Stage::Train).total;
+                let grads = GradientsParams::from_grads(loss.backward(), &ae);
+                ae = optim.step(1e-2, ae, grads);
+            }
+            let after = norm(&ae);
+            assert!(after < 0.5 * before, "{:?}: {before} -> {after}", cfg.architecture);
+        }
+    }
+
+    #[test]
+    fn overcomplete_codes_need_a_penalty_or_noise() {
+        let plain = AutoencoderConfig::mlp(16, vec![32], 24);
+        assert!(plain.validate().is_err());
+        assert!(
+            plain
+                .clone()
+                .with_regularizer(Regularizer::SparseKl { rho: 0.05, beta: 0.1 })
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            plain
+                .clone()
+                .with_noise(Noise::Gaussian { sigma: 0.2 })
+                .validate()
+                .is_ok()
+        );
+        let bad_rho = plain
+            .clone()
+            .with_regularizer(Regularizer::SparseKl { rho: 1.5, beta: 0.1 });
+        assert!(bad_rho.validate().unwrap_err().to_string().contains("rho"));
+        let linear_kl = AutoencoderConfig {
+            regularizer: Regularizer::SparseKl { rho: 0.05, beta: 0.1 },
+            ..AutoencoderConfig::mlp(16, vec![8], 4)
+        };
+        assert!(linear_kl.validate().unwrap_err().to_string().contains("sigmoid"));
+        let neg = plain.clone().with_regularizer(Regularizer::Contractive {
+            lambda: -1.0,
+            projections: None,
+        });
+        assert!(neg.validate().unwrap_err().to_string().contains("lambda"));
+        let zero_proj = plain.clone().with_regularizer(Regularizer::Contractive {
+            lambda: 1.0,
+            projections: Some(0),
+        });
+        assert!(zero_proj.validate().is_err());
+        assert!(plain.with_noise(Noise::Masking { fraction: 2.0 }).validate().is_err());
     }
 
     #[test]
