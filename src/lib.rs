@@ -8,7 +8,10 @@ pub use gen_vae as vae;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use gen_ae::{Autoencoder, AutoencoderConfig, ReconLoss};
+    pub use gen_ae::anomaly::{AnomalyDetector, DetectionReport, ScoreKind};
+    pub use gen_ae::compress::CompressedCodes;
+    pub use gen_ae::{Autoencoder, AutoencoderConfig, ReconLoss, Regularizer};
+    pub use gen_core::noise::Noise;
     pub use gen_core::nn::{Activation, ImageShape};
     pub use gen_core::train::{RunDir, TrainConfig, Trainer};
     pub use gen_core::{Batch, BatchSource, Decoder, Encoder, Generator, Objective, Stage};

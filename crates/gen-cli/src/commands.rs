@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::config::{RunConfig, TrainFlags};
 use crate::data::{Splits, data_dir, load_splits};
-use crate::{DownloadArgs, EncodeArgs, ReconstructArgs, RunArgs, artifacts, pca};
+use crate::{DownloadArgs, EncodeArgs, ReconstructArgs, RunArgs, artifacts, image_io, pca, plots, uses};
 
 /// What `config.json` holds: the run configuration and the resolved model configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,10 +33,10 @@ pub struct StoredConfig {
 const EVAL_BATCH: usize = 1024;
 
 /// Runs `f` over `data` in batches without autodiff and concatenates the outputs' rows.
-fn map_batches<B: Backend>(
+pub(crate) fn map_rows<B: Backend>(
     data: &Dataset,
     device: &B::Device,
-    f: impl Fn(Tensor<B, 2>) -> Tensor<B, 2>,
+    mut f: impl FnMut(Tensor<B, 2>) -> Tensor<B, 2>,
 ) -> anyhow::Result<(Vec<f32>, usize)> {
     let mut out = Vec::new();
     let mut width = 0;
@@ -50,12 +50,12 @@ fn map_batches<B: Backend>(
 }
 
 /// Mean squared error per element and per sample of the reconstructions of `data`.
-fn reconstruction_errors<B: Backend>(
+pub(crate) fn reconstruction_errors<B: Backend>(
     model: &Autoencoder<B>,
     data: &Dataset,
     device: &B::Device,
 ) -> anyhow::Result<(f64, f64)> {
-    let (rec, _) = map_batches::<B>(data, device, |x| model.reconstruct(x))?;
+    let (rec, _) = map_rows::<B>(data, device, |x| model.reconstruct(x))?;
     let se: f64 = rec
         .iter()
         .zip(data.features())
@@ -82,7 +82,7 @@ impl Job for TrainJob {
         let ae_cfg = self
             .cfg
             .model
-            .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised);
+            .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised)?;
         ae_cfg.validate().context("in [model]")?;
         let stored = StoredConfig {
             run: self.cfg.clone(),
@@ -149,7 +149,7 @@ fn write_reconstructions<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<Option<String>> {
     let sample = splits.test.take(n);
-    let (rec, d) = map_batches::<B>(&sample, device, |x| model.reconstruct(x))?;
+    let (rec, d) = map_rows::<B>(&sample, device, |x| model.reconstruct(x))?;
     let name = out.file_name().map(|f| f.to_string_lossy().into_owned());
     match sample.image_shape() {
         Some(shape) if !splits.standardised => {
@@ -215,26 +215,35 @@ pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
 }
 
 /// A trained run, loaded: its configuration, data and model.
-struct Loaded<B: Backend> {
-    stored: StoredConfig,
-    run: RunDir,
-    splits: Splits,
-    model: Autoencoder<B>,
+pub(crate) struct Loaded<B: Backend> {
+    pub stored: StoredConfig,
+    pub run: RunDir,
+    pub splits: Splits,
+    pub model: Autoencoder<B>,
 }
 
-fn load_run<B: Backend>(args: &RunArgs, device: &B::Device) -> anyhow::Result<Loaded<B>> {
-    let run = RunDir::open(&args.run)?;
-    let stored: StoredConfig = run.read_config()?;
+pub(crate) fn load_run<B: Backend>(args: &RunArgs, device: &B::Device) -> anyhow::Result<Loaded<B>> {
+    let (stored, run, model) = load_model(&args.run, device)?;
     let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
-    let fresh: Autoencoder<B> = stored.autoencoder.try_init(device)?;
-    let path = run.model_path();
-    let (model, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
     Ok(Loaded {
         stored,
         run,
         splits,
         model,
     })
+}
+
+/// Opens a run folder and loads its configuration and model (not its data).
+pub(crate) fn load_model<B: Backend>(
+    root: &Path,
+    device: &B::Device,
+) -> anyhow::Result<(StoredConfig, RunDir, Autoencoder<B>)> {
+    let run = RunDir::open(root)?;
+    let stored: StoredConfig = run.read_config()?;
+    let fresh: Autoencoder<B> = stored.autoencoder.try_init(device)?;
+    let path = run.model_path();
+    let (model, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
+    Ok((stored, run, model))
 }
 
 /// The result of `gen eval`, also written to `<run>/eval.json`.
@@ -251,6 +260,20 @@ struct EvalReport {
     pca_squared_error_per_sample: f64,
     mean_baseline_mse: f64,
     ae_vs_pca: f64,
+    /// `autoencoder`, `sparse-kl`, `sparse-l1`, `contractive` or `denoising`.
+    variant: &'static str,
+    /// Sparsity of the code on the test set.
+    activity: uses::Activity,
+    /// Mean `‖∂h/∂x‖²_F` of the encoder over the first rows of the test set.
+    jacobian_frobenius_sq: f64,
+    /// Rows of the test set the Jacobian norm is averaged over.
+    jacobian_rows: usize,
+    /// Denoising of Gaussian noise against a 3x3 median filter (image sets).
+    denoising: Option<Vec<uses::DenoiseRow>>,
+    /// Bits per image against PSNR of the quantised codes.
+    compression: Vec<uses::CompressRow>,
+    /// Mean size of the test images as PNG files, in bits (image sets).
+    png_bits_per_image: Option<f64>,
 }
 
 struct EvalJob(RunArgs);
@@ -260,6 +283,7 @@ impl Job for EvalJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let l = load_run::<B::InnerBackend>(&self.0, &device)?;
         let k = l.model.d_latent();
+        let image = l.splits.test.image_shape().filter(|_| !l.splits.standardised);
         let (ae_mse, ae_se) = reconstruction_errors(&l.model, &l.splits.test, &device)?;
         let pca_mse = pca::reconstruction_mse(&l.splits.train, &l.splits.test, k)?;
         let d = l.splits.test.d();
@@ -275,6 +299,22 @@ impl Job for EvalJob {
             pca_squared_error_per_sample: pca_mse * d as f64,
             mean_baseline_mse: l.splits.train.mean_row_mse(&l.splits.test),
             ae_vs_pca: ae_mse / pca_mse,
+            variant: l.stored.autoencoder.variant(),
+            activity: uses::activity(&l.model, &l.splits.test, &device)?,
+            jacobian_frobenius_sq: uses::jacobian_norm(&l.model, &l.splits.test, &device)?,
+            jacobian_rows: uses::JACOBIAN_ROWS.min(l.splits.test.len()),
+            denoising: match image {
+                Some(shape) => Some(uses::denoise_table(
+                    &l.model,
+                    &l.splits.test,
+                    shape,
+                    l.run.root(),
+                    &device,
+                )?),
+                None => None,
+            },
+            compression: uses::compression_table(&l.model, &l.splits.test, uses::model_hash(&l.run)?, &device)?,
+            png_bits_per_image: image.map(|s| uses::png_bits_per_image(&l.splits.test, s)).transpose()?,
         };
         println!(
             "{} test set ({} samples), {} latent dimensions:",
@@ -298,6 +338,55 @@ impl Job for EvalJob {
             report.mean_baseline_mse * d as f64
         );
         println!("  autoencoder / PCA error ratio: {:.3}", report.ae_vs_pca);
+        println!(
+            "code ({}): mean |activation| {:.4}, share of units active (|h| > {}) {:.3}; \
+             encoder Jacobian ||dh/dx||_F^2 {:.4} (mean over {} rows)",
+            report.variant,
+            report.activity.mean_activation,
+            gen_ae::ACTIVE_THRESHOLD,
+            report.activity.share_active,
+            report.jacobian_frobenius_sq,
+            report.jacobian_rows
+        );
+        if let Some(rows) = &report.denoising {
+            println!("denoising Gaussian noise (PSNR dB / SSIM against the clean images):");
+            println!(
+                "  {:<6} {:>16} {:>16} {:>16}",
+                "sigma", "noisy", "3x3 median", "autoencoder"
+            );
+            for r in rows {
+                println!(
+                    "  {:<6} {:>8.2} / {:.3} {:>8.2} / {:.3} {:>8.2} / {:.3}",
+                    r.sigma, r.psnr_noisy, r.ssim_noisy, r.psnr_median, r.ssim_median, r.psnr_model, r.ssim_model
+                );
+            }
+            println!(
+                "  example grids (clean, noisy, median, denoised): {}/denoise-sigma*.png",
+                l.run.root().display()
+            );
+        }
+        println!("compression of the codes (whole .genz file per image):");
+        for c in &report.compression {
+            println!(
+                "  {:>2} bits/value: {:>8.1} bits/image, PSNR {:.2} dB{}",
+                c.bits,
+                c.file_bits_per_image,
+                c.psnr,
+                c.ssim.map(|s| format!(", SSIM {s:.3}")).unwrap_or_default()
+            );
+        }
+        if let Some(p) = report.png_bits_per_image {
+            println!(
+                "  PNG files of the same images: {p:.1} bits/image (lossless); raw: {} bits/image",
+                d * 8
+            );
+        }
+        if k == 2 {
+            let (codes, _) = map_rows(&l.splits.test, &device, |x| l.model.encode(x))?;
+            let path = l.run.file("codes.svg");
+            plots::scatter_2d(&path, "2-D codes of the test set", &codes, l.splits.test.labels())?;
+            println!("scatter plot of the codes: {}", path.display());
+        }
         let path = l.run.file("eval.json");
         gen_core::train::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("written to {}", path.display());
@@ -318,7 +407,7 @@ impl Job for EncodeJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let l = load_run::<B::InnerBackend>(&self.0.run, &device)?;
         let data = l.splits.get(self.0.split);
-        let (codes, k) = map_batches(data, &device, |x| l.model.encode(x))?;
+        let (codes, k) = map_rows(data, &device, |x| l.model.encode(x))?;
         let split = format!("{:?}", self.0.split).to_lowercase();
         let out = self
             .0
@@ -337,7 +426,21 @@ impl Job for EncodeJob {
             r
         });
         artifacts::write_csv(&out, &header, rows)?;
-        println!("wrote {} codes of width {k} to {}", data.len(), out.display());
+        let npy = out.with_extension("npy");
+        image_io::write_npy(&npy, &codes, data.len(), k)?;
+        let mut written = format!("{} and {}", out.display(), npy.display());
+        if let Some(labels) = data.labels() {
+            let path = out.with_file_name(format!(
+                "{}-labels.npy",
+                out.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            let as_f32: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+            image_io::write_npy(&path, &as_f32, data.len(), 1)?;
+            written += &format!(" (labels in {})", path.display());
+        }
+        println!("wrote {} codes of width {k} to {written}", data.len());
         Ok(())
     }
 }

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use gen_ae::{Architecture, AutoencoderConfig, ReconLoss};
+use gen_ae::{Architecture, AutoencoderConfig, ReconLoss, Regularizer};
 use gen_core::nn::{Activation, ImageShape};
+use gen_core::noise::Noise;
 use gen_core::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,37 @@ pub enum Family {
     /// The undercomplete autoencoder.
     #[default]
     Ae,
+    /// Sparse autoencoder with the KL penalty towards a mean activation `rho` (sigmoid code).
+    SparseKl,
+    /// Sparse autoencoder with an L1 activity penalty (ReLU code).
+    SparseL1,
+    /// Contractive autoencoder: a penalty on the encoder's Jacobian.
+    Contractive,
+    /// Denoising autoencoder: trained to reconstruct clean inputs from corrupted ones.
+    Denoising,
+}
+
+impl Family {
+    /// The name used in run names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ae => "ae",
+            Family::SparseKl => "sparse-kl",
+            Family::SparseL1 => "sparse-l1",
+            Family::Contractive => "contractive",
+            Family::Denoising => "denoising",
+        }
+    }
+
+    /// The default penalty weight (β or λ), relative to the mean-per-value reconstruction loss.
+    pub fn default_weight(self) -> f64 {
+        match self {
+            Family::SparseKl => 1e-2,
+            Family::SparseL1 => 1e-3,
+            Family::Contractive => 1e-3,
+            Family::Ae | Family::Denoising => 0.0,
+        }
+    }
 }
 
 /// MLP or convolutional.
@@ -109,6 +141,15 @@ pub struct ModelSpec {
     pub loss: ReconLoss,
     /// Hidden activation.
     pub activation: Activation,
+    /// Target mean activation of a sparse-kl code.
+    pub rho: f64,
+    /// Weight of the penalty (β of sparse-kl, λ of sparse-l1 and contractive); default per family.
+    pub weight: Option<f64>,
+    /// Random projections for the contractive penalty (none: exact).
+    pub projections: Option<usize>,
+    /// Training corruption, e.g. `gaussian:0.3`, `masking:0.25`, `salt-pepper:0.1`; the denoising
+    /// family defaults to `gaussian:0.3`, and other families may use it too.
+    pub noise: Option<String>,
 }
 
 impl Default for ModelSpec {
@@ -121,14 +162,52 @@ impl Default for ModelSpec {
             latent: 8,
             loss: ReconLoss::Mse,
             activation: Activation::Relu,
+            rho: 0.05,
+            weight: None,
+            projections: None,
+            noise: None,
         }
     }
 }
 
 impl ModelSpec {
+    /// The training corruption, parsed.
+    pub fn noise(&self) -> anyhow::Result<Option<Noise>> {
+        match (&self.noise, self.family) {
+            (Some(s), _) => Ok(Some(s.parse::<Noise>().map_err(anyhow::Error::msg)?)),
+            (None, Family::Denoising) => Ok(Some(Noise::Gaussian { sigma: 0.3 })),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// The penalty the family stands for.
+    pub fn regularizer(&self) -> Regularizer {
+        let weight = self.weight.unwrap_or(self.family.default_weight());
+        match self.family {
+            Family::Ae | Family::Denoising => Regularizer::None,
+            Family::SparseKl => Regularizer::SparseKl {
+                rho: self.rho,
+                beta: weight,
+            },
+            Family::SparseL1 => Regularizer::SparseL1 { lambda: weight },
+            Family::Contractive => Regularizer::Contractive {
+                lambda: weight,
+                projections: self.projections,
+            },
+        }
+    }
+
     /// The autoencoder configuration for data of width `d_input` (and image shape, if any).
-    pub fn autoencoder(&self, d_input: usize, image: Option<ImageShape>, standardised: bool) -> AutoencoderConfig {
-        AutoencoderConfig {
+    ///
+    /// # Errors
+    /// If the noise does not parse.
+    pub fn autoencoder(
+        &self,
+        d_input: usize,
+        image: Option<ImageShape>,
+        standardised: bool,
+    ) -> anyhow::Result<AutoencoderConfig> {
+        let base = AutoencoderConfig {
             d_input,
             d_latent: self.latent,
             architecture: match self.arch {
@@ -148,7 +227,11 @@ impl ModelSpec {
                 Activation::Sigmoid
             },
             loss: self.loss,
-        }
+            latent_activation: Activation::Identity,
+            regularizer: Regularizer::None,
+            noise: self.noise()?,
+        };
+        Ok(base.with_regularizer(self.regularizer()))
     }
 }
 
@@ -203,6 +286,19 @@ pub struct TrainFlags {
     /// Hidden activation: relu, leaky_relu, sigmoid, tanh, softplus.
     #[arg(long)]
     pub activation: Option<Activation>,
+    /// Target mean activation of a sparse-kl code (default 0.05).
+    #[arg(long)]
+    pub rho: Option<f64>,
+    /// Penalty weight: β of sparse-kl (default 0.01), λ of sparse-l1 and contractive (0.001).
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight: Option<f64>,
+    /// Estimate the contractive penalty from this many random projections instead of exactly.
+    #[arg(long)]
+    pub projections: Option<usize>,
+    /// Training corruption: gaussian:SIGMA, masking:FRACTION or salt-pepper:FRACTION
+    /// (the denoising model defaults to gaussian:0.3).
+    #[arg(long)]
+    pub noise: Option<String>,
     /// Number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -262,6 +358,18 @@ impl TrainFlags {
         if let Some(v) = self.activation {
             m.activation = v;
         }
+        if let Some(v) = self.rho {
+            m.rho = v;
+        }
+        if self.weight.is_some() {
+            m.weight = self.weight;
+        }
+        if self.projections.is_some() {
+            m.projections = self.projections;
+        }
+        if self.noise.is_some() {
+            m.noise = self.noise.clone();
+        }
         let t = &mut cfg.train;
         if let Some(v) = self.epochs {
             t.num_epochs = v;
@@ -300,6 +408,15 @@ impl RunConfig {
         if self.model.latent == 0 {
             bail!("in [model]: latent must be > 0, got 0");
         }
+        self.model.noise().context("in [model]")?;
+        self.model
+            .regularizer()
+            .validate(if self.model.family == Family::SparseKl {
+                Activation::Sigmoid
+            } else {
+                Activation::Identity
+            })
+            .context("in [model]")?;
         Ok(())
     }
 
@@ -309,7 +426,7 @@ impl RunConfig {
             let data = crate::data::DataSource::parse(&self.data.dataset)
                 .map(|s| s.short_name())
                 .unwrap_or_else(|_| "data".into());
-            let family = format!("{:?}", self.model.family).to_lowercase();
+            let family = self.model.family.name();
             let arch = format!("{:?}", self.model.arch).to_lowercase();
             format!("{family}-{arch}-{data}-z{}", self.model.latent)
         })
@@ -374,5 +491,42 @@ mod tests {
     #[test]
     fn default_name_describes_the_run() {
         assert_eq!(flags(&[]).resolve().unwrap().run_name(), "ae-mlp-digits-z8");
+        let cfg = flags(&["--model", "sparse-kl", "--latent", "96"]).resolve().unwrap();
+        assert_eq!(cfg.run_name(), "sparse-kl-mlp-digits-z96");
+    }
+
+    #[test]
+    fn families_map_to_penalties_and_noise() {
+        let cfg = flags(&["--model", "sparse-kl", "--rho", "0.1", "--latent", "96"])
+            .resolve()
+            .unwrap();
+        let ae = cfg.model.autoencoder(64, None, false).unwrap();
+        assert_eq!(ae.regularizer, Regularizer::SparseKl { rho: 0.1, beta: 1e-2 });
+        assert_eq!(ae.latent_activation, Activation::Sigmoid);
+        ae.validate().unwrap();
+        let cfg = flags(&["--model", "contractive", "--weight", "0.5", "--projections", "4"])
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            cfg.model.regularizer(),
+            Regularizer::Contractive {
+                lambda: 0.5,
+                projections: Some(4)
+            }
+        );
+        let cfg = flags(&["--model", "denoising"]).resolve().unwrap();
+        assert_eq!(cfg.model.noise().unwrap(), Some(Noise::Gaussian { sigma: 0.3 }));
+        let cfg = flags(&["--model", "denoising", "--noise", "masking:0.4"])
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.model.noise().unwrap(), Some(Noise::Masking { fraction: 0.4 }));
+        let e = flags(&["--noise", "masking:4"]).resolve().unwrap_err();
+        assert!(format!("{e:#}").contains("in [0, 1]"), "{e:#}");
+        let e = flags(&["--model", "sparse-kl", "--rho", "2"]).resolve().unwrap_err();
+        assert!(format!("{e:#}").contains("rho"), "{e:#}");
+        let e = flags(&["--model", "contractive", "--weight", "-1"])
+            .resolve()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("lambda"), "{e:#}");
     }
 }

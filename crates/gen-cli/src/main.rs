@@ -1,13 +1,19 @@
 //! `gen`: train, evaluate and use autoencoders from the command line.
 
+mod anomaly;
 mod artifacts;
 mod backend;
 mod bench;
+mod codec;
 mod commands;
 mod config;
 mod data;
+mod image_io;
 mod pca;
+mod plots;
 mod progress;
+mod sweep;
+mod uses;
 
 use std::path::PathBuf;
 
@@ -29,9 +35,20 @@ struct Cli {
 enum Command {
     /// Train a model; writes runs/NAME/ with config, checkpoints, metrics and figures.
     Train(TrainFlags),
-    /// Evaluate a trained run on its test split, beside PCA with as many components.
+    /// Evaluate a trained run on its test split: reconstruction beside PCA, the code's sparsity
+    /// and contraction, denoising beside a median filter, and compression.
     Eval(RunArgs),
-    /// Write the latent codes of a data split as CSV.
+    /// Train one model per latent size and compare each with PCA (dimensionality reduction).
+    Sweep(sweep::SweepArgs),
+    /// Fit on normal data and score anomalies (one-class image protocol, or a table's outliers).
+    Anomaly(anomaly::AnomalyArgs),
+    /// Remove noise from images (IDX or PNG) with a trained model; writes PNGs.
+    Denoise(codec::DenoiseArgs),
+    /// Compress images (IDX or PNG) to quantised codes in a .genz file.
+    Compress(codec::CompressArgs),
+    /// Reconstruct the images of a .genz file made by the same model; writes PNGs.
+    Decompress(codec::DecompressArgs),
+    /// Write the latent codes of a data split as CSV and .npy.
     Encode(EncodeArgs),
     /// Reconstruct test samples: a PNG of originals above reconstructions (CSV for tables).
     Reconstruct(ReconstructArgs),
@@ -62,7 +79,7 @@ struct EncodeArgs {
     /// Which split to encode.
     #[arg(long, value_enum, default_value_t = data::SplitChoice::Test)]
     split: data::SplitChoice,
-    /// Output CSV (default: RUN/codes-SPLIT.csv).
+    /// Output CSV (default: RUN/codes-SPLIT.csv); a .npy file with the same stem is written beside it.
     #[arg(long)]
     output: Option<PathBuf>,
 }
@@ -96,6 +113,11 @@ fn main() {
     let result = match cli.command {
         Command::Train(flags) => commands::train(flags),
         Command::Eval(args) => commands::eval(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Anomaly(args) => anomaly::anomaly(args),
+        Command::Denoise(args) => codec::denoise(args),
+        Command::Compress(args) => codec::compress(args),
+        Command::Decompress(args) => codec::decompress(args),
         Command::Encode(args) => commands::encode(args),
         Command::Reconstruct(args) => commands::reconstruct(args),
         Command::Download(args) => commands::download(args),
