@@ -9,9 +9,10 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use clap::Args;
-use gen_ae::AutoencoderConfig;
-use gen_core::Encoder;
+use gen_ae::{AutoencoderConfig, Regularizer};
 use gen_core::nn::ImageShape;
+use gen_core::noise::Noise;
+use gen_core::{Batch, Encoder, Objective, Stage};
 use serde::Serialize;
 
 use crate::backend::{BackendChoice, Job, with_backend};
@@ -167,6 +168,42 @@ impl Job for BenchJob {
             conv = Some(conv_optim.step(1e-3, m, grads));
             B::sync(&device).expect("device sync");
         }));
+
+        // The same MLP as a denoising autoencoder (Gaussian noise drawn afresh each step) and as a
+        // contractive one, exact (32 Jacobian rows propagated per sample) and estimated from 4
+        // random projections: what each variant costs over the plain step above.
+        let variants = [
+            ("mlp_dae_train", cfg.clone().with_noise(Noise::Gaussian { sigma: 0.3 })),
+            (
+                "mlp_cae_train_exact",
+                cfg.clone().with_regularizer(Regularizer::Contractive {
+                    lambda: 1e-3,
+                    projections: None,
+                }),
+            ),
+            (
+                "mlp_cae_train_proj4",
+                cfg.clone().with_regularizer(Regularizer::Contractive {
+                    lambda: 1e-3,
+                    projections: Some(4),
+                }),
+            ),
+        ];
+        for (name, variant) in variants {
+            let mut m = Some(variant.init::<B>(&device));
+            let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
+            rows.push(self.time(name, 128, None, |i| {
+                let model = m.take().expect("model");
+                let batch = Batch {
+                    x: batches[i % batches.len()].clone(),
+                    y: None,
+                };
+                let loss = model.objective(&batch, Stage::Train).total;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                m = Some(opt.step(1e-3, model, grads));
+                B::sync(&device).expect("device sync");
+            }));
+        }
 
         // (e) Encoder inference of the same model, batch 1024, without autodiff.
         let encoder = model.take().expect("model").valid();

@@ -314,6 +314,9 @@ pub struct TrainFlags {
     /// Stop after this many epochs without a better validation loss.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// L2 weight decay added to the gradients (default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
 }
 
 impl TrainFlags {
@@ -385,6 +388,9 @@ impl TrainFlags {
         }
         if self.patience.is_some() {
             t.patience = self.patience;
+        }
+        if let Some(v) = self.weight_decay {
+            t.weight_decay = v;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -1,5 +1,5 @@
 use burn::module::Module;
-use burn::tensor::{Distribution, Tensor, activation::sigmoid, backend::Backend};
+use burn::tensor::{Distribution, Tensor, backend::Backend};
 use gen_core::loss::{BceWithLogitsLoss, BernoulliKlLoss, L1ActivityLoss, MseLoss, Reduction};
 use gen_core::nn::{Activation, ConvDecoder, ConvEncoder, Mlp};
 use gen_core::noise::Noise;
@@ -211,7 +211,7 @@ impl<B: Backend> Decoder<B> for Autoencoder<B> {
         let logits = self.decode_logits(z);
         match self.loss {
             ReconLoss::Mse => self.output_activation.forward(logits),
-            ReconLoss::Bce => sigmoid(logits),
+            ReconLoss::Bce => Activation::Sigmoid.forward(logits),
         }
     }
 }

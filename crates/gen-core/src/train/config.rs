@@ -21,6 +21,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop when the validation loss has not improved for this many epochs.
     pub patience: Option<usize>,
+    /// L2 weight decay added to every gradient (Adam's coupled form, not AdamW's); 0 for none.
+    pub weight_decay: f64,
 }
 
 impl Default for TrainConfig {
@@ -33,6 +35,7 @@ impl Default for TrainConfig {
             beta_2: 0.999,
             seed: 42,
             patience: None,
+            weight_decay: 0.0,
         }
     }
 }
@@ -62,6 +65,12 @@ impl TrainConfig {
         self
     }
 
+    /// Sets the weight decay.
+    pub fn with_weight_decay(mut self, decay: f64) -> Self {
+        self.weight_decay = decay;
+        self
+    }
+
     /// Sets the early-stopping patience.
     pub fn with_patience(mut self, patience: Option<usize>) -> Self {
         self.patience = patience;
@@ -85,6 +94,13 @@ impl TrainConfig {
         }
         if let Some(p) = self.patience {
             ConfigError::check_positive("patience", p)?;
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(ConfigError::OutOfRange {
+                name: "weight_decay",
+                range: "[0, inf)",
+                value: self.weight_decay,
+            });
         }
         Ok(())
     }

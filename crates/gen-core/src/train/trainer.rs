@@ -1,6 +1,7 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::ElementConversion;
@@ -193,6 +194,7 @@ impl<'a> Trainer<'a> {
             .with_beta_1(cfg.beta_1)
             .with_beta_2(cfg.beta_2)
             .with_epsilon(1e-8)
+            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
             .init::<B, M>();
         let mut model = model;
         let mut state = CheckpointHeader {
