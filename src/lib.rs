@@ -11,8 +11,8 @@ pub mod prelude {
     pub use gen_ae::anomaly::{AnomalyDetector, DetectionReport, ScoreKind};
     pub use gen_ae::compress::CompressedCodes;
     pub use gen_ae::{Autoencoder, AutoencoderConfig, ReconLoss, Regularizer};
-    pub use gen_core::noise::Noise;
     pub use gen_core::nn::{Activation, ImageShape};
+    pub use gen_core::noise::Noise;
     pub use gen_core::train::{RunDir, TrainConfig, Trainer};
     pub use gen_core::{Batch, BatchSource, Decoder, Encoder, Generator, Objective, Stage};
     pub use gen_data::{Dataset, FASHION_MNIST, MNIST, Split, Standardizer, digits, load_csv};

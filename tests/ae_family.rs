@@ -72,12 +72,18 @@ fn contractive_encoders_contract() {
     ] {
         let plain = fit(&base, &train, 10);
         let cae = fit(
-            &base.clone().with_regularizer(Regularizer::Contractive { lambda: 1e-3, projections: None }),
+            &base.clone().with_regularizer(Regularizer::Contractive {
+                lambda: 1e-3,
+                projections: None,
+            }),
             &train,
             10,
         );
         let stochastic = fit(
-            &base.clone().with_regularizer(Regularizer::Contractive { lambda: 1e-3, projections: Some(2) }),
+            &base.clone().with_regularizer(Regularizer::Contractive {
+                lambda: 1e-3,
+                projections: Some(2),
+            }),
             &train,
             10,
         );
@@ -93,7 +99,11 @@ fn contractive_encoders_contract() {
         );
         assert!(c < 0.5 * p, "exact penalty: {c} vs plain {p}");
         assert!(s < 0.5 * p, "projected penalty: {s} vs plain {p}");
-        assert!(mse(&cae) < 0.05, "the contractive model must still reconstruct: {}", mse(&cae));
+        assert!(
+            mse(&cae) < 0.05,
+            "the contractive model must still reconstruct: {}",
+            mse(&cae)
+        );
     }
 }
 
@@ -107,7 +117,11 @@ fn denoising_beats_the_noisy_input() {
         Noise::Masking { fraction: 0.3 },
         Noise::SaltAndPepper { fraction: 0.2 },
     ] {
-        let dae = fit(&AutoencoderConfig::mlp(64, vec![128, 64], 16).with_noise(noise), &train, 25);
+        let dae = fit(
+            &AutoencoderConfig::mlp(64, vec![128, 64], 16).with_noise(noise),
+            &train,
+            25,
+        );
         I::seed(&device, 9);
         let clean = test.to_tensor::<I>(&device);
         let noisy = noise.apply(clean.clone(), Some((0.0, 1.0)));
@@ -172,5 +186,8 @@ fn compressed_codes_round_trip_through_bytes() {
         back.bits_per_image()
     );
     assert!(p_packed > p_exact - 0.2, "{p_exact} -> {p_packed}");
-    assert!(back.bits_per_image() < 64.0 * 8.0 / 2.0, "smaller than half the raw 8-bit pixels");
+    assert!(
+        back.bits_per_image() < 64.0 * 8.0 / 2.0,
+        "smaller than half the raw 8-bit pixels"
+    );
 }

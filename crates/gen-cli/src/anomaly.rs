@@ -345,6 +345,9 @@ pub fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
     if args.train.resume {
         bail!("gen anomaly does not resume; run it again with --force");
     }
+    if !(args.contamination > 0.0 && args.contamination <= 0.5) {
+        bail!("--contamination must be in (0, 0.5], got {}", args.contamination);
+    }
     if !(args.holdout > 0.0 && args.holdout < 1.0) {
         bail!("--holdout must be in (0, 1), got {}", args.holdout);
     }

@@ -1,16 +1,18 @@
 //! `gen denoise`, `gen compress` and `gen decompress`: a trained image autoencoder applied to
 //! image files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
+use gen_ae::Autoencoder;
 use gen_ae::compress::CompressedCodes;
 use gen_core::Encoder;
 use gen_core::eval::mean_psnr;
 use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
+use gen_core::train::RunDir;
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::commands::{load_model, map_rows};
@@ -89,6 +91,18 @@ fn as_dataset(images: &Images) -> anyhow::Result<gen_data::Dataset> {
     )?)
 }
 
+/// Loads a run's model and the images at `input`, which must have the shape it was trained on.
+fn model_and_images<B: Backend>(
+    run: &Path,
+    input: &Path,
+    device: &B::Device,
+) -> anyhow::Result<(RunDir, Autoencoder<B>, Images)> {
+    let (stored, run, model) = load_model::<B>(run, device)?;
+    let images = image_io::read_images(input)?;
+    check_shape(stored.autoencoder.image, images.shape, input)?;
+    Ok((run, model, images))
+}
+
 struct DenoiseJob(DenoiseArgs);
 
 impl Job for DenoiseJob {
@@ -101,9 +115,7 @@ impl Job for DenoiseJob {
             .map(str::parse)
             .transpose()
             .map_err(anyhow::Error::msg)?;
-        let (stored, _, model) = load_model::<B::InnerBackend>(&a.run, &device)?;
-        let images = image_io::read_images(&a.input)?;
-        check_shape(stored.autoencoder.image, images.shape, &a.input)?;
+        let (_, model, images) = model_and_images::<B::InnerBackend>(&a.run, &a.input, &device)?;
         let clean = as_dataset(&images)?;
         let input = match noise {
             Some(n) => {
@@ -154,9 +166,7 @@ impl Job for CompressJob {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let a = self.0;
-        let (stored, run, model) = load_model::<B::InnerBackend>(&a.run, &device)?;
-        let images = image_io::read_images(&a.input)?;
-        check_shape(stored.autoencoder.image, images.shape, &a.input)?;
+        let (run, model, images) = model_and_images::<B::InnerBackend>(&a.run, &a.input, &device)?;
         let (codes, k) = map_rows::<B::InnerBackend>(&as_dataset(&images)?, &device, |x| model.encode(x))?;
         let packed =
             CompressedCodes::quantize(&codes, images.n, k, a.bits, shape_u32(images.shape), model_hash(&run)?)?;

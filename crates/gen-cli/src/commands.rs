@@ -259,7 +259,8 @@ struct EvalReport {
     pca_mse: f64,
     pca_squared_error_per_sample: f64,
     mean_baseline_mse: f64,
-    ae_vs_pca: f64,
+    /// Absent when PCA is exact (as many components as features).
+    ae_vs_pca: Option<f64>,
     /// `autoencoder`, `sparse-kl`, `sparse-l1`, `contractive` or `denoising`.
     variant: &'static str,
     /// Sparsity of the code on the test set.
@@ -298,7 +299,7 @@ impl Job for EvalJob {
             pca_mse,
             pca_squared_error_per_sample: pca_mse * d as f64,
             mean_baseline_mse: l.splits.train.mean_row_mse(&l.splits.test),
-            ae_vs_pca: ae_mse / pca_mse,
+            ae_vs_pca: (pca_mse > 0.0).then(|| ae_mse / pca_mse),
             variant: l.stored.autoencoder.variant(),
             activity: uses::activity(&l.model, &l.splits.test, &device)?,
             jacobian_frobenius_sq: uses::jacobian_norm(&l.model, &l.splits.test, &device)?,
@@ -337,7 +338,10 @@ impl Job for EvalJob {
             report.mean_baseline_mse,
             report.mean_baseline_mse * d as f64
         );
-        println!("  autoencoder / PCA error ratio: {:.3}", report.ae_vs_pca);
+        match report.ae_vs_pca {
+            Some(r) => println!("  autoencoder / PCA error ratio: {r:.3}"),
+            None => println!("  (PCA with {k} components of {d} features reconstructs exactly)"),
+        }
         println!(
             "code ({}): mean |activation| {:.4}, share of units active (|h| > {}) {:.3}; \
              encoder Jacobian ||dh/dx||_F^2 {:.4} (mean over {} rows)",

@@ -12,8 +12,12 @@ fn to_array(d: &Dataset) -> Array2<f64> {
 }
 
 /// Mean squared error per element of `test` reconstructed through the first `k` principal
-/// components of `train`.
+/// components of `train`. With `k` at least the number of features (an overcomplete code) PCA
+/// keeps everything and the error is 0.
 pub fn reconstruction_mse(train: &Dataset, test: &Dataset, k: usize) -> anyhow::Result<f64> {
+    if k >= train.d() {
+        return Ok(0.0);
+    }
     let pca = Pca::params(k)
         .fit(&DatasetBase::from(to_array(train)))
         .with_context(|| format!("PCA with {k} components"))?;
@@ -40,5 +44,6 @@ mod tests {
         let d = Dataset::new("plane", rows, 4, None, None).unwrap();
         assert!(reconstruction_mse(&d, &d, 2).unwrap() < 1e-8);
         assert!(reconstruction_mse(&d, &d, 1).unwrap() > 1e-3);
+        assert_eq!(reconstruction_mse(&d, &d, 6).unwrap(), 0.0);
     }
 }

@@ -276,7 +276,10 @@ fn every_family_trains_and_eval_reports_its_uses() {
         let mut args = vec!["train", "--model", family, "--epochs", "3", "--name", family];
         args.extend(extra);
         ok(dir, &with_quick(&args));
-        let text = ok(dir, &["eval", "--run", &format!("runs/{family}"), "--backend", "ndarray"]);
+        let text = ok(
+            dir,
+            &["eval", "--run", &format!("runs/{family}"), "--backend", "ndarray"],
+        );
         assert!(text.contains(&format!("code ({family})")), "{text}");
         assert!(text.contains("3x3 median") && text.contains("bits/value"), "{text}");
         let r = json(&dir.join(format!("runs/{family}/eval.json")));
@@ -302,7 +305,13 @@ fn sweep_writes_the_table_plots_and_2d_scatter() {
     let text = ok(dir, &with_quick(&["sweep", "--latents", "2,6", "--epochs", "4"]));
     assert!(text.contains("| latent | AE squared error"), "{text}");
     let out = dir.join("runs/sweep-ae-mlp-digits");
-    for f in ["sweep.json", "sweep.md", "sweep-error.svg", "sweep-rate.svg", "codes-z2.svg"] {
+    for f in [
+        "sweep.json",
+        "sweep.md",
+        "sweep-error.svg",
+        "sweep-rate.svg",
+        "codes-z2.svg",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let r = json(&out.join("sweep.json"));
@@ -310,9 +319,15 @@ fn sweep_writes_the_table_plots_and_2d_scatter() {
     assert_eq!(rows.len(), 2);
     assert!(rows[1]["ae_squared_error_per_image"].as_f64() < rows[0]["ae_squared_error_per_image"].as_f64());
     assert!(r["png_bits_per_image"].as_f64().unwrap() > 0.0);
-    assert!(dir.join("runs/ae-mlp-digits-z6/best.ckpt").is_file(), "each size is a run of its own");
+    assert!(
+        dir.join("runs/ae-mlp-digits-z6/best.ckpt").is_file(),
+        "each size is a run of its own"
+    );
 
-    ok(dir, &["encode", "--run", "runs/ae-mlp-digits-z2", "--backend", "ndarray"]);
+    ok(
+        dir,
+        &["encode", "--run", "runs/ae-mlp-digits-z2", "--backend", "ndarray"],
+    );
     let npy = std::fs::read(dir.join("runs/ae-mlp-digits-z2/codes-test.npy")).unwrap();
     assert_eq!(&npy[..6], b"\x93NUMPY");
     assert!(String::from_utf8_lossy(&npy[..128]).contains("'shape': (359, 2)"));
@@ -352,7 +367,16 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     std::fs::write(dir.join("tab.csv"), csv).unwrap();
     ok(
         dir,
-        &with_quick(&["anomaly", "--dataset", "csv:tab.csv", "--epochs", "60", "--latent", "2", "--force"]),
+        &with_quick(&[
+            "anomaly",
+            "--dataset",
+            "csv:tab.csv",
+            "--epochs",
+            "60",
+            "--latent",
+            "2",
+            "--force",
+        ]),
     );
     let r = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/anomaly.json"));
     let auroc = r["rows"][0]["reconstruction"]["auroc"].as_f64().unwrap();
@@ -361,7 +385,19 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     assert!(err.contains("image sets"), "{err}");
     let err = fails(dir, &["anomaly", "--normal-class", "42", "--epochs", "1", "--force"]);
     assert!(err.contains("42"), "{err}");
-    let err = fails(dir, &["anomaly", "--normal-class", "1", "--contamination", "0.9", "--force", "--epochs", "1"]);
+    let err = fails(
+        dir,
+        &[
+            "anomaly",
+            "--normal-class",
+            "1",
+            "--contamination",
+            "0.9",
+            "--force",
+            "--epochs",
+            "1",
+        ],
+    );
     assert!(err.contains("contamination"), "{err}");
 }
 
@@ -369,38 +405,95 @@ fn anomaly_detection_on_digits_and_on_a_table() {
 fn compress_decompress_and_denoise_image_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    ok(dir, &with_quick(&["train", "--name", "a", "--epochs", "20", "--latent", "12"]));
-    ok(dir, &with_quick(&["train", "--name", "b", "--epochs", "1", "--latent", "12", "--seed", "9"]));
+    ok(
+        dir,
+        &with_quick(&["train", "--name", "a", "--epochs", "20", "--latent", "12"]),
+    );
+    ok(
+        dir,
+        &with_quick(&["train", "--name", "b", "--epochs", "1", "--latent", "12", "--seed", "9"]),
+    );
     // 30 digits as an IDX file of bytes.
     let digits = gen_data::digits().unwrap();
-    let bytes: Vec<u8> = digits.features()[..30 * 64].iter().map(|v| (v * 255.0).round() as u8).collect();
+    let bytes: Vec<u8> = digits.features()[..30 * 64]
+        .iter()
+        .map(|v| (v * 255.0).round() as u8)
+        .collect();
     std::fs::write(dir.join("d.idx"), gen_data::idx::encode_idx_u8(&[30, 8, 8], &bytes)).unwrap();
 
     let text = ok(
         dir,
-        &["compress", "--run", "runs/a", "--input", "d.idx", "--output", "d.genz", "--bits", "6", "--backend", "ndarray"],
+        &[
+            "compress",
+            "--run",
+            "runs/a",
+            "--input",
+            "d.idx",
+            "--output",
+            "d.genz",
+            "--bits",
+            "6",
+            "--backend",
+            "ndarray",
+        ],
     );
     assert!(text.contains("compressed 30 images"), "{text}");
     let size = std::fs::metadata(dir.join("d.genz")).unwrap().len();
     assert_eq!(size, (100 + 8 * 12 + (30 * 12 * 6 + 7) / 8) as u64);
-    ok(dir, &["decompress", "--run", "runs/a", "--input", "d.genz", "--output", "out", "--backend", "ndarray"]);
+    ok(
+        dir,
+        &[
+            "decompress",
+            "--run",
+            "runs/a",
+            "--input",
+            "d.genz",
+            "--output",
+            "out",
+            "--backend",
+            "ndarray",
+        ],
+    );
     assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 30);
     assert_eq!(image_size(&dir.join("out/img-00029.png")), (8, 8));
 
-    let err = fails(dir, &["decompress", "--run", "runs/b", "--input", "d.genz", "--output", "o2"]);
+    let err = fails(
+        dir,
+        &["decompress", "--run", "runs/b", "--input", "d.genz", "--output", "o2"],
+    );
     assert!(err.contains("another model"), "{err}");
     let full = std::fs::read(dir.join("d.genz")).unwrap();
     std::fs::write(dir.join("cut.genz"), &full[..full.len() - 5]).unwrap();
-    let err = fails(dir, &["decompress", "--run", "runs/a", "--input", "cut.genz", "--output", "o3"]);
+    let err = fails(
+        dir,
+        &["decompress", "--run", "runs/a", "--input", "cut.genz", "--output", "o3"],
+    );
     assert!(err.contains("cut.genz") && err.contains("truncated"), "{err}");
     assert!(!dir.join("o2").exists() && !dir.join("o3").exists());
     std::fs::write(dir.join("junk.idx"), b"not an image at all").unwrap();
-    let err = fails(dir, &["compress", "--run", "runs/a", "--input", "junk.idx", "--output", "j.genz"]);
+    let err = fails(
+        dir,
+        &[
+            "compress", "--run", "runs/a", "--input", "junk.idx", "--output", "j.genz",
+        ],
+    );
     assert!(err.contains("junk.idx"), "{err}");
 
     let text = ok(
         dir,
-        &["denoise", "--run", "runs/a", "--input", "out", "--output", "clean", "--add-noise", "gaussian:0.3", "--backend", "ndarray"],
+        &[
+            "denoise",
+            "--run",
+            "runs/a",
+            "--input",
+            "out",
+            "--output",
+            "clean",
+            "--add-noise",
+            "gaussian:0.3",
+            "--backend",
+            "ndarray",
+        ],
     );
     assert_eq!(std::fs::read_dir(dir.join("clean/noisy")).unwrap().count(), 30);
     let psnr: Vec<f64> = text
