@@ -142,8 +142,20 @@ fn reconstruction_score_separates_a_digit_from_the_rest() {
     let device = Default::default();
     let (train, test) = digits().unwrap().split(0.3, 2).unwrap();
     let normal = train.filter_labels(&[0]).unwrap();
-    let model = fit(&AutoencoderConfig::mlp(64, vec![32], 4), &normal, 60);
-    let detector = AnomalyDetector::new(model, &normal, ScoreKind::Reconstruction, 0.05, &device).unwrap();
+    B::seed(&device, 5);
+    let train_cfg = TrainConfig::default()
+        .with_num_epochs(60)
+        .with_batch_size(32)
+        .with_learning_rate(2e-3)
+        .with_seed(5);
+    let config = AutoencoderConfig::mlp(64, vec![32], 4);
+    let detector =
+        AnomalyDetector::<I>::fit::<B, _>(&config, &train_cfg, &normal, ScoreKind::Reconstruction, 0.05, &device)
+            .unwrap();
+    assert!(
+        AnomalyDetector::<I>::fit::<B, _>(&config, &train_cfg, &normal, ScoreKind::Latent, 0.7, &device).is_err(),
+        "a contamination above 0.5 is refused before training"
+    );
     let scores = detector.score_source(&test, &device);
     let labels: Vec<bool> = test.labels().unwrap().iter().map(|&y| y != 0).collect();
     let report = DetectionReport::new(&scores, &labels).unwrap();

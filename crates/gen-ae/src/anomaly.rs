@@ -6,6 +6,8 @@
 //! and a latent score, the Mahalanobis distance of the code from the distribution of the normal
 //! training codes (a Gaussian with their mean and covariance).
 
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, backend::Backend};
 use gen_core::eval::{self, EvalError};
 use gen_core::{BatchSource, Decoder, Encoder};
@@ -187,6 +189,35 @@ impl<B: Backend> AnomalyDetector<B> {
         detector.train_scores = detector.score_source(normal, device);
         detector.threshold = eval::contamination_threshold(&detector.train_scores, contamination)?;
         Ok(detector)
+    }
+
+    /// Trains an autoencoder of `config` on `normal` data with `train` (no validation split) and
+    /// wraps it as [`AnomalyDetector::new`] does: the PyOD-style `fit` in one call.
+    ///
+    /// # Errors
+    /// If the configuration is invalid, training fails (a diverging loss, say), or as
+    /// [`AnomalyDetector::new`].
+    pub fn fit<A, D>(
+        config: &crate::AutoencoderConfig,
+        train: &gen_core::train::TrainConfig,
+        normal: &D,
+        kind: ScoreKind,
+        contamination: f64,
+        device: &B::Device,
+    ) -> Result<Self, AnomalyError>
+    where
+        A: AutodiffBackend<InnerBackend = B> + Backend<Device = B::Device>,
+        D: BatchSource<A> + BatchSource<B> + ?Sized,
+    {
+        eval::contamination_threshold(&[0.0, 1.0], contamination)?;
+        let wrap = |e: gen_core::CoreError| AnomalyError::Data(e.to_string());
+        A::seed(device, train.seed);
+        let model = config.try_init::<A>(device).map_err(|e| wrap(e.into()))?;
+        let fitted = gen_core::train::Trainer::new(train.clone())
+            .map_err(wrap)?
+            .fit(model, normal, None::<&D>, &serde_json::Value::Null, device)
+            .map_err(wrap)?;
+        Self::new(fitted.model.valid(), normal, kind, contamination, device)
     }
 
     /// The autoencoder.
