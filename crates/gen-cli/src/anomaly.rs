@@ -131,12 +131,7 @@ impl AnomalyJob {
             .model
             .autoencoder(normal_train.d(), normal_train.image_shape(), standardised)?;
         ae_cfg.validate().context("in [model]")?;
-        let stored = StoredConfig {
-            run: self.cfg.clone(),
-            autoencoder: ae_cfg.clone(),
-            backend: self.args.train.backend,
-            gen_version: env!("CARGO_PKG_VERSION").into(),
-        };
+        let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.args.train.backend);
         run.write_config(&stored)?;
         eprintln!(
             "normal class {normal_class}: training on {} rows, scoring {} ({} anomalies)",

@@ -30,6 +30,18 @@ pub struct StoredConfig {
     pub gen_version: String,
 }
 
+impl StoredConfig {
+    /// The stored form of a run about to be trained by this build of gen.
+    pub fn new(run: RunConfig, autoencoder: AutoencoderConfig, backend: BackendChoice) -> Self {
+        Self {
+            run,
+            autoencoder,
+            backend,
+            gen_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 const EVAL_BATCH: usize = 1024;
 
 /// Runs `f` over `data` in batches without autodiff and concatenates the outputs' rows.
@@ -84,12 +96,7 @@ impl Job for TrainJob {
             .model
             .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised)?;
         ae_cfg.validate().context("in [model]")?;
-        let stored = StoredConfig {
-            run: self.cfg.clone(),
-            autoencoder: ae_cfg.clone(),
-            backend: self.backend,
-            gen_version: env!("CARGO_PKG_VERSION").into(),
-        };
+        let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.backend);
         let run = if self.resume {
             let run = RunDir::open(&self.root)?;
             run.write_config(&stored)?;

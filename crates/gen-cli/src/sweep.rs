@@ -80,12 +80,7 @@ impl Job for SweepJob {
                 .model
                 .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised)?;
             ae_cfg.validate().with_context(|| format!("latent size {k}"))?;
-            let stored = StoredConfig {
-                run: cfg.clone(),
-                autoencoder: ae_cfg.clone(),
-                backend: self.args.train.backend,
-                gen_version: env!("CARGO_PKG_VERSION").into(),
-            };
+            let stored = StoredConfig::new(cfg.clone(), ae_cfg.clone(), self.args.train.backend);
             let root = runs_dir.join(cfg.run_name());
             let run = RunDir::create(&root, &stored, self.args.train.force)?;
             eprintln!("latent size {k}: training {}", root.display());
