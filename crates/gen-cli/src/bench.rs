@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use gen_ae::{AutoencoderConfig, Regularizer};
 use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
+use gen_core::train::FlushingAdam;
 use gen_core::{Batch, Encoder, Objective, Stage};
 use serde::Serialize;
 
@@ -144,7 +145,7 @@ impl Job for BenchJob {
             .map(|_| Tensor::random([128, 784], Distribution::Default, &device))
             .collect();
         let mut model = Some(cfg.init::<B>(&device));
-        let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut optim = FlushingAdam::default().init();
         rows.push(self.time("mlp_ae_train", 128, Some(AE_TRAIN_FLOPS), |i| {
             let m = model.take().expect("model");
             let loss = m.loss(batches[i % batches.len()].clone());
@@ -160,7 +161,7 @@ impl Job for BenchJob {
             .map(|_| Tensor::random([64, 784], Distribution::Default, &device))
             .collect();
         let mut conv = Some(conv_cfg.init::<B>(&device));
-        let mut conv_optim = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut conv_optim = FlushingAdam::default().init();
         rows.push(self.time("conv_ae_train", 64, None, |i| {
             let m = conv.take().expect("model");
             let loss = m.loss(images[i % images.len()].clone());
@@ -191,7 +192,7 @@ impl Job for BenchJob {
         ];
         for (name, variant) in variants {
             let mut m = Some(variant.init::<B>(&device));
-            let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
+            let mut opt = FlushingAdam::default().init();
             rows.push(self.time(name, 128, None, |i| {
                 let model = m.take().expect("model");
                 let batch = Batch {

@@ -1,8 +1,7 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -11,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{load_into, param_shapes};
-use super::{Checkpoint, CheckpointHeader, EpochMetrics, RunDir, TrainConfig, module_to_bytes};
+use super::{Checkpoint, CheckpointHeader, EpochMetrics, FlushingAdam, RunDir, TrainConfig, module_to_bytes};
 use crate::{BatchSource, CoreError, Objective, Result, Stage};
 
 /// Receives progress from the [`Trainer`]; the library itself never prints.
@@ -190,12 +189,13 @@ impl<'a> Trainer<'a> {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
         let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
-        let mut optim = AdamConfig::new()
-            .with_beta_1(cfg.beta_1)
-            .with_beta_2(cfg.beta_2)
-            .with_epsilon(1e-8)
-            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
-            .init::<B, M>();
+        let mut optim = FlushingAdam {
+            beta_1: cfg.beta_1,
+            beta_2: cfg.beta_2,
+            epsilon: 1e-8,
+            weight_decay: cfg.weight_decay as f32,
+        }
+        .init::<B, M>();
         let mut model = model;
         let mut state = CheckpointHeader {
             config: run_config.clone(),
