@@ -16,4 +16,5 @@ pub mod prelude {
     pub use gen_core::train::{RunDir, TrainConfig, Trainer};
     pub use gen_core::{Batch, BatchSource, Decoder, Encoder, Generator, Objective, Stage};
     pub use gen_data::{Dataset, FASHION_MNIST, MNIST, Split, Standardizer, digits, load_csv};
+    pub use gen_vae::{Likelihood, Vae, VaeConfig};
 }

@@ -118,6 +118,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     let torch_rate = |workload: &str| -> Option<f64> {
         let prefix = match workload {
             "mlp_ae_train" => "(a)",
+            "mlp_vae_train" => "(b)",
             "encoder_inference" => "(e)",
             _ => return None,
         };

@@ -14,6 +14,7 @@ use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
 use gen_core::train::FlushingAdam;
 use gen_core::{Batch, Encoder, Objective, Stage};
+use gen_vae::VaeConfig;
 use serde::Serialize;
 
 use crate::backend::{BackendChoice, Job, with_backend};
@@ -23,6 +24,11 @@ use crate::backend::{BackendChoice, Job, with_backend};
 const AE_MACS: u64 = 2 * (784 * 512 + 512 * 256 + 256 * 32);
 /// FLOPs per sample of a training step, by the 3x-forward convention of the PyTorch reference.
 const AE_TRAIN_FLOPS: u64 = 3 * 2 * AE_MACS;
+/// Multiply-accumulates of one forward pass of the reference MLP VAE 784-512-256-(2x20) and
+/// 20-256-512-784.
+const VAE_MACS: u64 = 784 * 512 + 512 * 256 + 256 * 40 + 20 * 256 + 256 * 512 + 512 * 784;
+/// FLOPs per sample of a VAE training step (3x forward).
+const VAE_TRAIN_FLOPS: u64 = 3 * 2 * VAE_MACS;
 /// FLOPs per sample of the encoder's forward pass.
 const ENC_FLOPS: u64 = 2 * (784 * 512 + 512 * 256 + 256 * 32);
 
@@ -197,6 +203,42 @@ impl Job for BenchJob {
                 let model = m.take().expect("model");
                 let batch = Batch {
                     x: batches[i % batches.len()].clone(),
+                    y: None,
+                };
+                let loss = model.objective(&batch, Stage::Train).total;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                m = Some(opt.step(1e-3, model, grads));
+                B::sync(&device).expect("device sync");
+            }));
+        }
+
+        // The MLP VAE of the PyTorch reference (784-512-256, 20 latent dimensions, Bernoulli
+        // decoder, batch 128) and a convolutional VAE (16 and 32 channels, 32 dimensions,
+        // batch 64): encoder, reparameterised sample, decoder, ELBO, backward and Adam.
+        let vaes = [
+            (
+                "mlp_vae_train",
+                VaeConfig::mlp(784, vec![512, 256], 20),
+                128,
+                Some(VAE_TRAIN_FLOPS),
+            ),
+            (
+                "conv_vae_train",
+                VaeConfig::conv(ImageShape::grey(28, 28), vec![16, 32], 32),
+                64,
+                None,
+            ),
+        ];
+        for (name, vcfg, batch, flops) in vaes {
+            let data: Vec<Tensor<B, 2>> = (0..8)
+                .map(|_| Tensor::random([batch, 784], Distribution::Default, &device))
+                .collect();
+            let mut m = Some(vcfg.init::<B>(&device));
+            let mut opt = FlushingAdam::default().init();
+            rows.push(self.time(name, batch, flops, |i| {
+                let model = m.take().expect("model");
+                let batch = Batch {
+                    x: data[i % data.len()].clone(),
                     y: None,
                 };
                 let loss = model.objective(&batch, Stage::Train).total;

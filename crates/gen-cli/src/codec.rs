@@ -99,7 +99,7 @@ fn model_and_images<B: Backend>(
 ) -> anyhow::Result<(RunDir, Autoencoder<B>, Images)> {
     let (stored, run, model) = load_model::<B>(run, device)?;
     let images = image_io::read_images(input)?;
-    check_shape(stored.autoencoder.image, images.shape, input)?;
+    check_shape(stored.ae_config(run.root())?.image, images.shape, input)?;
     Ok((run, model, images))
 }
 
@@ -211,7 +211,7 @@ impl Job for DecompressJob {
             height: h as usize,
             width: w as usize,
         };
-        check_shape(stored.autoencoder.image, shape, &a.input)?;
+        check_shape(stored.ae_config(run.root())?.image, shape, &a.input)?;
         if packed.d_latent() != model.d_latent() {
             bail!(
                 "{}: codes have {} values but the model's code has {}",

@@ -10,20 +10,25 @@ use gen_ae::{Autoencoder, AutoencoderConfig};
 use gen_core::Encoder;
 use gen_core::train::{RunDir, Trainer, load_module};
 use gen_data::Dataset;
+use gen_vae::VaeConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::config::{RunConfig, TrainFlags};
 use crate::data::{Splits, data_dir, load_splits};
-use crate::{DownloadArgs, EncodeArgs, ReconstructArgs, RunArgs, artifacts, image_io, pca, plots, uses};
+use crate::{DownloadArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunArgs, artifacts, image_io, pca, plots, uses};
 
 /// What `config.json` holds: the run configuration and the resolved model configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredConfig {
     /// The run configuration as given (file and flags).
     pub run: RunConfig,
-    /// The model configuration with the data's width filled in.
-    pub autoencoder: AutoencoderConfig,
+    /// The autoencoder's configuration with the data's width filled in (autoencoder runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoencoder: Option<AutoencoderConfig>,
+    /// The VAE's configuration with the data's width filled in (VAE runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vae: Option<VaeConfig>,
     /// The backend it was trained on.
     pub backend: BackendChoice,
     /// The gen version that wrote it.
@@ -35,11 +40,43 @@ impl StoredConfig {
     pub fn new(run: RunConfig, autoencoder: AutoencoderConfig, backend: BackendChoice) -> Self {
         Self {
             run,
-            autoencoder,
+            autoencoder: Some(autoencoder),
+            vae: None,
             backend,
             gen_version: env!("CARGO_PKG_VERSION").into(),
         }
     }
+
+    /// The stored form of a VAE run about to be trained by this build of gen.
+    pub fn for_vae(run: RunConfig, vae: VaeConfig, backend: BackendChoice) -> Self {
+        Self {
+            run,
+            autoencoder: None,
+            vae: Some(vae),
+            backend,
+            gen_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// The autoencoder's configuration, or an error naming the run for a VAE run.
+    pub fn ae_config(&self, root: &Path) -> anyhow::Result<&AutoencoderConfig> {
+        match &self.autoencoder {
+            Some(c) => Ok(c),
+            None if self.vae.is_some() => bail!(
+                "{} holds a VAE; this command needs an autoencoder run (VAEs have gen eval, encode, \
+                 sample, interpolate and traverse)",
+                root.display()
+            ),
+            None => bail!("{}/config.json names no model", root.display()),
+        }
+    }
+}
+
+/// Reads a run folder's `config.json`.
+pub(crate) fn read_stored(root: &Path) -> anyhow::Result<(StoredConfig, RunDir)> {
+    let run = RunDir::open(root)?;
+    let stored: StoredConfig = run.read_config()?;
+    Ok((stored, run))
 }
 
 const EVAL_BATCH: usize = 1024;
@@ -76,19 +113,22 @@ pub(crate) fn reconstruction_errors<B: Backend>(
     Ok((se / rec.len().max(1) as f64, se / data.len().max(1) as f64))
 }
 
-struct TrainJob {
-    cfg: RunConfig,
-    root: PathBuf,
-    force: bool,
-    resume: bool,
-    data_dir: PathBuf,
-    backend: BackendChoice,
+pub(crate) struct TrainJob {
+    pub cfg: RunConfig,
+    pub root: PathBuf,
+    pub force: bool,
+    pub resume: bool,
+    pub data_dir: PathBuf,
+    pub backend: BackendChoice,
 }
 
 impl Job for TrainJob {
     type Output = ();
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        if self.cfg.model.family.is_vae() {
+            return crate::vae::train::<B>(self, device);
+        }
         let started = std::time::Instant::now();
         let splits = load_splits(&self.cfg.data, &self.data_dir)?;
         let ae_cfg = self
@@ -245,9 +285,8 @@ pub(crate) fn load_model<B: Backend>(
     root: &Path,
     device: &B::Device,
 ) -> anyhow::Result<(StoredConfig, RunDir, Autoencoder<B>)> {
-    let run = RunDir::open(root)?;
-    let stored: StoredConfig = run.read_config()?;
-    let fresh: Autoencoder<B> = stored.autoencoder.try_init(device)?;
+    let (stored, run) = read_stored(root)?;
+    let fresh: Autoencoder<B> = stored.ae_config(root)?.try_init(device)?;
     let path = run.model_path();
     let (model, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
     Ok((stored, run, model))
@@ -307,7 +346,7 @@ impl Job for EvalJob {
             pca_squared_error_per_sample: pca_mse * d as f64,
             mean_baseline_mse: l.splits.train.mean_row_mse(&l.splits.test),
             ae_vs_pca: (pca_mse > 0.0).then(|| ae_mse / pca_mse),
-            variant: l.stored.autoencoder.variant(),
+            variant: l.stored.ae_config(l.run.root())?.variant(),
             activity: uses::activity(&l.model, &l.splits.test, &device)?,
             jacobian_frobenius_sq: uses::jacobian_norm(&l.model, &l.splits.test, &device)?,
             jacobian_rows: uses::JACOBIAN_ROWS.min(l.splits.test.len()),
@@ -405,10 +444,13 @@ impl Job for EvalJob {
     }
 }
 
-/// `gen eval`.
-pub fn eval(args: RunArgs) -> anyhow::Result<()> {
-    let backend = args.backend;
-    with_backend(backend, EvalJob(args))
+/// `gen eval`: the autoencoder's report, or the VAE's.
+pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    if crate::vae::is_vae_run(&args.run.run)? {
+        return crate::vae::eval(args.run, args.vae);
+    }
+    let backend = args.run.backend;
+    with_backend(backend, EvalJob(args.run))
 }
 
 struct EncodeJob(EncodeArgs);
@@ -456,8 +498,11 @@ impl Job for EncodeJob {
     }
 }
 
-/// `gen encode`.
+/// `gen encode`: codes of an autoencoder, μ and σ of a VAE.
 pub fn encode(args: EncodeArgs) -> anyhow::Result<()> {
+    if crate::vae::is_vae_run(&args.run.run)? {
+        return crate::vae::encode(args);
+    }
     let backend = args.run.backend;
     with_backend(backend, EncodeJob(args))
 }

@@ -8,6 +8,7 @@ use gen_ae::{Architecture, AutoencoderConfig, ReconLoss, Regularizer};
 use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
 use gen_core::train::TrainConfig;
+use gen_vae::{Architecture as VaeArchitecture, Likelihood, VaeConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendChoice;
@@ -87,6 +88,10 @@ pub enum Family {
     Contractive,
     /// Denoising autoencoder: trained to reconstruct clean inputs from corrupted ones.
     Denoising,
+    /// Variational autoencoder (β-VAE with `--beta`).
+    Vae,
+    /// Conditional VAE: the class label enters encoder and decoder.
+    Cvae,
 }
 
 impl Family {
@@ -98,7 +103,14 @@ impl Family {
             Family::SparseL1 => "sparse-l1",
             Family::Contractive => "contractive",
             Family::Denoising => "denoising",
+            Family::Vae => "vae",
+            Family::Cvae => "cvae",
         }
+    }
+
+    /// Whether the family is a variational autoencoder.
+    pub fn is_vae(self) -> bool {
+        matches!(self, Family::Vae | Family::Cvae)
     }
 
     /// The default penalty weight (β or λ), relative to the mean-per-value reconstruction loss.
@@ -107,7 +119,7 @@ impl Family {
             Family::SparseKl => 1e-2,
             Family::SparseL1 => 1e-3,
             Family::Contractive => 1e-3,
-            Family::Ae | Family::Denoising => 0.0,
+            Family::Ae | Family::Denoising | Family::Vae | Family::Cvae => 0.0,
         }
     }
 }
@@ -150,6 +162,15 @@ pub struct ModelSpec {
     /// Training corruption, e.g. `gaussian:0.3`, `masking:0.25`, `salt-pepper:0.1`; the denoising
     /// family defaults to `gaussian:0.3`, and other families may use it too.
     pub noise: Option<String>,
+    /// KL weight β of a VAE (1: the ELBO).
+    pub beta: f64,
+    /// KL warm-up of a VAE, in epochs.
+    pub kl_warmup: Option<usize>,
+    /// A VAE's decoder distribution: `bernoulli`, `gaussian`, `gaussian:VARIANCE` or
+    /// `gaussian-learned` (default: bernoulli for data in [0, 1], gaussian for standardised tables).
+    pub likelihood: Option<String>,
+    /// Dynamic binarisation of a Bernoulli VAE's batches (default: on for image data sets).
+    pub binarize: Option<bool>,
 }
 
 impl Default for ModelSpec {
@@ -166,6 +187,10 @@ impl Default for ModelSpec {
             weight: None,
             projections: None,
             noise: None,
+            beta: 1.0,
+            kl_warmup: None,
+            likelihood: None,
+            binarize: None,
         }
     }
 }
@@ -184,7 +209,7 @@ impl ModelSpec {
     pub fn regularizer(&self) -> Regularizer {
         let weight = self.weight.unwrap_or(self.family.default_weight());
         match self.family {
-            Family::Ae | Family::Denoising => Regularizer::None,
+            Family::Ae | Family::Denoising | Family::Vae | Family::Cvae => Regularizer::None,
             Family::SparseKl => Regularizer::SparseKl {
                 rho: self.rho,
                 beta: weight,
@@ -195,6 +220,53 @@ impl ModelSpec {
                 projections: self.projections,
             },
         }
+    }
+
+    /// The VAE configuration for data of width `d_input` (and image shape, if any), conditional
+    /// on `n_classes` classes for the cvae family.
+    ///
+    /// # Errors
+    /// If the likelihood does not parse, or the configuration is invalid.
+    pub fn vae(
+        &self,
+        d_input: usize,
+        image: Option<ImageShape>,
+        standardised: bool,
+        n_classes: Option<usize>,
+    ) -> anyhow::Result<VaeConfig> {
+        let likelihood = match &self.likelihood {
+            Some(s) => s.parse::<Likelihood>()?,
+            None if standardised => Likelihood::Gaussian { variance: 1.0 },
+            None => Likelihood::Bernoulli,
+        };
+        let cfg = VaeConfig {
+            d_input,
+            d_latent: self.latent,
+            architecture: match self.arch {
+                Arch::Mlp => VaeArchitecture::Mlp {
+                    hidden: self.hidden.clone(),
+                },
+                Arch::Conv => VaeArchitecture::Conv {
+                    channels: self.channels.clone(),
+                },
+            },
+            image,
+            activation: self.activation,
+            likelihood,
+            output_activation: if standardised {
+                Activation::Identity
+            } else {
+                Activation::Sigmoid
+            },
+            beta: self.beta,
+            kl_warmup_epochs: self.kl_warmup.filter(|&e| e > 0),
+            n_classes: if self.family == Family::Cvae { n_classes } else { None },
+            binarize: self
+                .binarize
+                .unwrap_or(likelihood == Likelihood::Bernoulli && image.is_some() && !standardised),
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// The autoencoder configuration for data of width `d_input` (and image shape, if any).
@@ -299,6 +371,18 @@ pub struct TrainFlags {
     /// (the denoising model defaults to gaussian:0.3).
     #[arg(long)]
     pub noise: Option<String>,
+    /// KL weight β of a VAE (default 1, the ELBO; other values give a β-VAE).
+    #[arg(long, allow_negative_numbers = true)]
+    pub beta: Option<f64>,
+    /// KL warm-up of a VAE: the KL weight grows linearly to β over this many epochs.
+    #[arg(long)]
+    pub kl_warmup: Option<usize>,
+    /// A VAE's decoder distribution: bernoulli, gaussian, gaussian:VARIANCE or gaussian-learned.
+    #[arg(long)]
+    pub likelihood: Option<String>,
+    /// Dynamic binarisation of a Bernoulli VAE's batches: true or false (default: true for images).
+    #[arg(long)]
+    pub binarize: Option<bool>,
     /// Number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -373,6 +457,18 @@ impl TrainFlags {
         if self.noise.is_some() {
             m.noise = self.noise.clone();
         }
+        if let Some(v) = self.beta {
+            m.beta = v;
+        }
+        if self.kl_warmup.is_some() {
+            m.kl_warmup = self.kl_warmup;
+        }
+        if self.likelihood.is_some() {
+            m.likelihood = self.likelihood.clone();
+        }
+        if self.binarize.is_some() {
+            m.binarize = self.binarize;
+        }
         let t = &mut cfg.train;
         if let Some(v) = self.epochs {
             t.num_epochs = v;
@@ -415,6 +511,14 @@ impl RunConfig {
             bail!("in [model]: latent must be > 0, got 0");
         }
         self.model.noise().context("in [model]")?;
+        if self.model.family.is_vae() {
+            if !(self.model.beta.is_finite() && self.model.beta >= 0.0) {
+                bail!("in [model]: beta must be finite and >= 0, got {}", self.model.beta);
+            }
+            if let Some(l) = &self.model.likelihood {
+                l.parse::<Likelihood>().context("in [model]")?;
+            }
+        }
         self.model
             .regularizer()
             .validate(if self.model.family == Family::SparseKl {

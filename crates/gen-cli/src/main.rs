@@ -14,6 +14,7 @@ mod plots;
 mod progress;
 mod sweep;
 mod uses;
+mod vae;
 
 use std::path::PathBuf;
 
@@ -37,7 +38,7 @@ enum Command {
     Train(TrainFlags),
     /// Evaluate a trained run on its test split: reconstruction beside PCA, the code's sparsity
     /// and contraction, denoising beside a median filter, and compression.
-    Eval(RunArgs),
+    Eval(EvalArgs),
     /// Train one model per latent size and compare each with PCA (dimensionality reduction).
     Sweep(sweep::SweepArgs),
     /// Fit on normal data and score anomalies (one-class image protocol, or a table's outliers).
@@ -48,8 +49,14 @@ enum Command {
     Compress(codec::CompressArgs),
     /// Reconstruct the images of a .genz file made by the same model; writes PNGs.
     Decompress(codec::DecompressArgs),
-    /// Write the latent codes of a data split as CSV and .npy.
+    /// Write the latent codes of a data split as CSV and .npy (a VAE's μ and σ).
     Encode(EncodeArgs),
+    /// Decode draws from a VAE's prior into a PNG grid (one row per class for a conditional VAE).
+    Sample(vae::SampleArgs),
+    /// Decode the line between two images' VAE codes into a PNG strip.
+    Interpolate(vae::InterpolateArgs),
+    /// Sweep latent dimensions of a VAE one at a time; one PNG row per dimension.
+    Traverse(vae::TraverseArgs),
     /// Reconstruct test samples: a PNG of originals above reconstructions (CSV for tables).
     Reconstruct(ReconstructArgs),
     /// Download and verify MNIST or Fashion-MNIST into the data folder.
@@ -70,6 +77,14 @@ struct RunArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendChoice::default())]
     backend: BackendChoice,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    vae: vae::VaeEvalFlags,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +134,9 @@ fn main() {
         Command::Compress(args) => codec::compress(args),
         Command::Decompress(args) => codec::decompress(args),
         Command::Encode(args) => commands::encode(args),
+        Command::Sample(args) => vae::sample(args),
+        Command::Interpolate(args) => vae::interpolate(args),
+        Command::Traverse(args) => vae::traverse(args),
         Command::Reconstruct(args) => commands::reconstruct(args),
         Command::Download(args) => commands::download(args),
         Command::Bench(args) => bench::run(args),

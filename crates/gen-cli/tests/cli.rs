@@ -503,3 +503,162 @@ fn compress_decompress_and_denoise_image_files() {
     assert_eq!(psnr.len(), 2, "{text}");
     assert!(psnr[1] > psnr[0], "denoised {} dB vs noisy {} dB", psnr[1], psnr[0]);
 }
+
+#[test]
+fn vae_trains_evaluates_and_draws_its_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &with_quick(&[
+            "train",
+            "--model",
+            "vae",
+            "--latent",
+            "2",
+            "--epochs",
+            "4",
+            "--kl-warmup",
+            "2",
+            "--name",
+            "v",
+        ]),
+    );
+    let run = dir.join("runs/v");
+    for f in ["reconstructions.png", "samples.png", "metrics.csv"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        header.starts_with("epoch,train_loss,valid_loss,train_recon,train_kl,valid_recon,valid_kl"),
+        "{header}"
+    );
+    let cfg = json(&run.join("config.json"));
+    assert_eq!(cfg["vae"]["binarize"], true);
+    assert!(cfg.get("autoencoder").is_none());
+
+    let text = ok(dir, &["eval", "--run", "runs/v", "--k", "50", "--backend", "ndarray"]);
+    assert!(text.contains("negative ELBO") && text.contains("k = 50"), "{text}");
+    let r = json(&run.join("eval.json"));
+    let (nll, neg_elbo) = (r["nll"].as_f64().unwrap(), r["elbo"]["neg_elbo"].as_f64().unwrap());
+    assert!(nll > 0.0 && nll < neg_elbo + 1.0, "NLL {nll} vs -ELBO {neg_elbo}");
+    for f in ["interpolation.png", "traversal.png", "manifold.png", "codes.svg"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // 20 x 20 manifold of 8x8 digits at scale 2, with 1-pixel gaps.
+    assert!(image_size(&run.join("manifold.png")).0 > 20 * 16);
+
+    ok(
+        dir,
+        &[
+            "sample",
+            "--run",
+            "runs/v",
+            "--n",
+            "4",
+            "--output",
+            "s.png",
+            "--backend",
+            "ndarray",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "interpolate",
+            "--run",
+            "runs/v",
+            "--from",
+            "3",
+            "--to",
+            "7",
+            "--steps",
+            "5",
+            "--backend",
+            "ndarray",
+        ],
+    );
+    assert!(run.join("interpolation-3-7.png").is_file());
+    ok(
+        dir,
+        &["traverse", "--run", "runs/v", "--dim", "1", "--backend", "ndarray"],
+    );
+    assert!(run.join("traversal-dim1.png").is_file());
+    let text = ok(dir, &["encode", "--run", "runs/v", "--backend", "ndarray"]);
+    assert!(text.contains("mean σ"), "{text}");
+    let csv = std::fs::read_to_string(run.join("codes-test.csv")).unwrap();
+    assert!(csv.starts_with("mu0,mu1,sigma0,sigma1,label"), "{csv}");
+    assert!(run.join("codes-test-mu.npy").is_file() && run.join("codes-test-sigma.npy").is_file());
+
+    // Clear errors: a VAE is not an autoencoder, an unconditional VAE has no classes, and so on.
+    let err = fails(
+        dir,
+        &["denoise", "--run", "runs/v", "--input", "s.png", "--output", "out"],
+    );
+    assert!(err.contains("holds a VAE"), "{err}");
+    let err = fails(dir, &["sample", "--run", "runs/v", "--class", "3"]);
+    assert!(err.contains("conditional"), "{err}");
+    let err = fails(dir, &["traverse", "--run", "runs/v", "--dim", "5"]);
+    assert!(err.contains("out of range"), "{err}");
+    let err = fails(dir, &["interpolate", "--run", "runs/v", "--to", "100000"]);
+    assert!(err.contains("does not exist"), "{err}");
+    let err = fails(dir, &["train", "--model", "vae", "--likelihood", "poisson"]);
+    assert!(err.contains("poisson"), "{err}");
+    let err = fails(dir, &["train", "--model", "vae", "--beta", "-1"]);
+    assert!(err.contains("beta"), "{err}");
+
+    // The conditional VAE: one row per class, or the class asked for.
+    ok(
+        dir,
+        &with_quick(&[
+            "train", "--model", "cvae", "--latent", "4", "--epochs", "3", "--arch", "conv", "--name", "c",
+        ]),
+    );
+    ok(
+        dir,
+        &[
+            "sample",
+            "--run",
+            "runs/c",
+            "--n",
+            "5",
+            "--output",
+            "c.png",
+            "--backend",
+            "ndarray",
+        ],
+    );
+    let (w, h) = image_size(&dir.join("c.png"));
+    assert!(h > w, "10 rows of 5 samples: {w}x{h}");
+    ok(
+        dir,
+        &[
+            "sample",
+            "--run",
+            "runs/c",
+            "--class",
+            "7",
+            "--output",
+            "c7.png",
+            "--backend",
+            "ndarray",
+        ],
+    );
+    let err = fails(dir, &["sample", "--run", "runs/c", "--class", "10"]);
+    assert!(err.contains("out of range"), "{err}");
+    let text = ok(
+        dir,
+        &[
+            "eval",
+            "--run",
+            "runs/c",
+            "--k",
+            "20",
+            "--nll-rows",
+            "50",
+            "--backend",
+            "ndarray",
+        ],
+    );
+    assert!(text.contains("cvae"), "{text}");
+}

@@ -79,6 +79,10 @@ impl<B: Backend> LossTerms<B> {
 pub trait Objective<B: Backend> {
     /// The loss of `batch`.
     fn objective(&self, batch: &Batch<B>, stage: Stage) -> LossTerms<B>;
+
+    /// Called by the training loop before each epoch (1-based), so a loss that follows a
+    /// schedule (a VAE's KL warm-up) can set it. Does nothing by default.
+    fn begin_epoch(&mut self, _epoch: usize) {}
 }
 
 /// Where the training loop takes its batches from (an in-memory data set, usually).

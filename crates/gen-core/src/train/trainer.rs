@@ -242,6 +242,7 @@ impl<'a> Trainer<'a> {
             let mut order: Vec<usize> = (0..n).collect();
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
             self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
+            model.begin_epoch(epoch);
 
             let mut acc = Accumulator::default();
             for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {

@@ -1,0 +1,890 @@
+//! The VAE's commands: training, evaluation (ELBO, importance-sampled log-likelihood, figures),
+//! encoding with uncertainty, sampling, interpolation and traversal.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use clap::Args;
+use gen_core::BatchSource;
+use gen_core::nn::ImageShape;
+use gen_core::train::{RunDir, Trainer, load_module};
+use gen_data::Dataset;
+use gen_vae::{Vae, latent};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::backend::{Job, with_backend};
+use crate::commands::{StoredConfig, TrainJob, read_stored};
+use crate::data::{Splits, data_dir, load_splits};
+use crate::{EncodeArgs, RunArgs, artifacts, image_io, plots};
+
+/// Rows per forward pass when evaluating.
+const EVAL_BATCH: usize = 500;
+/// Seed of the one fixed binarisation of the test set, the same for every run and every eval.
+pub const TEST_BINARIZATION_SEED: u64 = 0x5EED_B1A5;
+
+/// The number of classes of a labelled data set (largest label + 1).
+fn n_classes(data: &Dataset) -> anyhow::Result<usize> {
+    let labels = data
+        .labels()
+        .with_context(|| format!("{} has no labels; a conditional VAE needs them", data.name()))?;
+    let max = labels.iter().copied().max().unwrap_or(0);
+    if labels.iter().any(|&l| l < 0) {
+        bail!(
+            "{}: a conditional VAE needs labels 0, 1, ...; found a negative one",
+            data.name()
+        );
+    }
+    Ok(max as usize + 1)
+}
+
+/// The data set with every value `p` replaced by one Bernoulli(p) draw (seeded): the fixed
+/// binarisation on which test likelihoods are reported.
+pub fn binarized(data: &Dataset, seed: u64) -> anyhow::Result<Dataset> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let features: Vec<f32> = data
+        .features()
+        .iter()
+        .map(|&p| if rng.random::<f32>() < p { 1.0 } else { 0.0 })
+        .collect();
+    Ok(Dataset::new(
+        format!("{}-binarized", data.name()),
+        features,
+        data.d(),
+        data.labels().map(<[i64]>::to_vec),
+        data.image_shape(),
+    )?)
+}
+
+/// The data a VAE is evaluated on: the test split, binarised once when the model binarises.
+fn eval_data(model_binarizes: bool, test: &Dataset) -> anyhow::Result<Dataset> {
+    if model_binarizes {
+        binarized(test, TEST_BINARIZATION_SEED)
+    } else {
+        Ok(test.clone())
+    }
+}
+
+/// Trains a VAE run (`gen train --model vae|cvae`).
+pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let splits = load_splits(&job.cfg.data, &job.data_dir)?;
+    let classes = if job.cfg.model.family == crate::config::Family::Cvae {
+        Some(n_classes(&splits.train)?)
+    } else {
+        None
+    };
+    let vae_cfg = job
+        .cfg
+        .model
+        .vae(
+            splits.train.d(),
+            splits.train.image_shape(),
+            splits.standardised,
+            classes,
+        )
+        .context("in [model]")?;
+    let stored = StoredConfig::for_vae(job.cfg.clone(), vae_cfg.clone(), job.backend);
+    let run = if job.resume {
+        let run = RunDir::open(&job.root)?;
+        run.write_config(&stored)?;
+        run
+    } else {
+        RunDir::create(&job.root, &stored, job.force)?
+    };
+    eprintln!(
+        "training {} ({}, {} likelihood{}) on {} ({} train / {} valid / {} test rows) with {}",
+        job.root.display(),
+        vae_cfg.variant(),
+        vae_cfg.likelihood.name(),
+        if vae_cfg.binarize { ", dynamic binarisation" } else { "" },
+        job.cfg.data.dataset,
+        splits.train.len(),
+        splits.valid.len(),
+        splits.test.len(),
+        job.backend
+    );
+    B::seed(&device, job.cfg.train.seed);
+    let model: Vae<B> = vae_cfg.try_init(&device)?;
+    let meta = serde_json::to_value(&stored)?;
+    let fitted = Trainer::new(job.cfg.train.clone())?
+        .with_run_dir(run.clone())
+        .with_resume(job.resume)
+        .with_observer(crate::progress::Progress::new())
+        .fit(model, &splits.train, Some(&splits.valid), &meta, &device)?;
+    let train_secs = started.elapsed().as_secs_f64();
+    let model = fitted.model.valid();
+    let inner = device.clone();
+    let test = eval_data(model.binarizes(), &splits.test)?;
+    B::InnerBackend::seed(&inner, 1);
+    let elbo = elbo_stats(&model, &test, &inner)?;
+    artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
+    let mut figures = Vec::new();
+    if let Some(shape) = image_shape(&splits) {
+        write_reconstructions(&model, &test, shape, &run.file("reconstructions.png"), &inner)?;
+        write_samples(&model, shape, 8, None, &run.file("samples.png"), &inner)?;
+        figures.push("reconstructions.png, samples.png");
+    }
+    println!(
+        "done in {train_secs:.1}s: best epoch {} (validation loss {:.3}); test negative ELBO {:.3} nats \
+         (reconstruction {:.3} + KL {:.3})",
+        fitted.best_epoch.unwrap_or(fitted.epochs_completed),
+        fitted.best_valid_loss.unwrap_or(f64::NAN),
+        elbo.neg_elbo,
+        elbo.recon,
+        elbo.kl
+    );
+    println!(
+        "results in {}/: config.json, best.ckpt, checkpoint.ckpt, metrics.csv, loss_curve.svg{}",
+        run.root().display(),
+        figures.first().map(|f| format!(", {f}")).unwrap_or_default()
+    );
+    println!(
+        "next: gen eval --run {}  (importance-sampled log-likelihood, figures)",
+        run.root().display()
+    );
+    Ok(())
+}
+
+fn image_shape(splits: &Splits) -> Option<ImageShape> {
+    splits.test.image_shape().filter(|_| !splits.standardised)
+}
+
+/// Loads a VAE run's configuration and model.
+pub(crate) fn load_vae<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<(StoredConfig, RunDir, Vae<B>)> {
+    let (stored, run) = read_stored(root)?;
+    let Some(cfg) = &stored.vae else {
+        bail!("{} holds an autoencoder, not a VAE", root.display());
+    };
+    let fresh: Vae<B> = cfg.try_init(device)?;
+    let path = run.model_path();
+    let (model, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
+    Ok((stored, run, model))
+}
+
+/// Whether the run folder holds a VAE.
+pub(crate) fn is_vae_run(root: &Path) -> anyhow::Result<bool> {
+    Ok(read_stored(root)?.0.vae.is_some())
+}
+
+/// Batches of `data` in order, with labels when the model is conditional.
+fn for_batches<B: Backend>(
+    data: &Dataset,
+    conditional: bool,
+    device: &B::Device,
+    mut f: impl FnMut(Tensor<B, 2>, Option<Tensor<B, 1, Int>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(EVAL_BATCH) {
+        let b: gen_core::Batch<B> = data.batch(chunk, device);
+        if conditional && b.y.is_none() {
+            bail!("{} has no labels; the conditional VAE needs them", data.name());
+        }
+        f(b.x, if conditional { b.y } else { None })?;
+    }
+    Ok(())
+}
+
+fn to_f64<B: Backend>(t: Tensor<B, 1>) -> anyhow::Result<Vec<f64>> {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> anyhow::Result<Vec<f32>> {
+    t.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+/// Test-set ELBO, one sample of `z` per image, in nats per sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct ElboStats {
+    /// `−ELBO = reconstruction + KL`.
+    pub neg_elbo: f64,
+    /// `−E_q ln p(x|z)`.
+    pub recon: f64,
+    /// `KL(q(z|x) ‖ N(0, I))`.
+    pub kl: f64,
+    /// Mean KL of each latent dimension.
+    pub kl_per_dim: Vec<f64>,
+}
+
+fn elbo_stats<B: Backend>(model: &Vae<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<ElboStats> {
+    let (mut recon, mut kl) = (0.0, 0.0);
+    let mut per_dim: Vec<f64> = Vec::new();
+    for_batches::<B>(data, model.n_classes().is_some(), device, |x, y| {
+        let q = model.posterior(x.clone(), y.clone());
+        let kd = to_f64(
+            gen_core::loss::GaussianKlLoss
+                .forward_no_reduction(q.mu.clone(), q.log_var.clone())
+                .sum_dim(0)
+                .flatten::<1>(0, 1),
+        )?;
+        if per_dim.is_empty() {
+            per_dim = vec![0.0; kd.len()];
+        }
+        per_dim.iter_mut().zip(&kd).for_each(|(a, b)| *a += b);
+        let decoded = model.decode_logits(q.sample(), y);
+        recon -= to_f64(model.log_likelihood(decoded, x))?.iter().sum::<f64>();
+        kl += kd.iter().sum::<f64>();
+        Ok(())
+    })?;
+    let n = data.len().max(1) as f64;
+    Ok(ElboStats {
+        neg_elbo: (recon + kl) / n,
+        recon: recon / n,
+        kl: kl / n,
+        kl_per_dim: per_dim.iter().map(|v| v / n).collect(),
+    })
+}
+
+/// Importance-sampled `ln p(x)` of each row, `k` samples each.
+fn log_likelihoods<B: Backend>(
+    model: &Vae<B>,
+    data: &Dataset,
+    k: usize,
+    device: &B::Device,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<Vec<f64>> {
+    // The decoder sees rows · chunk samples at once; keep that near 50,000 rows.
+    let rows = 100usize.min(data.len().max(1));
+    let chunk = (50_000 / rows).clamp(1, k);
+    let conditional = model.n_classes().is_some();
+    let mut out = Vec::with_capacity(data.len());
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for part in idx.chunks(rows) {
+        let b: gen_core::Batch<B> = data.batch(part, device);
+        let y = if conditional { b.y } else { None };
+        out.extend(model.importance_log_likelihood(b.x, y, k, chunk));
+        progress(out.len());
+    }
+    Ok(out)
+}
+
+/// Arguments of `gen eval` that only a VAE uses.
+#[derive(Debug, Args, Clone)]
+pub struct VaeEvalFlags {
+    /// Importance samples per test image for a VAE's log-likelihood (5000 in the literature).
+    #[arg(long, default_value_t = 1000)]
+    pub k: usize,
+    /// Estimate the VAE's log-likelihood on the first N test images only.
+    #[arg(long)]
+    pub nll_rows: Option<usize>,
+}
+
+/// What `gen eval` reports for a VAE, also written to `<run>/eval.json`.
+#[derive(Debug, Serialize)]
+struct VaeReport {
+    dataset: String,
+    split: &'static str,
+    variant: &'static str,
+    likelihood: &'static str,
+    /// Whether the test set was binarised (once, with [`TEST_BINARIZATION_SEED`]).
+    binarized: bool,
+    n_test: usize,
+    d_latent: usize,
+    elbo: ElboStats,
+    /// Latent dimensions whose mean KL exceeds 0.01 nats (the rest collapsed to the prior).
+    active_dims: usize,
+    /// Importance-sampled negative log-likelihood, nats per image.
+    nll: f64,
+    /// Standard error of that mean over images.
+    nll_stderr: f64,
+    /// Samples per image.
+    k: usize,
+    /// Images it was estimated on.
+    nll_rows: usize,
+    nll_seconds: f64,
+    figures: Vec<String>,
+}
+
+struct EvalJob(RunArgs, VaeEvalFlags);
+
+impl Job for EvalJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let (args, flags) = (self.0, self.1);
+        if flags.k == 0 {
+            bail!("--k must be > 0, got 0");
+        }
+        let (stored, run, model) = load_vae::<B::InnerBackend>(&args.run, &device)?;
+        let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
+        let test = eval_data(model.binarizes(), &splits.test)?;
+        B::seed(&device, 1);
+        let elbo = elbo_stats(&model, &test, &device)?;
+        let rows = flags.nll_rows.unwrap_or(test.len()).min(test.len());
+        let subset = test.take(rows);
+        let started = Instant::now();
+        let bar = indicatif::ProgressBar::new(rows as u64).with_message(format!("ln p(x), k = {}", flags.k));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images, {eta} left")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        let ll = log_likelihoods(&model, &subset, flags.k, &device, |n| bar.set_position(n as u64))?;
+        bar.finish_and_clear();
+        let nll_seconds = started.elapsed().as_secs_f64();
+        let n = ll.len().max(1) as f64;
+        let nll = -ll.iter().sum::<f64>() / n;
+        let var = ll.iter().map(|v| (-v - nll).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let mut figures = Vec::new();
+        if let Some(shape) = image_shape(&splits) {
+            let conditional = model.n_classes().is_some();
+            write_samples(&model, shape, 8, None, &run.file("samples.png"), &device)?;
+            figures.push("samples.png".to_string());
+            write_reconstructions(&model, &test, shape, &run.file("reconstructions.png"), &device)?;
+            figures.push("reconstructions.png".to_string());
+            let pairs: Vec<(usize, usize)> = (0..4)
+                .map(|i| (2 * i, 2 * i + 1))
+                .filter(|p| p.1 < test.len())
+                .collect();
+            write_interpolations(
+                &model,
+                &test,
+                &pairs,
+                10,
+                shape,
+                &run.file("interpolation.png"),
+                &device,
+            )?;
+            figures.push("interpolation.png".to_string());
+            let dims: Vec<usize> = (0..model_d_latent(&model).min(10)).collect();
+            write_traversal(
+                &model,
+                &test,
+                0,
+                &dims,
+                3.0,
+                11,
+                shape,
+                &run.file("traversal.png"),
+                &device,
+            )?;
+            figures.push("traversal.png".to_string());
+            if model_d_latent(&model) == 2 && !conditional {
+                write_manifold(&model, 20, shape, &run.file("manifold.png"), &device)?;
+                figures.push("manifold.png".to_string());
+            }
+        }
+        if model_d_latent(&model) == 2 {
+            let (mu, _) = encode_split(&model, &test, &device)?;
+            plots::scatter_2d(
+                &run.file("codes.svg"),
+                "posterior means of the test set",
+                &mu,
+                test.labels(),
+            )?;
+            figures.push("codes.svg".to_string());
+        }
+        let cfg = stored.vae.as_ref().expect("a VAE run");
+        let report = VaeReport {
+            dataset: stored.run.data.dataset.clone(),
+            split: "test",
+            variant: cfg.variant(),
+            likelihood: cfg.likelihood.name(),
+            binarized: model.binarizes(),
+            n_test: test.len(),
+            d_latent: model_d_latent(&model),
+            active_dims: elbo.kl_per_dim.iter().filter(|&&v| v > 0.01).count(),
+            elbo,
+            nll,
+            nll_stderr: (var / n).sqrt(),
+            k: flags.k,
+            nll_rows: ll.len(),
+            nll_seconds,
+            figures,
+        };
+        println!(
+            "{} test set ({} images{}), {} ({} likelihood), {} latent dimensions ({} active):",
+            report.dataset,
+            report.n_test,
+            if report.binarized { ", binarised once" } else { "" },
+            report.variant,
+            report.likelihood,
+            report.d_latent,
+            report.active_dims
+        );
+        println!(
+            "  negative ELBO {:.3} nats = reconstruction {:.3} + KL {:.3}",
+            report.elbo.neg_elbo, report.elbo.recon, report.elbo.kl
+        );
+        println!(
+            "  negative log-likelihood {:.3} ± {:.3} nats (importance sampling, k = {}, {} images, {:.1}s)",
+            report.nll, report.nll_stderr, report.k, report.nll_rows, report.nll_seconds
+        );
+        if !report.figures.is_empty() {
+            println!("  figures in {}/: {}", run.root().display(), report.figures.join(", "));
+        }
+        let path = run.file("eval.json");
+        gen_core::train::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("written to {}", path.display());
+        Ok(())
+    }
+}
+
+fn model_d_latent<B: Backend>(model: &Vae<B>) -> usize {
+    gen_core::Encoder::d_latent(model)
+}
+
+/// `gen eval` for a VAE run.
+pub(crate) fn eval(args: RunArgs, flags: VaeEvalFlags) -> anyhow::Result<()> {
+    let backend = args.backend;
+    with_backend(backend, EvalJob(args, flags))
+}
+
+/// Posterior means and standard deviations of every row, row-major `[n, d_latent]` each.
+fn encode_split<B: Backend>(
+    model: &Vae<B>,
+    data: &Dataset,
+    device: &B::Device,
+) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let (mut mu, mut sigma) = (Vec::new(), Vec::new());
+    for_batches::<B>(data, model.n_classes().is_some(), device, |x, y| {
+        let q = model.posterior(x, y);
+        sigma.extend(to_f32(q.std())?);
+        mu.extend(to_f32(q.mu)?);
+        Ok(())
+    })?;
+    Ok((mu, sigma))
+}
+
+struct EncodeJob(EncodeArgs);
+
+impl Job for EncodeJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        let (stored, run, model) = load_vae::<B::InnerBackend>(&a.run.run, &device)?;
+        let splits = load_splits(&stored.run.data, &data_dir(a.run.data_dir.as_deref()))?;
+        let data = splits.get(a.split);
+        let (mu, sigma) = encode_split(&model, data, &device)?;
+        let k = model_d_latent(&model);
+        let split = format!("{:?}", a.split).to_lowercase();
+        let out = a
+            .output
+            .clone()
+            .unwrap_or_else(|| run.file(&format!("codes-{split}.csv")));
+        let mut header: Vec<String> = (0..k)
+            .map(|j| format!("mu{j}"))
+            .chain((0..k).map(|j| format!("sigma{j}")))
+            .collect();
+        if data.labels().is_some() {
+            header.push("label".into());
+        }
+        let rows = (0..data.len()).map(|i| {
+            let mut r: Vec<String> = mu[i * k..(i + 1) * k]
+                .iter()
+                .chain(&sigma[i * k..(i + 1) * k])
+                .map(|v| v.to_string())
+                .collect();
+            if let Some(l) = data.labels() {
+                r.push(l[i].to_string());
+            }
+            r
+        });
+        artifacts::write_csv(&out, &header, rows)?;
+        let stem = out.with_extension("");
+        let mu_path = PathBuf::from(format!("{}-mu.npy", stem.display()));
+        let sigma_path = PathBuf::from(format!("{}-sigma.npy", stem.display()));
+        image_io::write_npy(&mu_path, &mu, data.len(), k)?;
+        image_io::write_npy(&sigma_path, &sigma, data.len(), k)?;
+        let mean_sigma = sigma.iter().map(|&v| v as f64).sum::<f64>() / sigma.len().max(1) as f64;
+        println!(
+            "wrote μ and σ of {} {split} rows ({k} dimensions; mean σ {mean_sigma:.3}) to {}, {} and {}",
+            data.len(),
+            out.display(),
+            mu_path.display(),
+            sigma_path.display()
+        );
+        Ok(())
+    }
+}
+
+/// `gen encode` for a VAE run: μ and σ per sample.
+pub(crate) fn encode(args: EncodeArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, EncodeJob(args))
+}
+
+fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
+}
+
+fn codes_tensor<B: Backend>(codes: Vec<f32>, d: usize, device: &B::Device) -> Tensor<B, 2> {
+    let n = codes.len() / d;
+    Tensor::from_data(TensorData::new(codes, [n, d]), device)
+}
+
+/// A grid of decoded prior samples: `n` rows of `n`; a conditional VAE gets one row per class
+/// (all classes, or `class` alone).
+fn write_samples<B: Backend>(
+    model: &Vae<B>,
+    shape: ImageShape,
+    n: usize,
+    class: Option<i64>,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let (rows, labels): (usize, Option<Vec<i64>>) = match (model.n_classes(), class) {
+        (None, _) => (n, None),
+        (Some(c), None) => (c, Some((0..c as i64).flat_map(|k| std::iter::repeat_n(k, n)).collect())),
+        (Some(_), Some(k)) => (n, Some(vec![k; n * n])),
+    };
+    let y = labels.as_deref().map(|l| labels_tensor::<B>(l, device));
+    let images = to_f32(model.sample(rows * n, y, device))?;
+    let d = shape.numel();
+    let grid: Vec<Vec<&[f32]>> = (0..rows)
+        .map(|r| (0..n).map(|c| &images[(r * n + c) * d..(r * n + c + 1) * d]).collect())
+        .collect();
+    artifacts::save_image_grid(out, &grid, shape, scale(shape))
+}
+
+fn scale(shape: ImageShape) -> u32 {
+    if shape.height < 16 { 4 } else { 2 }
+}
+
+/// The first 8 test images above their reconstructions from the posterior mean.
+fn write_reconstructions<B: Backend>(
+    model: &Vae<B>,
+    test: &Dataset,
+    shape: ImageShape,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let sample = test.take(8);
+    let mut rec = Vec::new();
+    for_batches::<B>(&sample, model.n_classes().is_some(), device, |x, y| {
+        let q = model.posterior(x, y.clone());
+        rec.extend(to_f32(model.decode_mean(q.mu, y))?);
+        Ok(())
+    })?;
+    let d = shape.numel();
+    let grid = vec![
+        (0..sample.len()).map(|i| sample.row(i)).collect(),
+        (0..sample.len()).map(|i| &rec[i * d..(i + 1) * d]).collect(),
+    ];
+    artifacts::save_image_grid(out, &grid, shape, scale(shape))
+}
+
+/// Posterior means (and labels) of the given rows.
+fn means_of<B: Backend>(
+    model: &Vae<B>,
+    data: &Dataset,
+    rows: &[usize],
+    device: &B::Device,
+) -> anyhow::Result<(Vec<f32>, Option<Vec<i64>>)> {
+    let b: gen_core::Batch<B> = data.batch(rows, device);
+    let conditional = model.n_classes().is_some();
+    if conditional && b.y.is_none() {
+        bail!("{} has no labels; the conditional VAE needs them", data.name());
+    }
+    let labels = data.labels().map(|l| rows.iter().map(|&i| l[i]).collect());
+    let mu = to_f32(model.posterior(b.x, if conditional { b.y } else { None }).mu)?;
+    Ok((mu, labels.filter(|_| conditional)))
+}
+
+/// One row per pair: the first image, `steps` decodings along the line between the two
+/// posterior means, the second image.
+#[allow(clippy::too_many_arguments)]
+fn write_interpolations<B: Backend>(
+    model: &Vae<B>,
+    data: &Dataset,
+    pairs: &[(usize, usize)],
+    steps: usize,
+    shape: ImageShape,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let d_lat = model_d_latent(model);
+    let d = shape.numel();
+    let mut decoded_rows = Vec::new();
+    for &(a, b) in pairs {
+        let (mu, labels) = means_of(model, data, &[a, b], device)?;
+        let codes = latent::lerp(&mu[..d_lat], &mu[d_lat..], steps);
+        // A conditional model decodes the whole line with the first image's class.
+        let y = labels.map(|l| labels_tensor::<B>(&vec![l[0]; steps], device));
+        decoded_rows.push(to_f32(model.decode_mean(codes_tensor(codes, d_lat, device), y))?);
+    }
+    let grid: Vec<Vec<&[f32]>> = pairs
+        .iter()
+        .zip(&decoded_rows)
+        .map(|(&(a, b), dec)| {
+            std::iter::once(data.row(a))
+                .chain((0..steps).map(|s| &dec[s * d..(s + 1) * d]))
+                .chain(std::iter::once(data.row(b)))
+                .collect()
+        })
+        .collect();
+    artifacts::save_image_grid(out, &grid, shape, scale(shape))
+}
+
+/// One row per latent dimension in `dims`: the posterior mean of test image `base`, with that
+/// dimension swept over `steps` values in `[-extent, extent]`.
+#[allow(clippy::too_many_arguments)]
+fn write_traversal<B: Backend>(
+    model: &Vae<B>,
+    data: &Dataset,
+    base: usize,
+    dims: &[usize],
+    extent: f32,
+    steps: usize,
+    shape: ImageShape,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let d_lat = model_d_latent(model);
+    let (mu, labels) = means_of(model, data, &[base], device)?;
+    let values = latent::linspace(extent, steps);
+    let d = shape.numel();
+    let mut decoded = Vec::new();
+    for &dim in dims {
+        if dim >= d_lat {
+            bail!("--dim {dim} is out of range: the model has {d_lat} latent dimensions");
+        }
+        let codes = latent::traversal(&mu, dim, &values);
+        let y = labels.as_ref().map(|l| labels_tensor::<B>(&vec![l[0]; steps], device));
+        decoded.push(to_f32(model.decode_mean(codes_tensor(codes, d_lat, device), y))?);
+    }
+    let grid: Vec<Vec<&[f32]>> = decoded
+        .iter()
+        .map(|row| (0..steps).map(|s| &row[s * d..(s + 1) * d]).collect())
+        .collect();
+    artifacts::save_image_grid(out, &grid, shape, scale(shape))
+}
+
+/// The decoded 2-D latent space: an `n x n` grid at the prior's quantiles.
+fn write_manifold<B: Backend>(
+    model: &Vae<B>,
+    n: usize,
+    shape: ImageShape,
+    out: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let codes = latent::manifold_grid(n);
+    let images = to_f32(model.decode_mean(codes_tensor(codes, 2, device), None))?;
+    let d = shape.numel();
+    let grid: Vec<Vec<&[f32]>> = (0..n)
+        .map(|r| (0..n).map(|c| &images[(r * n + c) * d..(r * n + c + 1) * d]).collect())
+        .collect();
+    artifacts::save_image_grid(out, &grid, shape, if shape.height < 16 { 2 } else { 1 })
+}
+
+/// Loads a VAE run and its test split, refusing tables (the figures are images).
+fn load_for_figures<B: Backend>(
+    args: &RunArgs,
+    device: &B::Device,
+) -> anyhow::Result<(RunDir, Vae<B>, Dataset, ImageShape)> {
+    let (stored, run, model) = load_vae::<B>(&args.run, device)?;
+    let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
+    let Some(shape) = image_shape(&splits) else {
+        bail!(
+            "{} was trained on a table ({}); this command draws images",
+            args.run.display(),
+            stored.run.data.dataset
+        );
+    };
+    Ok((run, model, splits.test, shape))
+}
+
+/// `gen sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Images per row (and rows, for an unconditional model).
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// A conditional VAE's class to draw (default: one row per class).
+    #[arg(long)]
+    class: Option<i64>,
+    /// Seed of the prior draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output PNG (default: RUN/samples.png).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+struct SampleJob(SampleArgs);
+
+impl Job for SampleJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        if a.n == 0 {
+            bail!("--n must be > 0, got 0");
+        }
+        let (run, model, _, shape) = load_for_figures::<B::InnerBackend>(&a.run, &device)?;
+        match (model.n_classes(), a.class) {
+            (None, Some(_)) => bail!("--class needs a conditional VAE (gen train --model cvae)"),
+            (Some(c), Some(k)) if k < 0 || k >= c as i64 => {
+                bail!("--class {k} is out of range: the model has {c} classes")
+            }
+            _ => {}
+        }
+        B::seed(&device, a.seed);
+        let out = a.output.unwrap_or_else(|| run.file("samples.png"));
+        write_samples(&model, shape, a.n, a.class, &out, &device)?;
+        println!("wrote samples from the prior to {}", out.display());
+        Ok(())
+    }
+}
+
+/// `gen sample`.
+pub(crate) fn sample(args: SampleArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, SampleJob(args))
+}
+
+/// `gen interpolate`.
+#[derive(Debug, Args)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Index of the first test image.
+    #[arg(long, default_value_t = 0)]
+    from: usize,
+    /// Index of the second test image.
+    #[arg(long, default_value_t = 1)]
+    to: usize,
+    /// Decoded points on the line between the two codes.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Take the two images from this file or folder (IDX or PNG) instead of the test set;
+    /// its first two images are used.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Output PNG strip (default: RUN/interpolation-FROM-TO.png).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+struct InterpolateJob(InterpolateArgs);
+
+impl Job for InterpolateJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        if a.steps < 2 {
+            bail!("--steps must be at least 2, got {}", a.steps);
+        }
+        let (run, model, test, shape) = load_for_figures::<B::InnerBackend>(&a.run, &device)?;
+        let (data, (i, j)) = match &a.input {
+            Some(path) => {
+                if model.n_classes().is_some() {
+                    bail!("--input has no labels; a conditional VAE interpolates test images (--from, --to)");
+                }
+                let images = image_io::read_images(path)?;
+                crate::uses::check_shape(Some(shape), images.shape, path)?;
+                if images.n < 2 {
+                    bail!(
+                        "{} holds {} image(s); interpolation needs two",
+                        path.display(),
+                        images.n
+                    );
+                }
+                let data = Dataset::new("input", images.values, shape.numel(), None, Some(shape))?;
+                (data, (0, 1))
+            }
+            None => {
+                for idx in [a.from, a.to] {
+                    if idx >= test.len() {
+                        bail!(
+                            "test image {idx} does not exist: the test set has {} images",
+                            test.len()
+                        );
+                    }
+                }
+                (test, (a.from, a.to))
+            }
+        };
+        let out = a
+            .output
+            .unwrap_or_else(|| run.file(&format!("interpolation-{i}-{j}.png")));
+        write_interpolations(&model, &data, &[(i, j)], a.steps, shape, &out, &device)?;
+        println!(
+            "wrote the interpolation between images {i} and {j} ({} steps) to {}",
+            a.steps,
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// `gen interpolate`.
+pub(crate) fn interpolate(args: InterpolateArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, InterpolateJob(args))
+}
+
+/// `gen traverse`.
+#[derive(Debug, Args)]
+pub struct TraverseArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The latent dimension to sweep (default: every dimension, one row each).
+    #[arg(long)]
+    dim: Option<usize>,
+    /// The sweep runs from -EXTENT to EXTENT (in prior standard deviations).
+    #[arg(long, default_value_t = 3.0)]
+    extent: f32,
+    /// Decoded points per sweep.
+    #[arg(long, default_value_t = 11)]
+    steps: usize,
+    /// Index of the test image whose code the sweep starts from.
+    #[arg(long, default_value_t = 0)]
+    from: usize,
+    /// Output PNG (default: RUN/traversal.png or RUN/traversal-dimD.png).
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+struct TraverseJob(TraverseArgs);
+
+impl Job for TraverseJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        if a.steps < 2 {
+            bail!("--steps must be at least 2, got {}", a.steps);
+        }
+        if !(a.extent.is_finite() && a.extent > 0.0) {
+            bail!("--extent must be finite and > 0, got {}", a.extent);
+        }
+        let (run, model, test, shape) = load_for_figures::<B::InnerBackend>(&a.run, &device)?;
+        if a.from >= test.len() {
+            bail!(
+                "test image {} does not exist: the test set has {} images",
+                a.from,
+                test.len()
+            );
+        }
+        let dims: Vec<usize> = match a.dim {
+            Some(d) => vec![d],
+            None => (0..model_d_latent(&model)).collect(),
+        };
+        let out = a.output.unwrap_or_else(|| match a.dim {
+            Some(d) => run.file(&format!("traversal-dim{d}.png")),
+            None => run.file("traversal.png"),
+        });
+        write_traversal(&model, &test, a.from, &dims, a.extent, a.steps, shape, &out, &device)?;
+        println!(
+            "wrote the traversal of {} dimension(s) from -{e} to {e} to {}",
+            dims.len(),
+            out.display(),
+            e = a.extent
+        );
+        Ok(())
+    }
+}
+
+/// `gen traverse`.
+pub(crate) fn traverse(args: TraverseArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, TraverseJob(args))
+}
