@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use gen_ae::{Architecture, AutoencoderConfig, ReconLoss, Regularizer};
 use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
-use gen_core::train::TrainConfig;
+use gen_core::train::{LrSchedule, TrainConfig};
 use gen_vae::{Architecture as VaeArchitecture, Likelihood, VaeConfig};
 use serde::{Deserialize, Serialize};
 
@@ -401,6 +401,10 @@ pub struct TrainFlags {
     /// L2 weight decay added to the gradients (default 0).
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
+    /// Learning-rate schedule: constant, cosine (annealed to 1 % of --lr by the last step) or
+    /// cosine:FRACTION.
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
 }
 
 impl TrainFlags {
@@ -488,6 +492,9 @@ impl TrainFlags {
         if let Some(v) = self.weight_decay {
             t.weight_decay = v;
         }
+        if let Some(v) = &self.lr_schedule {
+            t.lr_schedule = v.parse::<LrSchedule>()?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -517,6 +524,16 @@ impl RunConfig {
             }
             if let Some(l) = &self.model.likelihood {
                 l.parse::<Likelihood>().context("in [model]")?;
+            }
+            // Validation uses the full β, so its loss can rise while the KL weight ramps up:
+            // early stopping must not judge the run before the warm-up is over.
+            if let (Some(p), Some(w)) = (self.train.patience, self.model.kl_warmup)
+                && p <= w
+            {
+                bail!(
+                    "patience ({p} epochs) must exceed the KL warm-up ({w} epochs): validation uses the full \
+                     beta, so its loss may rise while the warm-up runs"
+                );
             }
         }
         self.model
@@ -561,6 +578,22 @@ mod tests {
 
     fn flags(args: &[&str]) -> TrainFlags {
         Wrap::parse_from(std::iter::once("gen").chain(args.iter().copied())).flags
+    }
+
+    #[test]
+    fn the_readme_example_configuration_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let cfg: RunConfig = toml::from_str(&readme[start..end]).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.train.lr_schedule, LrSchedule::Cosine { final_fraction: 0.01 });
+        let cfg = flags(&["--model", "vae", "--lr-schedule", "cosine:0.1", "--beta", "2"])
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.train.lr_schedule, LrSchedule::Cosine { final_fraction: 0.1 });
+        assert_eq!(cfg.model.beta, 2.0);
+        assert!(flags(&["--lr-schedule", "linear"]).resolve().is_err());
     }
 
     #[test]

@@ -28,19 +28,34 @@ const EVAL_BATCH: usize = 500;
 /// Seed of the one fixed binarisation of the test set, the same for every run and every eval.
 pub const TEST_BINARIZATION_SEED: u64 = 0x5EED_B1A5;
 
-/// The number of classes of a labelled data set (largest label + 1).
-fn n_classes(data: &Dataset) -> anyhow::Result<usize> {
+/// The number of classes of a labelled data set's splits (largest label + 1).
+fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
+    let mut max = 0;
+    for data in [&splits.train, &splits.valid, &splits.test] {
+        let labels = data
+            .labels()
+            .with_context(|| format!("{} has no labels; a conditional VAE needs them", data.name()))?;
+        if let Some(l) = labels.iter().find(|&&l| l < 0) {
+            bail!("{}: a conditional VAE needs labels 0, 1, ...; found {l}", data.name());
+        }
+        max = max.max(labels.iter().copied().max().unwrap_or(0));
+    }
+    Ok(max as usize + 1)
+}
+
+/// Refuses labels a conditional model has no class for (they would become all-zero one-hots).
+fn check_labels(data: &Dataset, n_classes: Option<usize>) -> anyhow::Result<()> {
+    let Some(n) = n_classes else { return Ok(()) };
     let labels = data
         .labels()
-        .with_context(|| format!("{} has no labels; a conditional VAE needs them", data.name()))?;
-    let max = labels.iter().copied().max().unwrap_or(0);
-    if labels.iter().any(|&l| l < 0) {
+        .with_context(|| format!("{} has no labels; the conditional VAE needs them", data.name()))?;
+    if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| !(0..n as i64).contains(l)) {
         bail!(
-            "{}: a conditional VAE needs labels 0, 1, ...; found a negative one",
+            "{}: row {i} has label {l}, but the model knows classes 0..{n}",
             data.name()
         );
     }
-    Ok(max as usize + 1)
+    Ok(())
 }
 
 /// The data set with every value `p` replaced by one Bernoulli(p) draw (seeded): the fixed
@@ -75,7 +90,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     let started = Instant::now();
     let splits = load_splits(&job.cfg.data, &job.data_dir)?;
     let classes = if job.cfg.model.family == crate::config::Family::Cvae {
-        Some(n_classes(&splits.train)?)
+        Some(n_classes(&splits)?)
     } else {
         None
     };
@@ -293,8 +308,8 @@ struct VaeReport {
     active_dims: usize,
     /// Importance-sampled negative log-likelihood, nats per image.
     nll: f64,
-    /// Standard error of that mean over images.
-    nll_stderr: f64,
+    /// Standard error of that mean over images (none for a single image).
+    nll_stderr: Option<f64>,
     /// Samples per image.
     k: usize,
     /// Images it was estimated on.
@@ -315,9 +330,13 @@ impl Job for EvalJob {
         let (stored, run, model) = load_vae::<B::InnerBackend>(&args.run, &device)?;
         let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
         let test = eval_data(model.binarizes(), &splits.test)?;
+        check_labels(&test, model.n_classes())?;
+        let rows = flags.nll_rows.unwrap_or(test.len()).min(test.len());
+        if rows == 0 {
+            bail!("nothing to evaluate: the test set is empty or --nll-rows is 0");
+        }
         B::seed(&device, 1);
         let elbo = elbo_stats(&model, &test, &device)?;
-        let rows = flags.nll_rows.unwrap_or(test.len()).min(test.len());
         let subset = test.take(rows);
         let started = Instant::now();
         let bar = indicatif::ProgressBar::new(rows as u64).with_message(format!("ln p(x), k = {}", flags.k));
@@ -331,7 +350,11 @@ impl Job for EvalJob {
         let nll_seconds = started.elapsed().as_secs_f64();
         let n = ll.len().max(1) as f64;
         let nll = -ll.iter().sum::<f64>() / n;
-        let var = ll.iter().map(|v| (-v - nll).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        // The standard error needs two images at least.
+        let stderr = (ll.len() >= 2).then(|| {
+            let var = ll.iter().map(|v| (-v - nll).powi(2)).sum::<f64>() / (n - 1.0);
+            (var / n).sqrt()
+        });
         let mut figures = Vec::new();
         if let Some(shape) = image_shape(&splits) {
             let conditional = model.n_classes().is_some();
@@ -393,7 +416,7 @@ impl Job for EvalJob {
             active_dims: elbo.kl_per_dim.iter().filter(|&&v| v > 0.01).count(),
             elbo,
             nll,
-            nll_stderr: (var / n).sqrt(),
+            nll_stderr: stderr,
             k: flags.k,
             nll_rows: ll.len(),
             nll_seconds,
@@ -414,8 +437,12 @@ impl Job for EvalJob {
             report.elbo.neg_elbo, report.elbo.recon, report.elbo.kl
         );
         println!(
-            "  negative log-likelihood {:.3} ± {:.3} nats (importance sampling, k = {}, {} images, {:.1}s)",
-            report.nll, report.nll_stderr, report.k, report.nll_rows, report.nll_seconds
+            "  negative log-likelihood {:.3}{} nats (importance sampling, k = {}, {} images, {:.1}s)",
+            report.nll,
+            report.nll_stderr.map(|s| format!(" ± {s:.3}")).unwrap_or_default(),
+            report.k,
+            report.nll_rows,
+            report.nll_seconds
         );
         if !report.figures.is_empty() {
             println!("  figures in {}/: {}", run.root().display(), report.figures.join(", "));
@@ -688,6 +715,10 @@ fn load_for_figures<B: Backend>(
             stored.run.data.dataset
         );
     };
+    if splits.test.is_empty() {
+        bail!("{}: the test split is empty", args.run.display());
+    }
+    check_labels(&splits.test, model.n_classes())?;
     Ok((run, model, splits.test, shape))
 }
 

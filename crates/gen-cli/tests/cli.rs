@@ -606,6 +606,10 @@ fn vae_trains_evaluates_and_draws_its_figures() {
     assert!(err.contains("poisson"), "{err}");
     let err = fails(dir, &["train", "--model", "vae", "--beta", "-1"]);
     assert!(err.contains("beta"), "{err}");
+    let err = fails(dir, &["train", "--model", "vae", "--kl-warmup", "5", "--patience", "3"]);
+    assert!(err.contains("patience") && err.contains("warm-up"), "{err}");
+    let err = fails(dir, &["eval", "--run", "runs/v", "--nll-rows", "0"]);
+    assert!(err.contains("nothing to evaluate"), "{err}");
 
     // The conditional VAE: one row per class, or the class asked for.
     ok(

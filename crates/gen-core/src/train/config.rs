@@ -2,7 +2,59 @@ use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
-/// Hyper-parameters of the training loop (Adam with a constant learning rate).
+/// How the learning rate changes over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Cosine annealing (Loshchilov and Hutter 2017, without restarts), step by step from the
+    /// learning rate down to `final_fraction` of it at the run's last step.
+    Cosine {
+        /// The last step's rate as a fraction of the first's, in [0, 1].
+        final_fraction: f64,
+    },
+}
+
+impl LrSchedule {
+    /// The rate at `step` (0-based) of `total` steps, for a base rate `lr`.
+    pub fn rate(&self, lr: f64, step: usize, total: usize) -> f64 {
+        match *self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine { final_fraction } => {
+                let t = if total <= 1 {
+                    1.0
+                } else {
+                    (step.min(total - 1)) as f64 / (total - 1) as f64
+                };
+                let low = lr * final_fraction;
+                low + 0.5 * (lr - low) * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = ConfigError;
+
+    /// `constant`, `cosine` (down to 1 % of the rate) or `cosine:FRACTION`.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.split_once(':') {
+            None if s == "constant" => Ok(LrSchedule::Constant),
+            None if s == "cosine" => Ok(LrSchedule::Cosine { final_fraction: 0.01 }),
+            Some(("cosine", f)) => f
+                .parse()
+                .map(|final_fraction| LrSchedule::Cosine { final_fraction })
+                .map_err(|_| ConfigError::Invalid(format!("learning-rate schedule {s:?}: {f:?} is not a number"))),
+            _ => Err(ConfigError::Invalid(format!(
+                "unknown learning-rate schedule {s:?}: expected constant, cosine or cosine:FRACTION"
+            ))),
+        }
+    }
+}
+
+/// Hyper-parameters of the training loop (Adam, with a constant or annealed learning rate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
@@ -23,6 +75,8 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// L2 weight decay added to every gradient (Adam's coupled form, not AdamW's); 0 for none.
     pub weight_decay: f64,
+    /// How the learning rate changes over the run.
+    pub lr_schedule: LrSchedule,
 }
 
 impl Default for TrainConfig {
@@ -36,6 +90,7 @@ impl Default for TrainConfig {
             seed: 42,
             patience: None,
             weight_decay: 0.0,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -71,6 +126,12 @@ impl TrainConfig {
         self
     }
 
+    /// Sets the learning-rate schedule.
+    pub fn with_lr_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.lr_schedule = schedule;
+        self
+    }
+
     /// Sets the early-stopping patience.
     pub fn with_patience(mut self, patience: Option<usize>) -> Self {
         self.patience = patience;
@@ -102,6 +163,15 @@ impl TrainConfig {
                 value: self.weight_decay,
             });
         }
+        if let LrSchedule::Cosine { final_fraction } = self.lr_schedule
+            && !(0.0..=1.0).contains(&final_fraction)
+        {
+            return Err(ConfigError::OutOfRange {
+                name: "lr_schedule.final_fraction",
+                range: "[0, 1]",
+                value: final_fraction,
+            });
+        }
         Ok(())
     }
 }
@@ -109,6 +179,38 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_schedule_runs_from_the_rate_to_its_fraction() {
+        let c = LrSchedule::Cosine { final_fraction: 0.1 };
+        assert_eq!(c.rate(1.0, 0, 101), 1.0);
+        assert!((c.rate(1.0, 50, 101) - 0.55).abs() < 1e-12);
+        assert!((c.rate(1.0, 100, 101) - 0.1).abs() < 1e-12);
+        assert!(
+            (c.rate(1.0, 500, 101) - 0.1).abs() < 1e-12,
+            "past the end it stays at the floor"
+        );
+        let rates: Vec<f64> = (0..101).map(|t| c.rate(2.0, t, 101)).collect();
+        assert!(rates.windows(2).all(|w| w[1] <= w[0]));
+        assert_eq!(LrSchedule::Constant.rate(0.3, 7, 10), 0.3);
+        assert_eq!(
+            "cosine".parse::<LrSchedule>().unwrap(),
+            LrSchedule::Cosine { final_fraction: 0.01 }
+        );
+        assert_eq!(
+            "cosine:0".parse::<LrSchedule>().unwrap(),
+            LrSchedule::Cosine { final_fraction: 0.0 }
+        );
+        assert!(
+            "linear"
+                .parse::<LrSchedule>()
+                .unwrap_err()
+                .to_string()
+                .contains("linear")
+        );
+        let bad = TrainConfig::default().with_lr_schedule(LrSchedule::Cosine { final_fraction: 2.0 });
+        assert!(bad.validate().is_err());
+    }
 
     #[test]
     fn default_is_valid() {

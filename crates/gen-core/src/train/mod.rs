@@ -17,7 +17,7 @@ mod run_dir;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, CheckpointHeader, load_module, module_to_bytes, save_module, write_atomic};
-pub use config::TrainConfig;
+pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
 pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};
 pub use run_dir::RunDir;

@@ -27,7 +27,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 pub const MOMENT_FLUSH: f32 = 1e-30;
 /// Moments are flushed every this many steps: in 16 steps a first moment decays by
 /// `0.9¹⁶ ≈ 0.19`, so one that survived a flush (≥ 1e-30) is still a normal float (≥ 1.8e-31,
-/// the smallest normal being 1.2e-38) at the next.
+/// the smallest normal being 1.2e-38) at the next. A moment born subnormal (from a gradient
+/// below about 3e-18, whose square is) lives at most until the next flush.
 pub const FLUSH_EVERY: usize = 16;
 
 /// Adam (Kingma and Ba 2015) with L2 weight decay and the flushing described in the module docs.
@@ -160,6 +161,8 @@ mod tests {
 
     #[test]
     fn decaying_moments_never_become_subnormal() {
+        // Gradients whose moments start as normal floats (|g| above about 3e-18) keep them
+        // normal or exactly zero however long they decay.
         let device = Default::default();
         let mut w = Tensor::<B, 1>::from_floats([1.0, 1.0, 1.0], &device);
         let mut state = None;

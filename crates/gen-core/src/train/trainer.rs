@@ -257,7 +257,9 @@ impl<'a> Trainer<'a> {
                     });
                 }
                 let grads = GradientsParams::from_grads(terms.total.backward(), &model);
-                model = optim.step(cfg.learning_rate, model, grads);
+                let total_steps = cfg.num_epochs * steps_per_epoch;
+                let lr = cfg.lr_schedule.rate(cfg.learning_rate, state.global_step, total_steps);
+                model = optim.step(lr, model, grads);
                 state.global_step += 1;
                 let rate = acc.n as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 self.observer.on_step(epoch, i + 1, loss, rate);
