@@ -444,6 +444,12 @@ impl Job for EvalJob {
             report.nll_rows,
             report.nll_seconds
         );
+        if report.likelihood == "bernoulli" && !report.binarized {
+            println!(
+                "  (a Bernoulli decoder on grey values: these are cross-entropies of the grey levels, \
+                 not likelihoods; binarise for the literature protocol)"
+            );
+        }
         if !report.figures.is_empty() {
             println!("  figures in {}/: {}", run.root().display(), report.figures.join(", "));
         }
