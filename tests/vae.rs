@@ -123,8 +123,8 @@ fn conditional_vae_draws_the_requested_digit() {
     let labels = train.labels().unwrap();
     let mut centroids = vec![vec![0.0f32; 64]; 10];
     let mut counts = [0usize; 10];
-    for i in 0..train.len() {
-        let c = labels[i] as usize;
+    for (i, &label) in labels.iter().enumerate() {
+        let c = label as usize;
         counts[c] += 1;
         centroids[c].iter_mut().zip(train.row(i)).for_each(|(a, b)| *a += b);
     }
