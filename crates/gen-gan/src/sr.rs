@@ -1,0 +1,289 @@
+//! Super-resolution by a factor of 2 (14x14 to 28x28 on MNIST): a convolutional generator
+//! trained with a content loss (L1 or MSE against the high-resolution image) plus, optionally,
+//! an adversarial loss from a [`Discriminator`](crate::Discriminator) on high-resolution images.
+//!
+//! The low-resolution input is the 2x2 average of the high-resolution image (the degradation
+//! every evaluation here uses). The generator predicts a correction to the bilinear
+//! upsampling of its input:
+//! conv 3x3 → ReLU → conv 3x3 → ReLU → transposed conv 4x4 stride 2 → ReLU → (conv 3x3 → ReLU)
+//! × `blocks` → conv 3x3 → + bilinear(input).
+
+use burn::module::Module;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::tensor::module::{avg_pool2d, interpolate};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Int, Tensor, activation, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+use gen_core::nn::ImageShape;
+use gen_core::{Batch, ConfigError};
+
+use crate::config::{GanArchitecture, GanConfig};
+use crate::loss::GanLoss;
+use crate::train::Adversary;
+
+/// The content loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentLoss {
+    /// Mean absolute error.
+    #[default]
+    L1,
+    /// Mean squared error.
+    Mse,
+}
+
+/// A super-resolution model and its training losses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SrConfig {
+    /// The high-resolution images (sides even).
+    pub image: ImageShape,
+    /// Channels of the generator's feature maps.
+    pub channels: usize,
+    /// 3x3 convolutions at full resolution before the output layer.
+    pub blocks: usize,
+    /// The content loss.
+    pub content: ContentLoss,
+    /// Weight of the adversarial loss against the content loss; 0 trains on the content alone.
+    pub adversarial_weight: f64,
+}
+
+impl SrConfig {
+    /// 64 channels, 2 full-resolution blocks, L1 content loss, adversarial weight 1e-2.
+    pub fn new(image: ImageShape) -> Self {
+        Self {
+            image,
+            channels: 64,
+            blocks: 2,
+            content: ContentLoss::L1,
+            adversarial_weight: 1e-2,
+        }
+    }
+
+    /// Rejects odd sides, zero channels, and a negative or non-finite adversarial weight.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check_positive("channels", self.channels)?;
+        if self.image.height < 2
+            || self.image.width < 2
+            || !self.image.height.is_multiple_of(2)
+            || !self.image.width.is_multiple_of(2)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "2x super-resolution needs even image sides, got {}x{}",
+                self.image.height, self.image.width
+            )));
+        }
+        if !(self.adversarial_weight.is_finite() && self.adversarial_weight >= 0.0) {
+            return Err(ConfigError::Invalid(format!(
+                "the adversarial weight must be finite and not negative, got {}",
+                self.adversarial_weight
+            )));
+        }
+        Ok(())
+    }
+
+    /// The low-resolution image shape.
+    pub fn low_res(&self) -> ImageShape {
+        ImageShape {
+            channels: self.image.channels,
+            height: self.image.height / 2,
+            width: self.image.width / 2,
+        }
+    }
+
+    /// The discriminator's configuration (DCGAN 64-128, spectral norm, hinge loss) for the
+    /// adversarial term, as the GAN trainer takes it.
+    pub fn discriminator(&self) -> GanConfig {
+        GanConfig {
+            image: self.image,
+            d_latent: 1,
+            architecture: GanArchitecture::Dcgan {
+                channels: vec![64, 128],
+                batch_norm: false,
+            },
+            n_classes: None,
+            loss: GanLoss::Hinge,
+            spectral_norm: true,
+            n_critic: 1,
+            lr_discriminator: 2e-4,
+            ema: None,
+        }
+    }
+
+    /// Builds the generator.
+    ///
+    /// # Errors
+    /// If [`SrConfig::validate`] fails.
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<SrGenerator<B>, ConfigError> {
+        self.validate()?;
+        let c = self.channels;
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        let g = SrGenerator {
+            head: vec![conv(self.image.channels, c), conv(c, c)],
+            up: ConvTranspose2dConfig::new([c, c], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .init(device),
+            body: (0..self.blocks).map(|_| conv(c, c)).collect(),
+            tail: conv(c, self.image.channels),
+            image: [self.image.channels, self.image.height, self.image.width],
+            content: self.content,
+            adversarial_weight: self.adversarial_weight,
+        };
+        gen_core::nn::materialize(&g);
+        Ok(g)
+    }
+}
+
+/// The super-resolution generator (see the module documentation).
+#[derive(Module, Debug)]
+pub struct SrGenerator<B: Backend> {
+    head: Vec<Conv2d<B>>,
+    up: ConvTranspose2d<B>,
+    body: Vec<Conv2d<B>>,
+    tail: Conv2d<B>,
+    image: [usize; 3],
+    content: ContentLoss,
+    adversarial_weight: f64,
+}
+
+/// The 2x2 average of each image: the low-resolution input.
+///
+/// # Shapes
+/// - `x`: `[batch, c * h * w]`; output `[batch, c * h/2 * w/2]`
+pub fn downsample<B: Backend>(x: Tensor<B, 2>, image: ImageShape) -> Tensor<B, 2> {
+    let [n, _] = x.dims();
+    let x = x.reshape([n, image.channels, image.height, image.width]);
+    avg_pool2d(x, [2, 2], [2, 2], [0, 0], true, false).flatten(1, 3)
+}
+
+/// Resizes each image of `x` (of shape `from`) to `to` by interpolation (half-pixel centres).
+///
+/// # Shapes
+/// - `x`: `[batch, c * from.h * from.w]`; output `[batch, c * to.h * to.w]`
+pub fn resize<B: Backend>(x: Tensor<B, 2>, from: ImageShape, to: [usize; 2], mode: InterpolateMode) -> Tensor<B, 2> {
+    let [n, _] = x.dims();
+    let x = x.reshape([n, from.channels, from.height, from.width]);
+    interpolate(x, to, InterpolateOptions::new(mode).with_align_corners(false)).flatten(1, 3)
+}
+
+/// The bicubic upsampling baseline by a factor of 2, clamped to [0, 1].
+pub fn bicubic<B: Backend>(low: Tensor<B, 2>, low_shape: ImageShape) -> Tensor<B, 2> {
+    resize(
+        low,
+        low_shape,
+        [low_shape.height * 2, low_shape.width * 2],
+        InterpolateMode::Bicubic,
+    )
+    .clamp(0.0, 1.0)
+}
+
+impl<B: Backend> SrGenerator<B> {
+    fn low_shape(&self) -> ImageShape {
+        ImageShape {
+            channels: self.image[0],
+            height: self.image[1] / 2,
+            width: self.image[2] / 2,
+        }
+    }
+
+    /// Upscales low-resolution images by 2 (values not clamped in training; see
+    /// [`SrGenerator::upscale`]).
+    ///
+    /// # Shapes
+    /// - `low`: `[batch, c * h/2 * w/2]`; output `[batch, c * h * w]`
+    pub fn forward(&self, low: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, _] = low.dims();
+        let ls = self.low_shape();
+        let [c, h, w] = self.image;
+        let skip = resize(low.clone(), ls, [h, w], InterpolateMode::Bilinear);
+        let mut t = low.reshape([n, ls.channels, ls.height, ls.width]);
+        for conv in &self.head {
+            t = activation::relu(conv.forward(t));
+        }
+        t = activation::relu(self.up.forward(t));
+        for conv in &self.body {
+            t = activation::relu(conv.forward(t));
+        }
+        let out = self.tail.forward(t).reshape([n, c * h * w]);
+        out + skip
+    }
+
+    /// Upscaled images clamped to [0, 1], for use.
+    pub fn upscale(&self, low: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forward(low).clamp(0.0, 1.0)
+    }
+
+    /// The high-resolution image shape.
+    pub fn image(&self) -> ImageShape {
+        ImageShape {
+            channels: self.image[0],
+            height: self.image[1],
+            width: self.image[2],
+        }
+    }
+}
+
+impl<B: Backend> Adversary<B> for SrGenerator<B> {
+    fn fakes(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 1, Int>>) {
+        (self.forward(downsample(batch.x.clone(), self.image())), None)
+    }
+
+    fn content_loss(&self, fakes: Tensor<B, 2>, batch: &Batch<B>) -> Option<Tensor<B, 1>> {
+        let diff = fakes - batch.x.clone();
+        Some(match self.content {
+            ContentLoss::L1 => diff.abs().mean(),
+            ContentLoss::Mse => diff.powi_scalar(2).mean(),
+        })
+    }
+
+    fn adversarial_weight(&self) -> f64 {
+        self.adversarial_weight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::TestBackend as B;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn downsample_averages_and_bicubic_keeps_constants() {
+        let device = Default::default();
+        let shape = ImageShape::grey(4, 4);
+        let x = Tensor::<B, 2>::from_floats(
+            [[
+                1.0, 3.0, 0.0, 0.0, 5.0, 7.0, 0.0, 4.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0,
+            ]],
+            &device,
+        );
+        let low = downsample(x, shape).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(low, vec![4.0, 1.0, 1.0, 2.0]);
+        let flat = Tensor::<B, 2>::full([2, 16], 0.4, &device);
+        let up = bicubic(flat, shape).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(up.len(), 2 * 64);
+        assert!(up.iter().all(|v| (v - 0.4).abs() < 1e-5));
+    }
+
+    #[test]
+    fn generator_shapes_and_untrained_output_near_bilinear() {
+        let device = Default::default();
+        let g = SrConfig::new(ImageShape::grey(8, 8)).try_init::<B>(&device).unwrap();
+        let low = Tensor::<B, 2>::random([3, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let out = g.upscale(low).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(out.len(), 3 * 64);
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(SrConfig::new(ImageShape::grey(7, 8)).validate().is_err());
+        let bad = SrConfig {
+            adversarial_weight: -1.0,
+            ..SrConfig::new(ImageShape::grey(8, 8))
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,829 @@
+//! Adversarial training: alternating discriminator and generator phases, with the balance
+//! diagnostics of every epoch.
+//!
+//! One iteration on a batch of real samples:
+//! 1. **Discriminator phase** (every iteration): fakes are drawn from the generator and
+//!    detached, so the discriminator's loss on real and fake samples reaches only the
+//!    discriminator's weights; one Adam step on them (then weight clipping for the
+//!    Wasserstein loss). With spectral normalisation, one power-iteration step first.
+//! 2. **Generator phase** (every `n_critic`-th iteration): the discriminator is frozen (a copy
+//!    that tracks no gradients) and scores this iteration's fakes; the generator's loss
+//!    reaches only the generator's weights; one Adam step on them, then the moving average.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use gen_core::train::{EpochMetrics, FlushingAdam, Observer, RunDir, TrainConfig, epoch_seed, save_module};
+use gen_core::{Batch, BatchSource, CoreError};
+
+use crate::config::GanConfig;
+use crate::loss::GanLoss;
+use crate::nets::{Discriminator, Generator};
+
+/// A generator as the adversarial trainer sees it: what it makes from a batch of real samples.
+pub trait Adversary<B: Backend> {
+    /// The fakes for this batch of real samples, and the labels the discriminator sees with
+    /// both the real and the fake samples (`None` for an unconditional model).
+    fn fakes(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 1, Int>>);
+
+    /// A loss added to the generator's adversarial loss (a super-resolution model's content
+    /// loss), with its name; `None` for a plain GAN.
+    fn content_loss(&self, _fakes: Tensor<B, 2>, _batch: &Batch<B>) -> Option<Tensor<B, 1>> {
+        None
+    }
+
+    /// The weight of the adversarial term in the generator's loss (1 for a plain GAN).
+    fn adversarial_weight(&self) -> f64 {
+        1.0
+    }
+}
+
+impl<B: Backend> Adversary<B> for Generator<B> {
+    /// Standard normal noise; a conditional generator makes each fake with the label of the
+    /// real sample in its place, so both sides see the data's class balance.
+    ///
+    /// # Panics
+    /// If a conditional generator's batch has no labels.
+    fn fakes(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 1, Int>>) {
+        let [n, _] = batch.x.dims();
+        let z = Tensor::random([n, self.d_latent()], Distribution::Normal(0.0, 1.0), &batch.x.device());
+        let y = if self.n_classes() > 0 {
+            Some(batch.y.clone().expect("a conditional GAN needs labelled data"))
+        } else {
+            None
+        };
+        (self.forward(z, y.clone()), y)
+    }
+}
+
+/// What a monitor reports after an epoch: extra metric columns and, when it can tell, how many
+/// distinct modes (classes) the samples cover out of how many.
+#[derive(Debug, Clone, Default)]
+pub struct EpochReport {
+    /// Extra columns for `metrics.csv`.
+    pub columns: Vec<(String, f64)>,
+    /// `(modes, classes)`: classes holding a fair share of the samples, and the class count.
+    pub modes: Option<(usize, usize)>,
+}
+
+/// The result of [`GanTrainer::fit`].
+pub struct FittedGan<B: AutodiffBackend, G: AutodiffModule<B>> {
+    /// The generator after the last epoch.
+    pub generator: G,
+    /// The discriminator after the last epoch.
+    pub discriminator: Discriminator<B>,
+    /// The moving average of the generator's weights, when configured.
+    pub ema: Option<G::InnerModule>,
+    /// One row per epoch, as written to `metrics.csv`.
+    pub history: Vec<EpochMetrics>,
+    /// The balance warnings raised, in order ("epoch N: …").
+    pub warnings: Vec<String>,
+}
+
+/// Trains a generator against a [`Discriminator`].
+pub struct GanTrainer<'a> {
+    train: TrainConfig,
+    gan: GanConfig,
+    run: Option<RunDir>,
+    observer: Box<dyn Observer + 'a>,
+}
+
+/// Running means over an epoch.
+#[derive(Default)]
+struct Means {
+    sums: Vec<(&'static str, f64, usize)>,
+}
+
+impl Means {
+    fn add(&mut self, name: &'static str, v: f64) {
+        match self.sums.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(e) => {
+                e.1 += v;
+                e.2 += 1;
+            }
+            None => self.sums.push((name, v, 1)),
+        }
+    }
+
+    fn get(&self, name: &str) -> f64 {
+        self.sums
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map_or(f64::NAN, |(_, s, c)| s / *c as f64)
+    }
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem::<f64>()
+}
+
+/// The L2 norm of the gradients `grads` holds for `module`'s parameters.
+pub fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M, grads: &GradientsParams) -> f64 {
+    struct Norm<'g> {
+        grads: &'g GradientsParams,
+        sum: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                self.sum += g.powi_scalar(2).sum().into_scalar().elem::<f64>();
+            }
+        }
+    }
+    let mut v = Norm { grads, sum: 0.0 };
+    module.visit(&mut v);
+    v.sum.sqrt()
+}
+
+/// Replaces each parameter of `target` by `decay · target + (1 − decay) · source` for the
+/// parameter of `source` with the same id (parameters without a partner are kept).
+pub fn ema_update<B: Backend, M: Module<B>>(target: M, source: &M, decay: f64) -> M {
+    struct Collect<B: Backend>(HashMap<ParamId, Tensor<B, 1>>);
+    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.insert(param.id, param.val().flatten(0, D - 1));
+        }
+    }
+    struct Blend<B: Backend> {
+        source: HashMap<ParamId, Tensor<B, 1>>,
+        decay: f64,
+    }
+    impl<B: Backend> ModuleMapper<B> for Blend<B> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let Some(src) = self.source.remove(&param.id) else {
+                return param;
+            };
+            let decay = self.decay;
+            param.map(|t| {
+                let shape = t.shape();
+                t.mul_scalar(decay) + src.reshape(shape).mul_scalar(1.0 - decay)
+            })
+        }
+    }
+    let mut c = Collect(HashMap::new());
+    source.visit(&mut c);
+    target.map(&mut Blend { source: c.0, decay })
+}
+
+impl<'a> GanTrainer<'a> {
+    /// A trainer for `gan`'s loss and schedule with `train`'s epochs, batch size, generator
+    /// learning rate, Adam betas and seed.
+    ///
+    /// # Errors
+    /// If either configuration is invalid.
+    pub fn new(train: TrainConfig, gan: GanConfig) -> gen_core::Result<Self> {
+        train.validate()?;
+        gan.validate()?;
+        Ok(Self {
+            train,
+            gan,
+            run: None,
+            observer: Box::new(()),
+        })
+    }
+
+    /// Writes `generator.ckpt`, `discriminator.ckpt` (and `generator_ema.ckpt`) and
+    /// `metrics.csv` into `run` after every epoch.
+    pub fn with_run_dir(mut self, run: RunDir) -> Self {
+        self.run = Some(run);
+        self
+    }
+
+    /// Reports progress to `observer`.
+    pub fn with_observer(mut self, observer: impl Observer + 'a) -> Self {
+        self.observer = Box::new(observer);
+        self
+    }
+
+    /// Trains `generator` against `discriminator` on `data`.
+    ///
+    /// After every epoch `monitor` gets the epoch and the generator to judge (the moving
+    /// average when there is one); its columns join the metrics and its mode count feeds the
+    /// collapse warning. `|_, _| Ok(EpochReport::default())` judges nothing.
+    ///
+    /// # Errors
+    /// - [`CoreError::NonFiniteLoss`] when either loss turns NaN or infinite; the files of the
+    ///   last completed epoch are left as they were.
+    /// - [`CoreError::Data`] for an empty data set, I/O errors from the run folder, and a
+    ///   monitor's error.
+    pub fn fit<B, G, S>(
+        &mut self,
+        generator: G,
+        discriminator: Discriminator<B>,
+        data: &S,
+        run_config: &serde_json::Value,
+        device: &B::Device,
+        mut monitor: impl FnMut(usize, &G::InnerModule) -> Result<EpochReport, String>,
+    ) -> gen_core::Result<FittedGan<B, G>>
+    where
+        B: AutodiffBackend,
+        G: AutodiffModule<B> + Adversary<B>,
+        S: BatchSource<B> + ?Sized,
+    {
+        let cfg = self.train.clone();
+        let gan = self.gan.clone();
+        let n = data.num_samples();
+        if n == 0 {
+            return Err(CoreError::Data("the training set is empty".into()));
+        }
+        let adam = || FlushingAdam {
+            beta_1: cfg.beta_1,
+            beta_2: cfg.beta_2,
+            epsilon: 1e-8,
+            weight_decay: cfg.weight_decay as f32,
+        };
+        let mut optim_g = adam().init::<B, G>();
+        let mut optim_d = adam().init::<B, Discriminator<B>>();
+        let (mut g, mut d) = (generator, discriminator);
+        let mut ema = gan.ema.map(|_| g.valid());
+        let mut history: Vec<EpochMetrics> = Vec::new();
+        let mut warnings = Vec::new();
+        let steps_per_epoch = n.div_ceil(cfg.batch_size);
+        let total_steps = cfg.num_epochs * steps_per_epoch;
+        let mut step = 0usize;
+        let adv = g.adversarial_weight();
+        for epoch in 1..=cfg.num_epochs {
+            let start = Instant::now();
+            let seed = epoch_seed(cfg.seed, epoch);
+            B::seed(device, seed);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
+            let mut m = Means::default();
+            for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
+                step += 1;
+                let batch = data.batch(chunk, device);
+                let g_phase = step.is_multiple_of(gan.n_critic);
+                let (fakes, labels) = if g_phase {
+                    g.fakes(&batch)
+                } else {
+                    g.clone().no_grad().fakes(&batch)
+                };
+                let non_finite = |loss: f64| CoreError::NonFiniteLoss {
+                    epoch,
+                    step: i + 1,
+                    loss,
+                };
+                if adv > 0.0 {
+                    let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, total_steps);
+                    let out = discriminator_phase(
+                        &gan.loss,
+                        gan.spectral_norm,
+                        d,
+                        &g,
+                        &mut optim_d,
+                        lr,
+                        &batch,
+                        fakes.clone(),
+                        labels.clone(),
+                    );
+                    debug_assert_eq!(out.generator_params_reached, 0, "fakes must be detached");
+                    d = out.discriminator;
+                    for (k, v) in out.stats {
+                        m.add(k, v);
+                    }
+                    if !m.get("d_loss").is_finite() {
+                        return Err(non_finite(m.get("d_loss")));
+                    }
+                }
+                if g_phase {
+                    let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, total_steps);
+                    let out = generator_phase(&gan.loss, g, &d, &mut optim_g, lr, &batch, fakes, labels);
+                    debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
+                    g = out.generator;
+                    for (k, v) in out.stats {
+                        m.add(k, v);
+                    }
+                    if !m.get("g_loss").is_finite() {
+                        return Err(non_finite(m.get("g_loss")));
+                    }
+                    if let (Some(decay), Some(e)) = (gan.ema, ema.take()) {
+                        ema = Some(ema_update(e, &g.valid(), decay));
+                    }
+                }
+                let rate = ((i * cfg.batch_size).min(n) + chunk.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                let shown = if adv > 0.0 { m.get("d_loss") } else { m.get("content") };
+                self.observer.on_step(epoch, i + 1, shown, rate);
+            }
+            let train_secs = start.elapsed().as_secs_f64();
+
+            let d_cols = ["d_real", "d_fake", "grad_norm_d"].into_iter().filter(|_| adv > 0.0);
+            let mut parts: Vec<(String, f64)> = ["g_loss", "grad_norm_g"]
+                .into_iter()
+                .chain(d_cols)
+                .chain(
+                    matches!(gan.loss, GanLoss::WassersteinGp { .. })
+                        .then_some("penalty")
+                        .filter(|_| adv > 0.0),
+                )
+                .chain(m.sums.iter().any(|(k, _, _)| *k == "content").then_some("content"))
+                .map(|k| (k.to_string(), m.get(k)))
+                .collect();
+            let judged = ema.clone().unwrap_or_else(|| g.valid());
+            let report = monitor(epoch, &judged).map_err(CoreError::Data)?;
+            parts.extend(report.columns.iter().cloned());
+            // Balance warnings.
+            let d_wins = adv > 0.0 && gan.loss.is_probabilistic() && m.get("d_fake") < 0.05 && {
+                let prev: Vec<f64> = history
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .filter_map(|h| h.parts.iter().find(|(k, _)| k == "g_loss").map(|p| p.1))
+                    .collect();
+                prev.len() == 2 && m.get("g_loss") > prev[0] && prev[0] > prev[1]
+            };
+            if d_wins {
+                warnings.push(format!(
+                    "epoch {epoch}: the discriminator wins outright (mean D(G(z)) = {:.3}, generator loss rising \
+                     for 3 epochs); try a lower discriminator rate, spectral norm or the hinge loss",
+                    m.get("d_fake")
+                ));
+            }
+            let collapse = report.modes.is_some_and(|(modes, classes)| modes * 10 < classes * 7);
+            if let (true, Some((modes, classes))) = (collapse, report.modes) {
+                warnings.push(format!(
+                    "epoch {epoch}: mode collapse suspected: the samples cover {modes} of {classes} classes"
+                ));
+            }
+            if adv > 0.0 {
+                parts.push(("warn_d_wins".into(), f64::from(u8::from(d_wins))));
+                parts.push(("warn_collapse".into(), f64::from(u8::from(collapse))));
+            }
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: if adv > 0.0 { m.get("d_loss") } else { m.get("content") },
+                valid_loss: None,
+                parts,
+                samples_per_sec: n as f64 / train_secs.max(1e-9),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            if let Some(run) = &self.run {
+                let meta = run_config.clone();
+                save_module(&g, meta.clone(), &run.file("generator.ckpt"))?;
+                if adv > 0.0 {
+                    save_module(&d, meta.clone(), &run.file("discriminator.ckpt"))?;
+                }
+                if let Some(e) = &ema {
+                    save_module(e, meta, &run.file("generator_ema.ckpt"))?;
+                }
+                run.metrics().append(&metrics)?;
+            }
+            self.observer.on_epoch_end(&metrics);
+            history.push(metrics);
+        }
+        Ok(FittedGan {
+            generator: g,
+            discriminator: d,
+            ema,
+            history,
+            warnings,
+        })
+    }
+}
+
+/// What [`discriminator_phase`] returns.
+pub struct DiscriminatorStep<B: AutodiffBackend> {
+    /// The discriminator after its Adam step (and clipping).
+    pub discriminator: Discriminator<B>,
+    /// `d_loss`, `d_real`, `d_fake`, `grad_norm_d` (and `penalty`).
+    pub stats: Vec<(&'static str, f64)>,
+    /// How many of the generator's parameters the discriminator's loss reached (0: the fakes
+    /// were detached).
+    pub generator_params_reached: usize,
+}
+
+/// The discriminator phase: its loss on the real `batch` and the detached `fakes` (with the
+/// gradient penalty for WGAN-GP), one step of `optim` at rate `lr` on the discriminator's
+/// weights only, then clipping for the Wasserstein loss. With `spectral`, one power-iteration
+/// step first. `generator` is only inspected, to count the parameters the loss reached.
+#[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
+pub fn discriminator_phase<B, G, O>(
+    loss: &GanLoss,
+    spectral: bool,
+    d: Discriminator<B>,
+    generator: &G,
+    optim: &mut O,
+    lr: f64,
+    batch: &Batch<B>,
+    fakes: Tensor<B, 2>,
+    labels: Option<Tensor<B, 1, Int>>,
+) -> DiscriminatorStep<B>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B>,
+    O: Optimizer<Discriminator<B>, B>,
+{
+    let d = if spectral { d.power_iteration() } else { d };
+    let fakes = fakes.detach();
+    let real_labels = batch.y.clone().filter(|_| labels.is_some());
+    let real = d.forward(batch.x.clone(), real_labels);
+    let fake_out = d.forward(fakes.clone(), labels.clone());
+    let mut stats = vec![
+        ("d_real", scalar(loss.display(real.clone().detach()).mean())),
+        ("d_fake", scalar(loss.display(fake_out.clone().detach()).mean())),
+    ];
+    let mut total = loss.discriminator(real, fake_out);
+    if let GanLoss::WassersteinGp { lambda } = *loss {
+        let gp = gradient_penalty(&d, batch.x.clone(), fakes, labels);
+        stats.push(("penalty", scalar(gp.clone().detach())));
+        total = total + gp.mul_scalar(lambda);
+    }
+    stats.push(("d_loss", scalar(total.clone().detach())));
+    let mut grads = total.backward();
+    let generator_params_reached = GradientsParams::from_module(&mut grads, generator).len();
+    let grads = GradientsParams::from_grads(grads, &d);
+    stats.push(("grad_norm_d", grad_norm(&d, &grads)));
+    let mut d = optim.step(lr, d, grads);
+    if let GanLoss::Wasserstein { clip } = *loss {
+        d = d.clip(clip);
+    }
+    DiscriminatorStep {
+        discriminator: d,
+        stats,
+        generator_params_reached,
+    }
+}
+
+/// What [`generator_phase`] returns.
+pub struct GeneratorStep<G> {
+    /// The generator after its Adam step.
+    pub generator: G,
+    /// `g_loss`, `grad_norm_g` (and `content`).
+    pub stats: Vec<(&'static str, f64)>,
+    /// How many of the discriminator's parameters the generator's loss reached (0: frozen).
+    pub discriminator_params_reached: usize,
+}
+
+/// The generator phase: a frozen copy of `d` (tracking no gradients) scores `fakes`, which
+/// must come from `g` with its graph; the adversarial loss (weighted by
+/// [`Adversary::adversarial_weight`]) plus any content loss takes one step of `optim` at rate
+/// `lr` on the generator's weights only.
+#[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
+pub fn generator_phase<B, G, O>(
+    loss: &GanLoss,
+    g: G,
+    d: &Discriminator<B>,
+    optim: &mut O,
+    lr: f64,
+    batch: &Batch<B>,
+    fakes: Tensor<B, 2>,
+    labels: Option<Tensor<B, 1, Int>>,
+) -> GeneratorStep<G>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B> + Adversary<B>,
+    O: Optimizer<G, B>,
+{
+    let adv = g.adversarial_weight();
+    let mut stats = Vec::new();
+    let mut total = fakes.clone().sum().mul_scalar(0.0);
+    if adv > 0.0 {
+        let frozen = d.clone().no_grad();
+        total = total + loss.generator(frozen.forward(fakes.clone(), labels)).mul_scalar(adv);
+    }
+    if let Some(c) = g.content_loss(fakes, batch) {
+        stats.push(("content", scalar(c.clone().detach())));
+        total = total + c;
+    }
+    stats.push(("g_loss", scalar(total.clone().detach())));
+    let mut grads = total.backward();
+    let discriminator_params_reached = GradientsParams::from_module(&mut grads, d).len();
+    let grads = GradientsParams::from_grads(grads, &g);
+    stats.push(("grad_norm_g", grad_norm(&g, &grads)));
+    GeneratorStep {
+        generator: optim.step(lr, g, grads),
+        stats,
+        discriminator_params_reached,
+    }
+}
+
+/// The WGAN-GP penalty mean((‖∇ₓ D(x̂)‖ − 1)²) at x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1] per
+/// sample, differentiable in D's weights.
+///
+/// # Shapes
+/// - `real`, `fake`: `[batch, d_image]`; output `[1]`
+pub fn gradient_penalty<B: Backend>(
+    d: &Discriminator<B>,
+    real: Tensor<B, 2>,
+    fake: Tensor<B, 2>,
+    labels: Option<Tensor<B, 1, Int>>,
+) -> Tensor<B, 1> {
+    let [n, _] = real.dims();
+    let eps = Tensor::<B, 2>::random([n, 1], Distribution::Uniform(0.0, 1.0), &real.device());
+    let mix = real * eps.clone() + fake * eps.neg().add_scalar(1.0);
+    let (_, g) = d.forward_with_input_grad(mix, labels, true);
+    let norm = g.expect("asked for").powi_scalar(2).sum_dim(1).add_scalar(1e-12).sqrt();
+    norm.sub_scalar(1.0).powi_scalar(2).mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GanArchitecture;
+    use crate::nets::cycle_labels;
+    use crate::test_util::TestAutodiffBackend as AB;
+    use gen_core::nn::ImageShape;
+
+    /// Every float in the module (running statistics included), by parameter id.
+    fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<(ParamId, Vec<f32>)> {
+        struct Snap(Vec<(ParamId, Vec<f32>)>);
+        impl<B: Backend> ModuleVisitor<B> for Snap {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+                self.0
+                    .push((p.id, p.val().into_data().convert::<f32>().to_vec().unwrap()));
+            }
+        }
+        let mut s = Snap(Vec::new());
+        m.visit(&mut s);
+        s.0
+    }
+
+    fn configs() -> Vec<GanConfig> {
+        let base = GanConfig::dcgan(ImageShape::grey(8, 8));
+        vec![
+            GanConfig {
+                d_latent: 4,
+                architecture: GanArchitecture::Dcgan {
+                    channels: vec![4, 8],
+                    batch_norm: true,
+                },
+                ..base.clone()
+            },
+            GanConfig {
+                d_latent: 4,
+                architecture: GanArchitecture::Mlp { hidden: vec![16] },
+                n_classes: Some(3),
+                spectral_norm: true,
+                loss: GanLoss::Hinge,
+                ..base.clone()
+            },
+            GanConfig {
+                d_latent: 4,
+                architecture: GanArchitecture::Dcgan {
+                    channels: vec![4],
+                    batch_norm: false,
+                },
+                loss: GanLoss::WassersteinGp { lambda: 10.0 },
+                ..base.clone()
+            },
+            GanConfig {
+                d_latent: 4,
+                loss: GanLoss::Wasserstein { clip: 0.01 },
+                architecture: GanArchitecture::Mlp { hidden: vec![8] },
+                ..base
+            },
+        ]
+    }
+
+    #[test]
+    fn each_phase_moves_only_its_own_network() {
+        let device = Default::default();
+        for cfg in configs() {
+            let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+            let batch = Batch {
+                x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
+                y: cfg.n_classes.map(|k| cycle_labels(6, k, &device)),
+            };
+            let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
+            let mut optim_g = FlushingAdam::default().init::<AB, Generator<AB>>();
+            let (fakes, labels) = g.fakes(&batch);
+            let (g0, d0) = (snapshot(&g), snapshot(&d));
+
+            let out = discriminator_phase(
+                &cfg.loss,
+                cfg.spectral_norm,
+                d,
+                &g,
+                &mut optim_d,
+                1e-2,
+                &batch,
+                fakes.clone(),
+                labels.clone(),
+            );
+            assert_eq!(out.generator_params_reached, 0, "{}", cfg.variant());
+            assert_eq!(
+                snapshot(&g),
+                g0,
+                "{}: the discriminator phase changed the generator",
+                cfg.variant()
+            );
+            let d1 = snapshot(&out.discriminator);
+            assert_ne!(
+                d1,
+                d0,
+                "{}: the discriminator phase must move the discriminator",
+                cfg.variant()
+            );
+
+            let step = generator_phase(
+                &cfg.loss,
+                g,
+                &out.discriminator,
+                &mut optim_g,
+                1e-2,
+                &batch,
+                fakes,
+                labels,
+            );
+            assert_eq!(step.discriminator_params_reached, 0, "{}", cfg.variant());
+            assert_eq!(
+                snapshot(&out.discriminator),
+                d1,
+                "{}: the generator phase changed the discriminator",
+                cfg.variant()
+            );
+            assert_ne!(
+                snapshot(&step.generator),
+                g0,
+                "{}: the generator phase must move the generator",
+                cfg.variant()
+            );
+        }
+    }
+
+    #[test]
+    fn clipping_holds_after_every_step() {
+        let device = Default::default();
+        let cfg = configs().pop().unwrap();
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        let batch = Batch {
+            x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
+            y: None,
+        };
+        let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
+        let (fakes, labels) = g.fakes(&batch);
+        let out = discriminator_phase(&cfg.loss, false, d, &g, &mut optim_d, 0.5, &batch, fakes, labels);
+        for (_, v) in snapshot(&out.discriminator) {
+            assert!(v.iter().all(|w| w.abs() <= 0.01 + 1e-7));
+        }
+    }
+
+    #[test]
+    fn ema_blends_by_parameter() {
+        let device = Default::default();
+        let cfg = configs().remove(1);
+        let (g, _) = cfg.try_init::<crate::test_util::TestBackend>(&device).unwrap();
+        let zero = g.clone().map(&mut Zero);
+        let blended = ema_update(zero.clone(), &g, 0.75);
+        for ((_, b), (_, src)) in snapshot(&blended).into_iter().zip(snapshot(&g)) {
+            for (x, y) in b.iter().zip(&src) {
+                assert!((x - 0.25 * y).abs() < 1e-6);
+            }
+        }
+        struct Zero;
+        impl<B: Backend> ModuleMapper<B> for Zero {
+            fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+                p.map(|t| t.zeros_like())
+            }
+        }
+    }
+
+    /// Real "images": 16 values near a fixed pattern. The generator must learn the pattern.
+    struct Pattern {
+        rows: Vec<f32>,
+    }
+
+    impl<B: Backend> BatchSource<B> for Pattern {
+        fn num_samples(&self) -> usize {
+            self.rows.len() / 16
+        }
+        fn d_input(&self) -> usize {
+            16
+        }
+        fn batch(&self, idx: &[usize], device: &B::Device) -> Batch<B> {
+            let v: Vec<f32> = idx
+                .iter()
+                .flat_map(|&i| self.rows[i * 16..(i + 1) * 16].to_vec())
+                .collect();
+            Batch {
+                x: Tensor::from_data(burn::tensor::TensorData::new(v, [idx.len(), 16]), device),
+                y: None,
+            }
+        }
+    }
+
+    fn pattern(i: usize) -> f32 {
+        0.15 + 0.7 * ((i * 7) % 16) as f32 / 15.0
+    }
+
+    #[test]
+    fn the_generator_learns_the_data_and_the_trainer_writes_its_files() {
+        use rand::Rng;
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let rows: Vec<f32> = (0..512 * 16)
+            .map(|k| pattern(k % 16) + rng.random_range(-0.05..0.05))
+            .collect();
+        let data = Pattern { rows };
+        let cfg = GanConfig {
+            image: ImageShape::grey(4, 4),
+            d_latent: 4,
+            architecture: GanArchitecture::Mlp { hidden: vec![32] },
+            lr_discriminator: 2e-3,
+            ema: Some(0.9),
+            ..GanConfig::dcgan(ImageShape::grey(4, 4))
+        };
+        AB::seed(&device, 3);
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        let distance = |g: &Generator<crate::test_util::TestBackend>| {
+            let s = g
+                .sample(256, None, &device)
+                .mean_dim(0)
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap();
+            s.iter()
+                .enumerate()
+                .map(|(i, v)| (v - pattern(i)).powi(2))
+                .sum::<f32>()
+                .sqrt()
+        };
+        let before = distance(&g.valid());
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), &serde_json::json!({}), false).unwrap();
+        let mut train = TrainConfig::default()
+            .with_num_epochs(200)
+            .with_batch_size(32)
+            .with_learning_rate(2e-3);
+        train.beta_1 = 0.5;
+        let mut epochs_seen = Vec::new();
+        let fitted = GanTrainer::new(train, cfg)
+            .unwrap()
+            .with_run_dir(run.clone())
+            .fit(g, d, &data, &serde_json::json!({}), &device, |e, _| {
+                epochs_seen.push(e);
+                Ok(EpochReport {
+                    columns: vec![("probe".into(), e as f64)],
+                    modes: None,
+                })
+            })
+            .unwrap();
+        let after = distance(fitted.ema.as_ref().unwrap());
+        assert!(
+            after < before / 2.0,
+            "distance to the data's pattern {before} -> {after}"
+        );
+        assert_eq!(epochs_seen, (1..=200).collect::<Vec<_>>());
+        for f in [
+            "generator.ckpt",
+            "discriminator.ckpt",
+            "generator_ema.ckpt",
+            "metrics.csv",
+        ] {
+            assert!(run.file(f).is_file(), "{f} missing");
+        }
+        let (header, rows) = run.metrics().read().unwrap();
+        for col in [
+            "g_loss",
+            "d_real",
+            "d_fake",
+            "grad_norm_d",
+            "grad_norm_g",
+            "probe",
+            "warn_d_wins",
+            "warn_collapse",
+        ] {
+            assert!(header.iter().any(|h| h == col), "metrics.csv lacks {col}: {header:?}");
+        }
+        assert_eq!(rows.len(), 200);
+        // Balanced at the end: D neither certain nor fooled.
+        let last = fitted.history.last().unwrap();
+        let get = |k: &str| last.parts.iter().find(|(n, _)| n == k).unwrap().1;
+        assert!(
+            (0.2..0.8).contains(&get("d_real")) && (0.2..0.8).contains(&get("d_fake")),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_diverging_loss_is_an_error_naming_the_epoch() {
+        let device = Default::default();
+        let rows: Vec<f32> = (0..64 * 16).map(|_| f32::NAN).collect();
+        let cfg = GanConfig {
+            image: ImageShape::grey(4, 4),
+            d_latent: 4,
+            architecture: GanArchitecture::Mlp { hidden: vec![8] },
+            ..GanConfig::dcgan(ImageShape::grey(4, 4))
+        };
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        let err = GanTrainer::new(TrainConfig::default().with_num_epochs(2).with_batch_size(32), cfg)
+            .unwrap()
+            .fit(g, d, &Pattern { rows }, &serde_json::json!({}), &device, |_, _| {
+                Ok(EpochReport::default())
+            })
+            .err()
+            .expect("NaN data must fail");
+        assert!(
+            matches!(err, CoreError::NonFiniteLoss { epoch: 1, step: 1, .. }),
+            "{err}"
+        );
+    }
+}
