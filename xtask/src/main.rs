@@ -100,9 +100,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         (Some(py), true) => {
             let torch_json = out.join("torch.json");
             let mut c = Command::new(py);
-            c.arg(&script)
-                .args(["--threads", "2", "--skip-gan", "--json"])
-                .arg(&torch_json);
+            c.arg(&script).args(["--threads", "2", "--json"]).arg(&torch_json);
             c.stdout(std::process::Stdio::null());
             run(c)?;
             let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&torch_json)?)?;
@@ -119,6 +117,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         let prefix = match workload {
             "mlp_ae_train" => "(a)",
             "mlp_vae_train" => "(b)",
+            "dcgan_train" => "(d)",
             "encoder_inference" => "(e)",
             _ => return None,
         };

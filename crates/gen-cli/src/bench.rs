@@ -14,6 +14,7 @@ use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
 use gen_core::train::FlushingAdam;
 use gen_core::{Batch, Encoder, Objective, Stage};
+use gen_gan::{Adversary, GanConfig, discriminator_phase, generator_phase};
 use gen_vae::VaeConfig;
 use serde::Serialize;
 
@@ -92,6 +93,7 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+#[derive(Clone, Copy)]
 struct BenchJob {
     backend: BackendChoice,
     warmup: usize,
@@ -247,6 +249,64 @@ impl Job for BenchJob {
                 B::sync(&device).expect("device sync");
             }));
         }
+
+        // (d) One DCGAN iteration of the PyTorch reference's DCGAN-small, batch 64: noise 64 ->
+        // 128x7x7 (batch norm) -> 64x14x14 (batch norm) -> 1x28x28; discriminator 1 -> 64 -> 128
+        // channels -> 1; non-saturating loss, Adam(2e-4, 0.5) on each side. A discriminator
+        // step on real and detached fakes, then a generator step through the frozen
+        // discriminator on the same fakes.
+        let gan_cfg = GanConfig::dcgan(ImageShape::grey(28, 28));
+        let (g, d) = gan_cfg.try_init::<B>(&device)?;
+        let (mut g, mut d) = (Some(g), Some(d));
+        let adam = || FlushingAdam {
+            beta_1: 0.5,
+            ..FlushingAdam::default()
+        };
+        let (mut opt_g, mut opt_d) = (adam().init(), adam().init());
+        // ndarray's transposed convolution is plain loops (a few images per second): one short
+        // timed run there keeps the bench within minutes.
+        let timer = if self.backend == BackendChoice::Ndarray {
+            BenchJob {
+                backend: self.backend,
+                warmup: 1,
+                runs: 1,
+                steps: 2,
+            }
+        } else {
+            self
+        };
+        rows.push(timer.time("dcgan_train", 64, None, |i| {
+            let (gm, dm) = (g.take().expect("generator"), d.take().expect("discriminator"));
+            let batch = Batch {
+                x: images[i % images.len()].clone(),
+                y: None,
+            };
+            let (fakes, labels) = gm.fakes(&batch);
+            let ds = discriminator_phase(
+                &gan_cfg.loss,
+                false,
+                dm,
+                &gm,
+                &mut opt_d,
+                2e-4,
+                &batch,
+                fakes.clone(),
+                labels.clone(),
+            );
+            let gs = generator_phase(
+                &gan_cfg.loss,
+                gm,
+                &ds.discriminator,
+                &mut opt_g,
+                2e-4,
+                &batch,
+                fakes,
+                labels,
+            );
+            g = Some(gs.generator);
+            d = Some(ds.discriminator);
+            B::sync(&device).expect("device sync");
+        }));
 
         // (e) Encoder inference of the same model, batch 1024, without autodiff.
         let encoder = model.take().expect("model").valid();

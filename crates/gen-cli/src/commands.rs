@@ -29,6 +29,15 @@ pub struct StoredConfig {
     /// The VAE's configuration with the data's width filled in (VAE runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vae: Option<VaeConfig>,
+    /// The GAN's configuration (GAN runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gan: Option<gen_gan::GanConfig>,
+    /// The super-resolution model and its discriminator (super-resolution runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sr: Option<(gen_gan::sr::SrConfig, gen_gan::GanConfig)>,
+    /// The evaluation classifier's configuration (classifier runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<gen_gan::classifier::ClassifierConfig>,
     /// The backend it was trained on.
     pub backend: BackendChoice,
     /// The gen version that wrote it.
@@ -39,22 +48,45 @@ impl StoredConfig {
     /// The stored form of a run about to be trained by this build of gen.
     pub fn new(run: RunConfig, autoencoder: AutoencoderConfig, backend: BackendChoice) -> Self {
         Self {
-            run,
             autoencoder: Some(autoencoder),
+            ..Self::bare(run, backend)
+        }
+    }
+
+    /// A stored form naming no model yet.
+    pub fn bare(run: RunConfig, backend: BackendChoice) -> Self {
+        Self {
+            run,
+            autoencoder: None,
             vae: None,
+            gan: None,
+            sr: None,
+            classifier: None,
             backend,
             gen_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// What kind of model the run holds, for messages.
+    pub fn kind(&self) -> &'static str {
+        if self.vae.is_some() {
+            "a VAE"
+        } else if self.gan.is_some() {
+            "a GAN"
+        } else if self.sr.is_some() {
+            "a super-resolution model"
+        } else if self.classifier.is_some() {
+            "the evaluation classifier"
+        } else {
+            "an autoencoder"
         }
     }
 
     /// The stored form of a VAE run about to be trained by this build of gen.
     pub fn for_vae(run: RunConfig, vae: VaeConfig, backend: BackendChoice) -> Self {
         Self {
-            run,
-            autoencoder: None,
             vae: Some(vae),
-            backend,
-            gen_version: env!("CARGO_PKG_VERSION").into(),
+            ..Self::bare(run, backend)
         }
     }
 
@@ -66,6 +98,12 @@ impl StoredConfig {
                 "{} holds a VAE; this command needs an autoencoder run (VAEs have gen eval, encode, \
                  sample, interpolate and traverse)",
                 root.display()
+            ),
+            None if self.gan.is_some() || self.sr.is_some() || self.classifier.is_some() => bail!(
+                "{} holds {}; this command needs an autoencoder run (GANs have gen eval, sample and \
+                 augment; super-resolution models gen eval and upscale)",
+                root.display(),
+                self.kind()
             ),
             None => bail!("{}/config.json names no model", root.display()),
         }
@@ -128,6 +166,9 @@ impl Job for TrainJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         if self.cfg.model.family.is_vae() {
             return crate::vae::train::<B>(self, device);
+        }
+        if self.cfg.model.family.is_gan_crate() {
+            return crate::gan::train::<B>(self, device);
         }
         let started = std::time::Instant::now();
         let splits = load_splits(&self.cfg.data, &self.data_dir)?;
@@ -448,6 +489,9 @@ impl Job for EvalJob {
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if crate::vae::is_vae_run(&args.run.run)? {
         return crate::vae::eval(args.run, args.vae);
+    }
+    if crate::gan::is_gan_run(&args.run.run)? {
+        return crate::gan::eval(args.run, args.gan);
     }
     let backend = args.run.backend;
     with_backend(backend, EvalJob(args.run))

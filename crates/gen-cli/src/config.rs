@@ -92,6 +92,15 @@ pub enum Family {
     Vae,
     /// Conditional VAE: the class label enters encoder and decoder.
     Cvae,
+    /// Generative adversarial network (`--arch mlp` or `conv` for the DCGAN).
+    Gan,
+    /// Class-conditional GAN (one-hot label into the generator, projection discriminator).
+    Cgan,
+    /// 2x super-resolution (14x14 to 28x28 on MNIST): content loss plus an adversarial loss
+    /// weighted by `--adversarial-weight` (0: the content loss alone).
+    Sr,
+    /// The evaluation classifier (a small CNN) that judges generated images.
+    Classifier,
 }
 
 impl Family {
@@ -105,7 +114,16 @@ impl Family {
             Family::Denoising => "denoising",
             Family::Vae => "vae",
             Family::Cvae => "cvae",
+            Family::Gan => "gan",
+            Family::Cgan => "cgan",
+            Family::Sr => "sr",
+            Family::Classifier => "classifier",
         }
+    }
+
+    /// Whether `gen-gan` trains the family (GANs, super-resolution, the evaluation classifier).
+    pub fn is_gan_crate(self) -> bool {
+        matches!(self, Family::Gan | Family::Cgan | Family::Sr | Family::Classifier)
     }
 
     /// Whether the family is a variational autoencoder.
@@ -119,7 +137,7 @@ impl Family {
             Family::SparseKl => 1e-2,
             Family::SparseL1 => 1e-3,
             Family::Contractive => 1e-3,
-            Family::Ae | Family::Denoising | Family::Vae | Family::Cvae => 0.0,
+            _ => 0.0,
         }
     }
 }
@@ -171,6 +189,24 @@ pub struct ModelSpec {
     pub likelihood: Option<String>,
     /// Dynamic binarisation of a Bernoulli VAE's batches (default: on for image data sets).
     pub binarize: Option<bool>,
+    /// A GAN's adversarial loss: `minimax`, `non-saturating` (default), `hinge`,
+    /// `wasserstein[:CLIP]` or `wgan-gp[:LAMBDA]`.
+    pub gan_loss: Option<String>,
+    /// Spectral normalisation of a GAN discriminator's layers (a super-resolution model's
+    /// discriminator always has it, except with the clipped Wasserstein loss).
+    pub spectral_norm: bool,
+    /// Discriminator steps per generator step.
+    pub n_critic: usize,
+    /// The discriminator's learning rate (default: the training rate).
+    pub lr_d: Option<f64>,
+    /// Decay of the moving average of the generator's weights (e.g. 0.999); none by default.
+    pub ema: Option<f64>,
+    /// Batch normalisation in a DCGAN generator.
+    pub batch_norm: bool,
+    /// Weight of a super-resolution model's adversarial loss (default 0.01; 0: content alone).
+    pub adversarial_weight: Option<f64>,
+    /// A super-resolution model's content loss: `l1` (default) or `mse`.
+    pub content: Option<String>,
 }
 
 impl Default for ModelSpec {
@@ -191,6 +227,14 @@ impl Default for ModelSpec {
             kl_warmup: None,
             likelihood: None,
             binarize: None,
+            gan_loss: None,
+            spectral_norm: false,
+            n_critic: 1,
+            lr_d: None,
+            ema: None,
+            batch_norm: true,
+            adversarial_weight: None,
+            content: None,
         }
     }
 }
@@ -205,11 +249,59 @@ impl ModelSpec {
         }
     }
 
+    /// The super-resolution content loss, parsed.
+    pub fn content_loss(&self) -> anyhow::Result<gen_gan::sr::ContentLoss> {
+        Ok(match self.content.as_deref() {
+            None | Some("l1") => gen_gan::sr::ContentLoss::L1,
+            Some("mse") => gen_gan::sr::ContentLoss::Mse,
+            Some(other) => bail!("unknown content loss {other:?}; expected l1 or mse"),
+        })
+    }
+
+    /// The GAN configuration for images of `image`'s shape, conditional on `n_classes` for the
+    /// cgan family; `lr` is the training rate (the discriminator's default).
+    ///
+    /// # Errors
+    /// If the loss does not parse or the configuration is invalid.
+    pub fn gan(&self, image: ImageShape, n_classes: Option<usize>, lr: f64) -> anyhow::Result<gen_gan::GanConfig> {
+        let cfg = gen_gan::GanConfig {
+            image,
+            d_latent: self.latent,
+            architecture: match self.arch {
+                Arch::Mlp => gen_gan::GanArchitecture::Mlp {
+                    hidden: self.hidden.clone(),
+                },
+                Arch::Conv => gen_gan::GanArchitecture::Dcgan {
+                    channels: self.channels.clone(),
+                    batch_norm: self.batch_norm,
+                },
+            },
+            n_classes: if self.family == Family::Cgan { n_classes } else { None },
+            loss: match &self.gan_loss {
+                Some(s) => s.parse().map_err(anyhow::Error::msg)?,
+                None => gen_gan::GanLoss::NonSaturating,
+            },
+            spectral_norm: self.spectral_norm,
+            n_critic: self.n_critic,
+            lr_discriminator: self.lr_d.unwrap_or(lr),
+            ema: self.ema,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// The penalty the family stands for.
     pub fn regularizer(&self) -> Regularizer {
         let weight = self.weight.unwrap_or(self.family.default_weight());
         match self.family {
-            Family::Ae | Family::Denoising | Family::Vae | Family::Cvae => Regularizer::None,
+            Family::Ae
+            | Family::Denoising
+            | Family::Vae
+            | Family::Cvae
+            | Family::Gan
+            | Family::Cgan
+            | Family::Sr
+            | Family::Classifier => Regularizer::None,
             Family::SparseKl => Regularizer::SparseKl {
                 rho: self.rho,
                 beta: weight,
@@ -383,6 +475,31 @@ pub struct TrainFlags {
     /// Dynamic binarisation of a Bernoulli VAE's batches: true or false (default: true for images).
     #[arg(long)]
     pub binarize: Option<bool>,
+    /// A GAN's loss: minimax, non-saturating (default), hinge, wasserstein[:CLIP] or
+    /// wgan-gp[:LAMBDA].
+    #[arg(long)]
+    pub gan_loss: Option<String>,
+    /// Spectral normalisation of the GAN discriminator's layers: true or false.
+    #[arg(long)]
+    pub spectral_norm: Option<bool>,
+    /// Discriminator steps per generator step (default 1).
+    #[arg(long)]
+    pub n_critic: Option<usize>,
+    /// The GAN discriminator's Adam learning rate (default: --lr).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_d: Option<f64>,
+    /// Moving average of the generator's weights with this decay (e.g. 0.999).
+    #[arg(long, allow_negative_numbers = true)]
+    pub ema: Option<f64>,
+    /// Batch normalisation in a DCGAN generator: true (default) or false.
+    #[arg(long)]
+    pub batch_norm: Option<bool>,
+    /// Weight of the super-resolution model's adversarial loss (default 0.01; 0: content alone).
+    #[arg(long, allow_negative_numbers = true)]
+    pub adversarial_weight: Option<f64>,
+    /// The super-resolution model's content loss: l1 (default) or mse.
+    #[arg(long)]
+    pub content: Option<String>,
     /// Number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -473,7 +590,38 @@ impl TrainFlags {
         if self.binarize.is_some() {
             m.binarize = self.binarize;
         }
+        if self.gan_loss.is_some() {
+            m.gan_loss = self.gan_loss.clone();
+        }
+        if let Some(v) = self.spectral_norm {
+            m.spectral_norm = v;
+        }
+        if let Some(v) = self.n_critic {
+            m.n_critic = v;
+        }
+        if self.lr_d.is_some() {
+            m.lr_d = self.lr_d;
+        }
+        if self.ema.is_some() {
+            m.ema = self.ema;
+        }
+        if let Some(v) = self.batch_norm {
+            m.batch_norm = v;
+        }
+        if self.adversarial_weight.is_some() {
+            m.adversarial_weight = self.adversarial_weight;
+        }
+        if self.content.is_some() {
+            m.content = self.content.clone();
+        }
+        let adversarial = matches!(m.family, Family::Gan | Family::Cgan | Family::Sr);
         let t = &mut cfg.train;
+        // Without a configuration file, adversarial training starts from DCGAN's Adam settings
+        // (rate 2e-4, β₁ = 0.5) rather than the autoencoders' defaults.
+        if adversarial && self.config.is_none() {
+            t.learning_rate = 2e-4;
+            t.beta_1 = 0.5;
+        }
         if let Some(v) = self.epochs {
             t.num_epochs = v;
         }
@@ -536,6 +684,33 @@ impl RunConfig {
                 );
             }
         }
+        if self.model.family.is_gan_crate() {
+            let m = &self.model;
+            if let Some(l) = &m.gan_loss {
+                l.parse::<gen_gan::GanLoss>()
+                    .map_err(anyhow::Error::msg)
+                    .context("in [model]")?;
+            }
+            if m.n_critic == 0 {
+                bail!("in [model]: n_critic must be > 0, got 0");
+            }
+            if let Some(v) = m.lr_d
+                && !(v.is_finite() && v > 0.0)
+            {
+                bail!("in [model]: lr_d must be positive and finite, got {v}");
+            }
+            if let Some(v) = m.ema
+                && !(0.0..1.0).contains(&v)
+            {
+                bail!("in [model]: ema must lie in [0, 1), got {v}");
+            }
+            if let Some(v) = m.adversarial_weight
+                && !(v.is_finite() && v >= 0.0)
+            {
+                bail!("in [model]: adversarial_weight must be finite and >= 0, got {v}");
+            }
+            m.content_loss().context("in [model]")?;
+        }
         self.model
             .regularizer()
             .validate(if self.model.family == Family::SparseKl {
@@ -554,6 +729,11 @@ impl RunConfig {
                 .map(|s| s.short_name())
                 .unwrap_or_else(|_| "data".into());
             let family = self.model.family.name();
+            match self.model.family {
+                Family::Classifier => return format!("classifier-{data}"),
+                Family::Sr => return format!("sr-{data}-adv{}", self.model.adversarial_weight.unwrap_or(0.01)),
+                _ => {}
+            }
             let arch = format!("{:?}", self.model.arch).to_lowercase();
             format!("{family}-{arch}-{data}-z{}", self.model.latent)
         })

@@ -8,6 +8,7 @@ mod codec;
 mod commands;
 mod config;
 mod data;
+mod gan;
 mod image_io;
 mod pca;
 mod plots;
@@ -36,8 +37,9 @@ struct Cli {
 enum Command {
     /// Train a model; writes runs/NAME/ with config, checkpoints, metrics and figures.
     Train(TrainFlags),
-    /// Evaluate a trained run on its test split: reconstruction beside PCA, the code's sparsity
-    /// and contraction, denoising beside a median filter, and compression.
+    /// Evaluate a trained run on its test split: an autoencoder's reconstruction beside PCA,
+    /// sparsity, contraction, denoising and compression; a VAE's likelihood; a GAN's
+    /// classifier-feature FID, coverage (and augmentation); super-resolution PSNR and SSIM.
     Eval(EvalArgs),
     /// Train one model per latent size and compare each with PCA (dimensionality reduction).
     Sweep(sweep::SweepArgs),
@@ -51,7 +53,7 @@ enum Command {
     Decompress(codec::DecompressArgs),
     /// Write the latent codes of a data split as CSV and .npy (a VAE's μ and σ).
     Encode(EncodeArgs),
-    /// Decode draws from a VAE's prior into a PNG grid (one row per class for a conditional VAE).
+    /// Draw images from a VAE's prior or a GAN into a PNG grid (one row per class when conditional).
     Sample(vae::SampleArgs),
     /// Decode the line between two images' VAE codes into a PNG strip.
     Interpolate(vae::InterpolateArgs),
@@ -59,6 +61,10 @@ enum Command {
     Traverse(vae::TraverseArgs),
     /// Reconstruct test samples: a PNG of originals above reconstructions (CSV for tables).
     Reconstruct(ReconstructArgs),
+    /// Write labelled synthetic images from a conditional GAN (IDX or CSV) for a class balance.
+    Augment(gan::AugmentArgs),
+    /// Upscale low-resolution images (IDX or PNG) 2x with a super-resolution run; writes PNGs.
+    Upscale(gan::UpscaleArgs),
     /// Download and verify MNIST or Fashion-MNIST into the data folder.
     Download(DownloadArgs),
     /// Measure training and inference throughput of the reference models.
@@ -85,6 +91,8 @@ struct EvalArgs {
     run: RunArgs,
     #[command(flatten)]
     vae: vae::VaeEvalFlags,
+    #[command(flatten)]
+    gan: gan::GanEvalFlags,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +146,8 @@ fn main() {
         Command::Interpolate(args) => vae::interpolate(args),
         Command::Traverse(args) => vae::traverse(args),
         Command::Reconstruct(args) => commands::reconstruct(args),
+        Command::Augment(args) => gan::augment(args),
+        Command::Upscale(args) => gan::upscale(args),
         Command::Download(args) => commands::download(args),
         Command::Bench(args) => bench::run(args),
     };

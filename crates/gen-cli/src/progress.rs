@@ -53,6 +53,17 @@ impl Observer for Progress {
             m.seconds,
             self.start.elapsed().as_secs_f64()
         );
+        let part = |k: &str| m.parts.iter().find(|(n, _)| n == k).map(|p| p.1);
+        if let (Some(g), Some(real), Some(fake)) = (part("g_loss"), part("d_real"), part("d_fake")) {
+            let modes = part("modes").map(|v| format!("  {v:.0} classes")).unwrap_or_default();
+            eprintln!("           G {g:.4}  D(x) {real:.3}  D(G(z)) {fake:.3}{modes}");
+        }
+        if part("warn_d_wins") == Some(1.0) {
+            eprintln!("           warning: the discriminator wins outright (D(G(z)) near 0, generator loss rising)");
+        }
+        if part("warn_collapse") == Some(1.0) {
+            eprintln!("           warning: mode collapse suspected (the samples cover few classes)");
+        }
     }
 
     fn on_early_stop(&mut self, epoch: usize, best_epoch: usize) {

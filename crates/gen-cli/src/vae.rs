@@ -29,14 +29,14 @@ const EVAL_BATCH: usize = 500;
 pub const TEST_BINARIZATION_SEED: u64 = 0x5EED_B1A5;
 
 /// The number of classes of a labelled data set's splits (largest label + 1).
-fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
+pub(crate) fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
     let mut max = 0;
     for data in [&splits.train, &splits.valid, &splits.test] {
         let labels = data
             .labels()
-            .with_context(|| format!("{} has no labels; a conditional VAE needs them", data.name()))?;
+            .with_context(|| format!("{} has no labels; a conditional model needs them", data.name()))?;
         if let Some(l) = labels.iter().find(|&&l| l < 0) {
-            bail!("{}: a conditional VAE needs labels 0, 1, ...; found {l}", data.name());
+            bail!("{}: a conditional model needs labels 0, 1, ...; found {l}", data.name());
         }
         max = max.max(labels.iter().copied().max().unwrap_or(0));
     }
@@ -166,7 +166,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     Ok(())
 }
 
-fn image_shape(splits: &Splits) -> Option<ImageShape> {
+pub(crate) fn image_shape(splits: &Splits) -> Option<ImageShape> {
     splits.test.image_shape().filter(|_| !splits.standardised)
 }
 
@@ -577,7 +577,7 @@ fn write_samples<B: Backend>(
     artifacts::save_image_grid(out, &grid, shape, scale(shape))
 }
 
-fn scale(shape: ImageShape) -> u32 {
+pub(crate) fn scale(shape: ImageShape) -> u32 {
     if shape.height < 16 { 4 } else { 2 }
 }
 
@@ -775,6 +775,9 @@ impl Job for SampleJob {
 /// `gen sample`.
 pub(crate) fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let backend = args.run.backend;
+    if crate::gan::is_gan_run(&args.run.run)? {
+        return crate::gan::sample(args.run.run, args.n, args.class, args.seed, args.output, backend);
+    }
     with_backend(backend, SampleJob(args))
 }
 

@@ -666,3 +666,301 @@ fn vae_trains_evaluates_and_draws_its_figures() {
     );
     assert!(text.contains("cvae"), "{text}");
 }
+
+#[test]
+fn gan_family_trains_evaluates_samples_augments_and_upscales() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Flex: ndarray's transposed convolution is plain loops, slow for the DCGAN and SR models.
+    let nd = ["--backend", "flex"];
+    let text = ok(dir, &["train", "--model", "classifier", "--epochs", "4", nd[0], nd[1]]);
+    assert!(text.contains("test accuracy"), "{text}");
+    assert!(dir.join("runs/classifier-digits/best.ckpt").is_file());
+
+    // A conditional DCGAN with a moving average: progress grids, balance columns, coverage.
+    ok(
+        dir,
+        &[
+            "train", "--model", "cgan", "--arch", "conv", "--latent", "8", "--epochs", "2", "--ema", "0.9", "--name",
+            "cg", nd[0], nd[1],
+        ],
+    );
+    let run = dir.join("runs/cg");
+    for f in [
+        "progress/epoch-001.png",
+        "progress/epoch-002.png",
+        "samples.png",
+        "generator.ckpt",
+        "generator_ema.ckpt",
+        "discriminator.ckpt",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    for col in [
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "grad_norm_d",
+        "grad_norm_g",
+        "modes",
+        "conditional_accuracy",
+        "warn_d_wins",
+        "warn_collapse",
+    ] {
+        assert!(
+            header.lines().next().unwrap().split(',').any(|c| c == col),
+            "metrics.csv lacks {col}"
+        );
+    }
+    assert_eq!(rows(&run.join("metrics.csv")), 2);
+    let cfg = json(&run.join("config.json"));
+    assert_eq!(cfg["gan"]["n_classes"], 10);
+
+    let text = ok(
+        dir,
+        &[
+            "eval",
+            "--run",
+            "runs/cg",
+            "--augment",
+            "true",
+            "--augment-seeds",
+            "1",
+            "--synthetic",
+            "100",
+            "--augment-budget",
+            "300",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(
+        text.contains("classifier-feature FID") && text.contains("augmentation"),
+        "{text}"
+    );
+    let r = json(&run.join("eval.json"));
+    let (fid, floor) = (
+        r["classifier_fid"].as_f64().unwrap(),
+        r["classifier_fid_floor"].as_f64().unwrap(),
+    );
+    assert!(fid > 0.0 && floor > 0.0 && fid.is_finite(), "{r}");
+    assert!(r["conditional_accuracy"].as_f64().is_some());
+    assert_eq!(r["augmentation"]["accuracy_real"].as_array().unwrap().len(), 1);
+    assert_eq!(r["generator"], "moving average");
+
+    ok(
+        dir,
+        &[
+            "sample", "--run", "runs/cg", "--n", "3", "--class", "2", "--output", "s.png", nd[0], nd[1],
+        ],
+    );
+    assert!(dir.join("s.png").is_file());
+    let e = fails(dir, &["sample", "--run", "runs/cg", "--class", "10", nd[0], nd[1]]);
+    assert!(e.contains("out of range"), "{e}");
+
+    ok(
+        dir,
+        &[
+            "augment",
+            "--run",
+            "runs/cg",
+            "--n",
+            "20",
+            "--balance",
+            "1,1,1,1,1,1,1,1,1,3",
+            "--output",
+            "syn.idx",
+            nd[0],
+            nd[1],
+        ],
+    );
+    let labels = std::fs::read(dir.join("syn-labels-idx1-ubyte")).unwrap();
+    assert_eq!(labels.len(), 8 + 20);
+    assert_eq!(labels[8..].iter().filter(|&&l| l == 9).count(), 5);
+    ok(
+        dir,
+        &[
+            "augment", "--run", "runs/cg", "--n", "5", "--output", "syn.csv", nd[0], nd[1],
+        ],
+    );
+    assert_eq!(rows(&dir.join("syn.csv")), 5);
+    let e = fails(
+        dir,
+        &[
+            "augment",
+            "--run",
+            "runs/cg",
+            "--n",
+            "5",
+            "--balance",
+            "1,2",
+            "--output",
+            "x.csv",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(e.contains("10 weights"), "{e}");
+    let e = fails(
+        dir,
+        &[
+            "augment", "--run", "runs/cg", "--n", "5", "--output", "x.txt", nd[0], nd[1],
+        ],
+    );
+    assert!(e.contains(".csv or .idx"), "{e}");
+
+    // An unconditional MLP GAN with WGAN-GP and two critic steps.
+    ok(
+        dir,
+        &[
+            "train",
+            "--model",
+            "gan",
+            "--hidden",
+            "32",
+            "--epochs",
+            "1",
+            "--gan-loss",
+            "wgan-gp",
+            "--n-critic",
+            "2",
+            "--name",
+            "g",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("runs/g/metrics.csv"))
+            .unwrap()
+            .contains("penalty")
+    );
+    let e = fails(
+        dir,
+        &[
+            "augment", "--run", "runs/g", "--n", "5", "--output", "x.csv", nd[0], nd[1],
+        ],
+    );
+    assert!(e.contains("unconditional"), "{e}");
+    // Weight clipping must leave the critic trainable: a gradient reaches it in every epoch.
+    ok(
+        dir,
+        &[
+            "train",
+            "--model",
+            "gan",
+            "--hidden",
+            "32",
+            "--epochs",
+            "2",
+            "--gan-loss",
+            "wasserstein",
+            "--name",
+            "w",
+            nd[0],
+            nd[1],
+        ],
+    );
+    let metrics = std::fs::read_to_string(dir.join("runs/w/metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|c| *c == "grad_norm_d").unwrap();
+    for line in metrics.lines().skip(1) {
+        let v: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        assert!(v > 0.0, "grad_norm_d {v} in {line}");
+    }
+    let e = fails(
+        dir,
+        &[
+            "train",
+            "--model",
+            "gan",
+            "--gan-loss",
+            "wgan-gp:-1",
+            "--name",
+            "bad",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(e.contains("lambda"), "{e}");
+
+    // Super-resolution, adversarial and content-only, compared; upscaling files.
+    for (name, w) in [("sr", "0.01"), ("src", "0")] {
+        ok(
+            dir,
+            &[
+                "train",
+                "--model",
+                "sr",
+                "--channels",
+                "8",
+                "--epochs",
+                "2",
+                "--adversarial-weight",
+                w,
+                "--name",
+                name,
+                nd[0],
+                nd[1],
+            ],
+        );
+    }
+    assert!(dir.join("runs/sr/sr_examples.png").is_file());
+    assert!(!dir.join("runs/src/discriminator.ckpt").exists());
+    let text = ok(
+        dir,
+        &["eval", "--run", "runs/sr", "--compare", "runs/src", nd[0], nd[1]],
+    );
+    assert!(text.contains("bicubic") && text.contains("gain over bicubic"), "{text}");
+    let r = json(&dir.join("runs/sr/eval.json"));
+    assert!(
+        r["model"]["psnr"].as_f64().unwrap() > 5.0 && r["compared"].is_array(),
+        "{r}"
+    );
+    ok(
+        dir,
+        &[
+            "upscale",
+            "--run",
+            "runs/sr",
+            "--input",
+            "syn-images-idx3-ubyte",
+            "--downsample",
+            "--output",
+            "up",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert_eq!(std::fs::read_dir(dir.join("up")).unwrap().count(), 20);
+    assert_eq!(image_size(&dir.join("up/img-00000.png")), (8, 8));
+    let e = fails(
+        dir,
+        &[
+            "upscale",
+            "--run",
+            "runs/sr",
+            "--input",
+            "syn-images-idx3-ubyte",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(e.contains("4x4") && e.contains("--downsample"), "{e}");
+    let e = fails(
+        dir,
+        &[
+            "upscale",
+            "--run",
+            "runs/cg",
+            "--input",
+            "syn-images-idx3-ubyte",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(e.contains("super-resolution run"), "{e}");
+    let e = fails(dir, &["reconstruct", "--run", "runs/cg", nd[0], nd[1]]);
+    assert!(e.contains("holds a GAN"), "{e}");
+}

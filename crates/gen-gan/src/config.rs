@@ -46,7 +46,8 @@ pub struct GanConfig {
     pub n_classes: Option<usize>,
     /// The adversarial loss.
     pub loss: GanLoss,
-    /// Spectral normalisation of every discriminator layer.
+    /// Spectral normalisation of every discriminator layer (not of a conditional
+    /// discriminator's class embedding, which stays a plain learned table).
     pub spectral_norm: bool,
     /// Discriminator steps per generator step.
     pub n_critic: usize,

@@ -43,6 +43,15 @@ fn power_step<B: Backend>(m: Tensor<B, 2>, u: Tensor<B, 1>) -> Tensor<B, 1> {
     normalize(m.matmul(v.unsqueeze_dim(1)).flatten(0, 1))
 }
 
+/// `t` clamped to [−c, c] as a new leaf that tracks gradients when `t` did: clamping a tracked
+/// parameter in place of the optimizer would otherwise leave a non-leaf that never gets a
+/// gradient again.
+pub(crate) fn clamp_leaf<B: Backend, const D: usize>(t: Tensor<B, D>, c: f64) -> Tensor<B, D> {
+    let tracked = t.is_require_grad();
+    let out = t.clamp(-c, c).detach();
+    if tracked { out.require_grad() } else { out }
+}
+
 fn random_unit<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 1> {
     normalize(Tensor::random([n], Distribution::Normal(0.0, 1.0), device))
 }
@@ -122,8 +131,8 @@ impl<B: Backend> SnDense<B> {
 
     /// Clips every weight and bias to [−c, c] (WGAN's Lipschitz constraint).
     pub fn clip(mut self, c: f64) -> Self {
-        self.weight = self.weight.map(|w| w.clamp(-c, c));
-        self.bias = self.bias.map(|b| b.clamp(-c, c));
+        self.weight = self.weight.map(|w| clamp_leaf(w, c));
+        self.bias = self.bias.map(|b| clamp_leaf(b, c));
         self
     }
 }
@@ -202,8 +211,8 @@ impl<B: Backend> SnConv<B> {
 
     /// Clips every weight and bias to [−c, c].
     pub fn clip(mut self, c: f64) -> Self {
-        self.weight = self.weight.map(|w| w.clamp(-c, c));
-        self.bias = self.bias.map(|b| b.clamp(-c, c));
+        self.weight = self.weight.map(|w| clamp_leaf(w, c));
+        self.bias = self.bias.map(|b| clamp_leaf(b, c));
         self
     }
 }

@@ -272,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn generator_shapes_and_untrained_output_near_bilinear() {
+    fn generator_shapes_range_and_validation() {
         let device = Default::default();
         let g = SrConfig::new(ImageShape::grey(8, 8)).try_init::<B>(&device).unwrap();
         let low = Tensor::<B, 2>::random([3, 16], Distribution::Uniform(0.0, 1.0), &device);

@@ -1,0 +1,1349 @@
+//! GAN, super-resolution and evaluation-classifier runs: `gen train --model gan|cgan|sr|classifier`,
+//! and `gen eval`, `gen sample`, `gen augment` and `gen upscale` on them.
+//!
+//! The evaluation classifier is trained once per data set into `RUNS/classifier-DATA/` (by the
+//! first GAN run or eval that needs it, or by `gen train --model classifier`) and reused.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use clap::Args;
+use gen_core::eval::{mean_psnr, mean_ssim};
+use gen_core::nn::ImageShape;
+use gen_core::train::{RunDir, TrainConfig, Trainer, load_module, write_atomic};
+use gen_data::Dataset;
+use gen_gan::classifier::{Classifier, ClassifierConfig};
+use gen_gan::metrics::{class_shares, classifier_score, distinct_modes, frechet_distance};
+use gen_gan::sr::{SrConfig, SrGenerator, bicubic, downsample};
+use gen_gan::{Discriminator, EpochReport, GanTrainer, Generator};
+use serde::Serialize;
+
+use crate::backend::{BackendChoice, Job, with_backend};
+use crate::commands::{StoredConfig, TrainJob, read_stored};
+use crate::config::{DataSpec, Family, ModelSpec, RunConfig};
+use crate::data::{Splits, data_dir, load_splits};
+use crate::image_io::{Images, read_images, write_pngs};
+use crate::vae::{image_shape, n_classes, scale};
+use crate::{RunArgs, artifacts};
+
+/// Whether the run folder holds a GAN, a super-resolution model or the evaluation classifier.
+pub(crate) fn is_gan_run(root: &Path) -> anyhow::Result<bool> {
+    let (s, _) = read_stored(root)?;
+    Ok(s.gan.is_some() || s.sr.is_some() || s.classifier.is_some())
+}
+
+fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> anyhow::Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
+}
+
+/// `gen train` for the families of gen-gan.
+pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    match job.cfg.model.family {
+        Family::Classifier => train_classifier::<B>(&job, &device).map(|_| ()),
+        Family::Sr => train_sr::<B>(job, device),
+        _ => train_gan::<B>(job, device),
+    }
+}
+
+fn create_run(job: &TrainJob, stored: &StoredConfig) -> anyhow::Result<RunDir> {
+    if job.resume {
+        bail!(
+            "--resume is not supported for {} runs: each epoch's weights are in {} already; train a new run",
+            job.cfg.model.family.name(),
+            job.root.display()
+        );
+    }
+    Ok(RunDir::create(&job.root, stored, job.force)?)
+}
+
+fn image_splits(job: &TrainJob) -> anyhow::Result<(Splits, ImageShape)> {
+    let splits = load_splits(&job.cfg.data, &job.data_dir)?;
+    let shape = image_shape(&splits).with_context(|| {
+        format!(
+            "the {} family works on images; {} is a table (choose digits, mnist or fashion-mnist)",
+            job.cfg.model.family.name(),
+            job.cfg.data.dataset
+        )
+    })?;
+    Ok((splits, shape))
+}
+
+// ------------------------------------------------------------------------------------------
+// The evaluation classifier
+
+/// Trains the evaluation classifier of `job` and returns its test accuracy.
+fn train_classifier<B: AutodiffBackend>(job: &TrainJob, device: &B::Device) -> anyhow::Result<f64> {
+    let (splits, shape) = image_splits(job)?;
+    let k = n_classes(&splits)?;
+    let cfg = ClassifierConfig::new(shape, k);
+    let stored = StoredConfig {
+        classifier: Some(cfg.clone()),
+        ..StoredConfig::bare(job.cfg.clone(), job.backend)
+    };
+    let run = if job.resume {
+        let run = RunDir::open(&job.root)?;
+        run.write_config(&stored)?;
+        run
+    } else {
+        RunDir::create(&job.root, &stored, job.force)?
+    };
+    eprintln!(
+        "training the evaluation classifier {} on {} ({} train / {} valid / {} test images, {k} classes)",
+        job.root.display(),
+        job.cfg.data.dataset,
+        splits.train.len(),
+        splits.valid.len(),
+        splits.test.len()
+    );
+    B::seed(device, job.cfg.train.seed);
+    let model: Classifier<B> = cfg.try_init(device)?;
+    let meta = serde_json::to_value(&stored)?;
+    let fitted = Trainer::new(job.cfg.train.clone())?
+        .with_run_dir(run.clone())
+        .with_resume(job.resume)
+        .with_observer(crate::progress::Progress::new())
+        .fit(model, &splits.train, Some(&splits.valid), &meta, device)?;
+    let model = fitted.model.valid();
+    let acc = test_accuracy(&model, &splits.test, device)?;
+    println!(
+        "evaluation classifier: test accuracy {:.2} % on {} images (best epoch {}); saved in {}",
+        100.0 * acc,
+        splits.test.len(),
+        fitted.best_epoch.unwrap_or(fitted.epochs_completed),
+        run.root().display()
+    );
+    Ok(acc)
+}
+
+fn test_accuracy<B: Backend>(c: &Classifier<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<f64> {
+    let labels = data.labels().context("the test set has no labels")?;
+    let (_, _, preds) = c.describe(data.features(), data.d(), device);
+    let hits = preds.iter().zip(labels).filter(|(p, l)| **p as i64 == **l).count();
+    Ok(hits as f64 / labels.len().max(1) as f64)
+}
+
+/// The run configuration of the evaluation classifier of `dataset`: about 450,000 training
+/// samples seen (8 epochs of MNIST), between 5 and 60 epochs, Adam 1e-3 annealed by a cosine,
+/// batch 128.
+fn classifier_run(dataset: &str, n_train: usize) -> RunConfig {
+    let epochs = (450_000 / n_train.max(1)).clamp(5, 60);
+    let mut cfg = RunConfig {
+        name: None,
+        data: DataSpec {
+            dataset: dataset.into(),
+            ..DataSpec::default()
+        },
+        model: ModelSpec {
+            family: Family::Classifier,
+            ..ModelSpec::default()
+        },
+        train: TrainConfig::default()
+            .with_num_epochs(epochs)
+            .with_batch_size(128)
+            .with_learning_rate(1e-3)
+            .with_lr_schedule(gen_core::train::LrSchedule::Cosine { final_fraction: 0.01 }),
+    };
+    cfg.name = Some(cfg.run_name());
+    cfg
+}
+
+/// The evaluation classifier of `dataset`, from `runs_dir/classifier-DATA/`, trained there
+/// first when it is missing.
+///
+/// # Errors
+/// If the stored classifier was trained on a subset or on other splits than `data` (its
+/// training images could then be among the held-out or test images it judges).
+pub(crate) fn ensure_classifier<B: AutodiffBackend>(
+    runs_dir: &Path,
+    data: &DataSpec,
+    data_dir: &Path,
+    backend: BackendChoice,
+    device: &B::Device,
+) -> anyhow::Result<Classifier<B::InnerBackend>> {
+    let dataset = data.dataset.as_str();
+    let probe = classifier_run(dataset, 1);
+    let root = runs_dir.join(probe.run_name());
+    if !root.join("config.json").is_file() || !RunDir::open(&root)?.model_path().is_file() {
+        let splits = load_splits(&probe.data, data_dir)?;
+        let cfg = classifier_run(dataset, splits.train.len());
+        eprintln!(
+            "no evaluation classifier for {dataset} in {}: training it once ({} epochs)",
+            root.display(),
+            cfg.train.num_epochs
+        );
+        let job = TrainJob {
+            cfg,
+            root: root.clone(),
+            force: true,
+            resume: false,
+            data_dir: data_dir.to_path_buf(),
+            backend,
+        };
+        train_classifier::<B>(&job, device)?;
+    }
+    let (stored, _) = read_stored(&root)?;
+    let c = &stored.run.data;
+    ensure!(
+        c.limit.is_none(),
+        "the evaluation classifier {} was trained on the first {} images only; retrain it on the whole \
+         training split (delete the folder, or gen train --model classifier --dataset {dataset} --force)",
+        root.display(),
+        c.limit.unwrap_or(0)
+    );
+    ensure!(
+        (c.valid_fraction, c.test_fraction, c.split_seed) == (data.valid_fraction, data.test_fraction, data.split_seed),
+        "the evaluation classifier {} was trained on other splits (valid_fraction {}, test_fraction {}, \
+         split_seed {}) than this run's ({}, {}, {}): its training images could be among the images it \
+         judges; give this run the default splits, or retrain the classifier with the same ones",
+        root.display(),
+        c.valid_fraction,
+        c.test_fraction,
+        c.split_seed,
+        data.valid_fraction,
+        data.test_fraction,
+        data.split_seed
+    );
+    load_classifier::<B::InnerBackend>(&root, device)
+}
+
+fn load_classifier<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<Classifier<B>> {
+    let (stored, run) = read_stored(root)?;
+    let cfg = stored.classifier.clone().with_context(|| {
+        format!(
+            "{} holds {}, not the evaluation classifier",
+            root.display(),
+            stored.kind()
+        )
+    })?;
+    let path = run.model_path();
+    let (model, _) = load_module(cfg.try_init::<B>(device)?, &path, device)
+        .with_context(|| format!("loading the evaluation classifier {}", path.display()))?;
+    Ok(model)
+}
+
+fn runs_dir_of(root: &Path) -> PathBuf {
+    root.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+// ------------------------------------------------------------------------------------------
+// GAN training
+
+/// Draws `n` images from `g` in chunks, with `labels` (cycled classes when `None` and the
+/// generator is conditional).
+fn generate<B: Backend>(
+    g: &Generator<B>,
+    n: usize,
+    labels: Option<&[i64]>,
+    device: &B::Device,
+) -> anyhow::Result<(Vec<f32>, Vec<i64>)> {
+    let k = g.n_classes();
+    let labels: Vec<i64> = match labels {
+        Some(l) => l.to_vec(),
+        None if k > 0 => (0..n).map(|i| (i % k) as i64).collect(),
+        None => Vec::new(),
+    };
+    ensure!(
+        k == 0 || labels.len() == n,
+        "{} labels for {n} conditional samples",
+        labels.len()
+    );
+    if let Some(bad) = labels.iter().find(|&&l| k > 0 && !(0..k as i64).contains(&l)) {
+        bail!("label {bad} is out of range: the generator has {k} classes");
+    }
+    let mut out = Vec::new();
+    for start in (0..n).step_by(500) {
+        let end = (start + 500).min(n);
+        let y = (k > 0).then(|| labels_tensor::<B>(&labels[start..end], device));
+        out.extend(to_f32(g.sample(end - start, y, device))?);
+    }
+    Ok((out, labels))
+}
+
+/// Writes images as a grid of rows of `cols`.
+fn grid(path: &Path, images: &[f32], shape: ImageShape, cols: usize) -> anyhow::Result<()> {
+    let d = shape.numel();
+    let n = images.len() / d;
+    let rows: Vec<Vec<&[f32]>> = (0..n.div_ceil(cols))
+        .map(|r| {
+            (r * cols..((r + 1) * cols).min(n))
+                .map(|i| &images[i * d..(i + 1) * d])
+                .collect()
+        })
+        .collect();
+    artifacts::save_image_grid(path, &rows, shape, scale(shape))
+}
+
+fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (splits, shape) = image_splits(&job)?;
+    let classes = n_classes(&splits).ok();
+    if job.cfg.model.family == Family::Cgan && classes.is_none() {
+        n_classes(&splits)?;
+    }
+    let gan_cfg = job
+        .cfg
+        .model
+        .gan(shape, classes, job.cfg.train.learning_rate)
+        .context("in [model]")?;
+    let stored = StoredConfig {
+        gan: Some(gan_cfg.clone()),
+        ..StoredConfig::bare(job.cfg.clone(), job.backend)
+    };
+    if job.resume {
+        create_run(&job, &stored)?;
+    }
+    if !job.force && job.root.join("config.json").exists() {
+        bail!("{} exists; pass --force to overwrite it", job.root.display());
+    }
+    let k = classes.context("the GAN's evaluation needs labelled images (for the class coverage)")?;
+    let classifier = ensure_classifier::<B>(
+        &runs_dir_of(&job.root),
+        &job.cfg.data,
+        &job.data_dir,
+        job.backend,
+        &device,
+    )?;
+    let run = create_run(&job, &stored)?;
+    eprintln!(
+        "training {} ({}) on {} ({} images) with {}",
+        job.root.display(),
+        gan_cfg.variant(),
+        job.cfg.data.dataset,
+        splits.train.len(),
+        job.backend
+    );
+    B::seed(&device, job.cfg.train.seed);
+    let (g, d) = gan_cfg.try_init::<B>(&device)?;
+    // A fixed noise batch, decoded after every epoch (one row per class when conditional).
+    let (rows, cols) = if gan_cfg.n_classes.is_some() { (k, 8) } else { (8, 8) };
+    let fixed_z =
+        Tensor::<B::InnerBackend, 2>::random([rows * cols, gan_cfg.d_latent], Distribution::Normal(0.0, 1.0), &device);
+    let fixed_y: Option<Vec<i64>> = gan_cfg
+        .n_classes
+        .map(|_| (0..rows * cols).map(|i| (i / cols) as i64).collect());
+    let progress_dir = run.file("progress");
+    std::fs::create_dir_all(&progress_dir).with_context(|| format!("cannot create {}", progress_dir.display()))?;
+    let d_img = shape.numel();
+    let monitor = |epoch: usize, generator: &Generator<B::InnerBackend>| -> Result<EpochReport, String> {
+        let inner = || -> anyhow::Result<EpochReport> {
+            let y = fixed_y.as_deref().map(|l| labels_tensor::<B::InnerBackend>(l, &device));
+            let imgs = to_f32(generator.forward(fixed_z.clone(), y))?;
+            grid(&progress_dir.join(format!("epoch-{epoch:03}.png")), &imgs, shape, cols)?;
+            let (samples, labels) = generate(generator, 500, None, &device)?;
+            let (_, _, preds) = classifier.describe(&samples, d_img, &device);
+            let shares = class_shares(&preds, k);
+            let modes = distinct_modes(&shares);
+            let mut columns = vec![
+                ("modes".to_string(), modes as f64),
+                (
+                    "min_class_share".to_string(),
+                    shares.iter().copied().fold(f64::INFINITY, f64::min),
+                ),
+            ];
+            if !labels.is_empty() {
+                let hits = preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+                columns.push(("conditional_accuracy".into(), hits as f64 / labels.len() as f64));
+            }
+            Ok(EpochReport {
+                columns,
+                modes: Some((modes, k)),
+            })
+        };
+        inner().map_err(|e| format!("{e:#}"))
+    };
+    let meta = serde_json::to_value(&stored)?;
+    let fitted = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
+        .with_run_dir(run.clone())
+        .with_observer(crate::progress::Progress::new())
+        .fit(g, d, &splits.train, &meta, &device, monitor)?;
+    if let Some(first) = fitted.warnings.first() {
+        eprintln!(
+            "warning: {} balance warning(s) (first: {first}); see warn_d_wins and warn_collapse in metrics.csv",
+            fitted.warnings.len()
+        );
+    }
+    let last = progress_dir.join(format!("epoch-{:03}.png", fitted.history.len()));
+    std::fs::copy(&last, run.file("samples.png")).with_context(|| format!("cannot copy {}", last.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    let row = fitted.history.last().context("no epoch was trained")?;
+    let get = |k: &str| row.parts.iter().find(|(n, _)| n == k).map_or(f64::NAN, |p| p.1);
+    println!(
+        "done in {secs:.1}s: last epoch D loss {:.3}, G loss {:.3}, mean D(x) {:.3}, D(G(z)) {:.3}, {} of {k} classes covered",
+        row.train_loss,
+        get("g_loss"),
+        get("d_real"),
+        get("d_fake"),
+        get("modes")
+    );
+    println!(
+        "results in {}/: config.json, generator.ckpt, discriminator.ckpt{}, metrics.csv, samples.png, progress/",
+        run.root().display(),
+        if gan_cfg.ema.is_some() {
+            ", generator_ema.ckpt"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "next: gen eval --run {}  (classifier-feature FID and its real-data floor, coverage)",
+        run.root().display()
+    );
+    Ok(())
+}
+
+/// The generator of a GAN run: the moving average when there is one (unless `last`).
+pub(crate) fn load_generator<B: Backend>(
+    root: &Path,
+    last: bool,
+    device: &B::Device,
+) -> anyhow::Result<(StoredConfig, RunDir, Generator<B>, &'static str)> {
+    let (stored, run) = read_stored(root)?;
+    let cfg = stored.gan.clone().with_context(|| {
+        format!(
+            "{} holds {}; this command needs a GAN run",
+            root.display(),
+            stored.kind()
+        )
+    })?;
+    let fresh = Generator::new(&cfg, device);
+    let ema = run.file("generator_ema.ckpt");
+    let (path, which) = if ema.is_file() && !last {
+        (ema, "moving average")
+    } else {
+        (run.file("generator.ckpt"), "last epoch")
+    };
+    let (g, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
+    Ok((stored, run, g, which))
+}
+
+// ------------------------------------------------------------------------------------------
+// Super-resolution training
+
+fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (splits, shape) = image_splits(&job)?;
+    let m = &job.cfg.model;
+    let sr = SrConfig {
+        image: shape,
+        channels: *m.channels.last().context("--channels needs at least one width")?,
+        blocks: m.channels.len(),
+        content: m.content_loss()?,
+        adversarial_weight: m.adversarial_weight.unwrap_or(0.01),
+    };
+    sr.validate().context("in [model]")?;
+    let mut dcfg = sr.discriminator();
+    dcfg.lr_discriminator = m.lr_d.unwrap_or(job.cfg.train.learning_rate);
+    if let Some(l) = &m.gan_loss {
+        dcfg.loss = l.parse().map_err(anyhow::Error::msg).context("in [model]")?;
+        // Spectral normalisation stays on, except where weight clipping bounds the critic.
+        dcfg.spectral_norm = !matches!(dcfg.loss, gen_gan::GanLoss::Wasserstein { .. });
+    }
+    dcfg.validate().context("in [model]")?;
+    let stored = StoredConfig {
+        sr: Some((sr.clone(), dcfg.clone())),
+        ..StoredConfig::bare(job.cfg.clone(), job.backend)
+    };
+    let run = create_run(&job, &stored)?;
+    eprintln!(
+        "training {} (2x super-resolution {}x{} -> {}x{}, {:?} content loss, adversarial weight {}) on {} with {}",
+        job.root.display(),
+        shape.height / 2,
+        shape.width / 2,
+        shape.height,
+        shape.width,
+        sr.content,
+        sr.adversarial_weight,
+        job.cfg.data.dataset,
+        job.backend
+    );
+    B::seed(&device, job.cfg.train.seed);
+    let g: SrGenerator<B> = sr.try_init(&device)?;
+    let d = Discriminator::<B>::new(&dcfg, &device);
+    let probe = splits.valid.take(500.min(splits.valid.len()));
+    let monitor = |_epoch: usize, g: &SrGenerator<B::InnerBackend>| -> Result<EpochReport, String> {
+        let scores = sr_scores(g, &probe, &device).map_err(|e| format!("{e:#}"))?;
+        Ok(EpochReport {
+            columns: vec![("valid_psnr".into(), scores.psnr), ("valid_ssim".into(), scores.ssim)],
+            modes: None,
+        })
+    };
+    let meta = serde_json::to_value(&stored)?;
+    let fitted = GanTrainer::new(job.cfg.train.clone(), dcfg)?
+        .with_run_dir(run.clone())
+        .with_observer(crate::progress::Progress::new())
+        .fit(g, d, &splits.train, &meta, &device, monitor)?;
+    let g = fitted.generator.valid();
+    let test = sr_scores(&g, &splits.test, &device)?;
+    let base = bicubic_scores::<B::InnerBackend>(&splits.test, &device)?;
+    write_sr_examples(&g, None, &splits.test, &run.file("sr_examples.png"), &device)?;
+    println!(
+        "done in {:.1}s: test PSNR {:.2} dB, SSIM {:.4} (bicubic {:.2} dB, {:.4})",
+        started.elapsed().as_secs_f64(),
+        test.psnr,
+        test.ssim,
+        base.psnr,
+        base.ssim
+    );
+    println!(
+        "results in {}/: config.json, generator.ckpt{}, metrics.csv, sr_examples.png",
+        run.root().display(),
+        if sr.adversarial_weight > 0.0 {
+            ", discriminator.ckpt"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "next: gen eval --run {}  or  gen upscale --run {} --input IMAGES",
+        run.root().display(),
+        run.root().display()
+    );
+    Ok(())
+}
+
+/// Mean PSNR and SSIM (data range 1) over a data set.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SrScores {
+    psnr: f64,
+    ssim: f64,
+}
+
+fn upscale_all<B: Backend>(g: &SrGenerator<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(data.features().len());
+    for start in (0..data.len()).step_by(500) {
+        let end = (start + 500).min(data.len());
+        let low = downsample(data.rows_tensor::<B>(start..end, device), g.image());
+        out.extend(to_f32(g.upscale(low))?);
+    }
+    Ok(out)
+}
+
+fn scores(clean: &[f32], other: &[f32], shape: ImageShape) -> SrScores {
+    SrScores {
+        psnr: mean_psnr(clean, other, shape.numel(), 1.0),
+        ssim: mean_ssim(clean, other, shape.height, shape.width, 1.0),
+    }
+}
+
+fn sr_scores<B: Backend>(g: &SrGenerator<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<SrScores> {
+    Ok(scores(data.features(), &upscale_all(g, data, device)?, g.image()))
+}
+
+fn bicubic_all<B: Backend>(data: &Dataset, shape: ImageShape, device: &B::Device) -> anyhow::Result<Vec<f32>> {
+    let low_shape = ImageShape {
+        channels: shape.channels,
+        height: shape.height / 2,
+        width: shape.width / 2,
+    };
+    let mut out = Vec::with_capacity(data.features().len());
+    for start in (0..data.len()).step_by(500) {
+        let end = (start + 500).min(data.len());
+        let low = downsample(data.rows_tensor::<B>(start..end, device), shape);
+        out.extend(to_f32(bicubic(low, low_shape))?);
+    }
+    Ok(out)
+}
+
+fn bicubic_scores<B: Backend>(data: &Dataset, device: &B::Device) -> anyhow::Result<SrScores> {
+    let shape = data.image_shape().context("super-resolution needs images")?;
+    Ok(scores(data.features(), &bicubic_all::<B>(data, shape, device)?, shape))
+}
+
+/// Eight test images: the low-resolution input (nearest-neighbour), bicubic, the model,
+/// `other` (when given), and the original, one row each.
+fn write_sr_examples<B: Backend>(
+    g: &SrGenerator<B>,
+    other: Option<&SrGenerator<B>>,
+    data: &Dataset,
+    path: &Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let shape = g.image();
+    ensure!(shape.channels == 1, "the example grid draws grey images only");
+    let few = data.take(8.min(data.len()));
+    let low = to_f32(downsample(few.to_tensor::<B>(device), shape))?;
+    let nearest: Vec<f32> = low
+        .chunks(shape.numel() / 4)
+        .flat_map(|img| {
+            (0..shape.height).flat_map(move |y| (0..shape.width).map(move |x| img[(y / 2) * (shape.width / 2) + x / 2]))
+        })
+        .collect();
+    let mut rows = vec![
+        nearest,
+        bicubic_all::<B>(&few, shape, device)?,
+        upscale_all(g, &few, device)?,
+    ];
+    if let Some(o) = other {
+        rows.push(upscale_all(o, &few, device)?);
+    }
+    rows.push(few.features().to_vec());
+    let d = shape.numel();
+    let grid_rows: Vec<Vec<&[f32]>> = rows.iter().map(|r| r.chunks(d).collect()).collect();
+    artifacts::save_image_grid(path, &grid_rows, shape, scale(shape))
+}
+
+fn load_sr<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<(StoredConfig, RunDir, SrGenerator<B>)> {
+    let (stored, run) = read_stored(root)?;
+    let (cfg, _) = stored.sr.clone().with_context(|| {
+        format!(
+            "{} holds {}; this command needs a super-resolution run",
+            root.display(),
+            stored.kind()
+        )
+    })?;
+    let path = run.file("generator.ckpt");
+    let (g, _) = load_module(cfg.try_init::<B>(device)?, &path, device)
+        .with_context(|| format!("loading {}", path.display()))?;
+    Ok((stored, run, g))
+}
+
+// ------------------------------------------------------------------------------------------
+// gen eval
+
+/// Flags of `gen eval` that only GAN and super-resolution runs use.
+#[derive(Debug, Args)]
+pub struct GanEvalFlags {
+    /// Generated images for the GAN's metrics (at most the held-out real images' count, so
+    /// the floor is measured on as many).
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Judge the generator of the last epoch, not its moving average.
+    #[arg(long)]
+    pub last: bool,
+    /// Run the data-augmentation experiment of a conditional GAN (default: when its training
+    /// set has at most 5,000 images).
+    #[arg(long)]
+    pub augment: Option<bool>,
+    /// Seeds of the augmentation experiment.
+    #[arg(long, default_value_t = 3)]
+    pub augment_seeds: usize,
+    /// Synthetic images added in the augmentation experiment (default: 10 per real image).
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Training images seen by each classifier of the augmentation experiment (the same for
+    /// both arms: passes over reshuffled copies of the data, cut at this count).
+    #[arg(long, default_value_t = 60_000)]
+    pub augment_budget: usize,
+    /// Another super-resolution run to compare with (e.g. the content-loss-only model).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct GanReport {
+    dataset: String,
+    generator: &'static str,
+    classifier_test_accuracy: f64,
+    n_generated: usize,
+    n_real_heldout: usize,
+    n_test: usize,
+    classifier_fid: f64,
+    classifier_fid_floor: f64,
+    fid_over_floor: f64,
+    class_shares: Vec<f64>,
+    distinct_modes: usize,
+    classifier_score: f64,
+    classifier_score_real: f64,
+    conditional_accuracy: Option<f64>,
+    augmentation: Option<AugmentReport>,
+    seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct AugmentReport {
+    n_real: usize,
+    n_synthetic: usize,
+    images_seen_per_classifier: usize,
+    seeds: usize,
+    accuracy_real: Vec<f64>,
+    accuracy_augmented: Vec<f64>,
+    mean_real: f64,
+    mean_augmented: f64,
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+struct EvalJob(RunArgs, GanEvalFlags);
+
+impl Job for EvalJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let (args, flags) = (self.0, self.1);
+        let (stored, _) = read_stored(&args.run)?;
+        if stored.sr.is_some() {
+            return eval_sr::<B::InnerBackend>(&args, &flags, &device);
+        }
+        if stored.classifier.is_some() {
+            let model = load_classifier::<B::InnerBackend>(&args.run, &device)?;
+            let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
+            let acc = test_accuracy(&model, &splits.test, &device)?;
+            println!(
+                "evaluation classifier {}: test accuracy {:.2} % on {} images",
+                args.run.display(),
+                100.0 * acc,
+                splits.test.len()
+            );
+            return Ok(());
+        }
+        eval_gan::<B>(&args, &flags, &device)
+    }
+}
+
+/// `gen eval` on a GAN, super-resolution or classifier run.
+pub(crate) fn eval(args: RunArgs, flags: GanEvalFlags) -> anyhow::Result<()> {
+    let backend = args.backend;
+    with_backend(backend, EvalJob(args, flags))
+}
+
+fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (stored, run, g, which) = load_generator::<B::InnerBackend>(&args.run, flags.last, device)?;
+    let dir = data_dir(args.data_dir.as_deref());
+    let splits = load_splits(&stored.run.data, &dir)?;
+    let shape = image_shape(&splits).context("a GAN run needs image data")?;
+    let k = n_classes(&splits)?;
+    let classifier = ensure_classifier::<B>(&runs_dir_of(&args.run), &stored.run.data, &dir, args.backend, device)?;
+    let d = shape.numel();
+    let n = flags.samples.min(splits.valid.len());
+    ensure!(n >= 2, "need at least 2 held-out images and samples, got {n}");
+    let (test_feat, test_probs, test_preds) = classifier.describe(splits.test.features(), d, device);
+    let test_labels = splits.test.labels().context("the test set has no labels")?;
+    let classifier_acc = test_preds
+        .iter()
+        .zip(test_labels)
+        .filter(|(p, l)| **p as i64 == **l)
+        .count() as f64
+        / test_labels.len() as f64;
+    let held = splits.valid.take(n);
+    let (held_feat, _, _) = classifier.describe(held.features(), d, device);
+    B::InnerBackend::seed(device, 7);
+    let (samples, labels) = generate(&g, n, None, device)?;
+    let (gen_feat, gen_probs, gen_preds) = classifier.describe(&samples, d, device);
+    let df = classifier.d_features();
+    let fid = frechet_distance(&gen_feat, &test_feat, df).map_err(anyhow::Error::msg)?;
+    let floor = frechet_distance(&held_feat, &test_feat, df).map_err(anyhow::Error::msg)?;
+    let shares = class_shares(&gen_preds, k);
+    let conditional_accuracy = (!labels.is_empty())
+        .then(|| gen_preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count() as f64 / labels.len() as f64);
+    let first: Vec<f32> = if g.n_classes() > 0 {
+        // One row per class.
+        let kg = g.n_classes();
+        let per: Vec<i64> = (0..kg * 10).map(|i| (i / 10) as i64).collect();
+        generate(&g, kg * 10, Some(&per), device)?.0
+    } else {
+        samples[..d * 100.min(n)].to_vec()
+    };
+    grid(&run.file("samples.png"), &first, shape, 10)?;
+
+    let augmentation = match (g.n_classes() > 0, flags.augment) {
+        (true, Some(true)) => true,
+        (true, None) => splits.train.len() <= 5000,
+        (false, Some(true)) => bail!("--augment needs a conditional GAN (gen train --model cgan)"),
+        _ => false,
+    };
+    ensure!(
+        !augmentation || flags.augment_seeds >= 1,
+        "--augment-seeds must be at least 1"
+    );
+    let augmentation = if augmentation {
+        Some(augment_experiment::<B>(&g, &splits, flags, device)?)
+    } else {
+        None
+    };
+    let report = GanReport {
+        dataset: stored.run.data.dataset.clone(),
+        generator: which,
+        classifier_test_accuracy: classifier_acc,
+        n_generated: n,
+        n_real_heldout: n,
+        n_test: splits.test.len(),
+        classifier_fid: fid,
+        classifier_fid_floor: floor,
+        fid_over_floor: fid / floor,
+        class_shares: shares.clone(),
+        distinct_modes: distinct_modes(&shares),
+        classifier_score: classifier_score(&gen_probs, k),
+        classifier_score_real: classifier_score(&test_probs, k),
+        conditional_accuracy,
+        augmentation,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    println!("{} on {} ({} generator)", args.run.display(), report.dataset, which);
+    println!(
+        "  evaluation classifier: test accuracy {:.2} %",
+        100.0 * report.classifier_test_accuracy
+    );
+    println!(
+        "  classifier-feature FID {:.3} vs real-data floor {:.3} ({:.2}x), {} samples / {} held-out / {} test images",
+        fid, floor, report.fid_over_floor, n, n, report.n_test
+    );
+    println!(
+        "  class coverage: {} of {k} classes; shares {}",
+        report.distinct_modes,
+        shares
+            .iter()
+            .map(|s| format!("{:.1}", 100.0 * s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  classifier score {:.3} (real test images {:.3})",
+        report.classifier_score, report.classifier_score_real
+    );
+    if let Some(a) = conditional_accuracy {
+        println!("  samples classified as their conditioned class: {:.2} %", 100.0 * a);
+    }
+    if let Some(a) = &report.augmentation {
+        let (mr, sr) = mean_sd(&a.accuracy_real);
+        let (ma, sa) = mean_sd(&a.accuracy_augmented);
+        let spread = |s: f64| {
+            if a.seeds > 1 {
+                format!(" ± {:.2}", 100.0 * s)
+            } else {
+                String::new()
+            }
+        };
+        println!(
+            "  augmentation ({} seed(s), {} images seen per classifier): {} real images {:.2}{} %; \
+             + {} synthetic {:.2}{} % ({:+.2} points)",
+            a.seeds,
+            a.images_seen_per_classifier,
+            a.n_real,
+            100.0 * mr,
+            spread(sr),
+            a.n_synthetic,
+            100.0 * ma,
+            spread(sa),
+            100.0 * (ma - mr)
+        );
+    }
+    let path = run.file("eval.json");
+    write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!(
+        "written to {} and {}",
+        path.display(),
+        run.file("samples.png").display()
+    );
+    Ok(())
+}
+
+/// Trains the evaluation classifier's architecture on `data` for about `budget` images with
+/// `seed`; returns its accuracy on `test`.
+fn train_probe_classifier<B: AutodiffBackend>(
+    data: &Dataset,
+    test: &Dataset,
+    k: usize,
+    budget: usize,
+    seed: u64,
+    device: &B::Device,
+) -> anyhow::Result<f64> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let shape = data.image_shape().context("images needed")?;
+    ensure!(
+        !data.is_empty() && budget > 0,
+        "the augmentation experiment needs images and a budget"
+    );
+    let cfg = ClassifierConfig::new(shape, k);
+    // Exactly `budget` images, in passes over freshly shuffled copies of the data, so both arms
+    // of the experiment take the same number of steps whatever their sizes.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut order = Vec::with_capacity(budget);
+    while order.len() < budget {
+        let mut pass: Vec<usize> = (0..data.len()).collect();
+        pass.shuffle(&mut rng);
+        order.extend(pass.into_iter().take(budget - order.len()));
+    }
+    let stream = data.subset(&order, "augmentation-stream");
+    let train = TrainConfig::default()
+        .with_num_epochs(1)
+        .with_batch_size(64)
+        .with_learning_rate(1e-3)
+        .with_seed(seed);
+    B::seed(device, seed);
+    let model: Classifier<B> = cfg.try_init(device)?;
+    let fitted = Trainer::new(train)?.fit(model, &stream, None::<&Dataset>, &serde_json::Value::Null, device)?;
+    test_accuracy(&fitted.model.valid(), test, device)
+}
+
+/// The augmentation experiment: the classifier on the run's training images alone, and on
+/// them plus class-balanced synthetic images, for several seeds; both see the same number of
+/// training images.
+fn augment_experiment<B: AutodiffBackend>(
+    g: &Generator<B::InnerBackend>,
+    splits: &Splits,
+    flags: &GanEvalFlags,
+    device: &B::Device,
+) -> anyhow::Result<AugmentReport> {
+    let real = &splits.train;
+    let k = g.n_classes();
+    let n_syn = flags.synthetic.unwrap_or(10 * real.len());
+    let shape = real.image_shape().context("images needed")?;
+    let mut acc_real = Vec::new();
+    let mut acc_aug = Vec::new();
+    for seed in 0..flags.augment_seeds as u64 {
+        eprintln!("augmentation experiment, seed {seed}: {} real images alone", real.len());
+        acc_real.push(train_probe_classifier::<B>(
+            real,
+            &splits.test,
+            k,
+            flags.augment_budget,
+            seed,
+            device,
+        )?);
+        B::InnerBackend::seed(device, 1000 + seed);
+        let (syn, labels) = generate(g, n_syn, None, device)?;
+        let mut x = real.features().to_vec();
+        x.extend(syn);
+        let mut y = real.labels().context("the training images have no labels")?.to_vec();
+        y.extend(labels);
+        let mixed = Dataset::new("augmented", x, shape.numel(), Some(y), Some(shape))?;
+        eprintln!(
+            "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images",
+            real.len()
+        );
+        acc_aug.push(train_probe_classifier::<B>(
+            &mixed,
+            &splits.test,
+            k,
+            flags.augment_budget,
+            seed,
+            device,
+        )?);
+    }
+    Ok(AugmentReport {
+        n_real: real.len(),
+        n_synthetic: n_syn,
+        images_seen_per_classifier: flags.augment_budget,
+        seeds: flags.augment_seeds,
+        mean_real: mean_sd(&acc_real).0,
+        mean_augmented: mean_sd(&acc_aug).0,
+        accuracy_real: acc_real,
+        accuracy_augmented: acc_aug,
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct SrReport {
+    dataset: String,
+    n_test: usize,
+    model: SrScores,
+    bicubic: SrScores,
+    compared: Option<(String, SrScores)>,
+    gain_over_bicubic_db: f64,
+}
+
+fn eval_sr<B: Backend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device) -> anyhow::Result<()> {
+    let (stored, run, g) = load_sr::<B>(&args.run, device)?;
+    let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
+    let model = sr_scores(&g, &splits.test, device)?;
+    let base = bicubic_scores::<B>(&splits.test, device)?;
+    let other = match &flags.compare {
+        Some(p) => Some(load_sr::<B>(p, device)?.2),
+        None => None,
+    };
+    let compared = match (&other, &flags.compare) {
+        (Some(o), Some(p)) => Some((p.display().to_string(), sr_scores(o, &splits.test, device)?)),
+        _ => None,
+    };
+    write_sr_examples(&g, other.as_ref(), &splits.test, &run.file("sr_examples.png"), device)?;
+    let report = SrReport {
+        dataset: stored.run.data.dataset.clone(),
+        n_test: splits.test.len(),
+        model,
+        bicubic: base,
+        gain_over_bicubic_db: model.psnr - base.psnr,
+        compared,
+    };
+    println!(
+        "{} on {} ({} test images)",
+        args.run.display(),
+        report.dataset,
+        report.n_test
+    );
+    println!("  {:<40} {:>9} {:>8}", "upscaling", "PSNR dB", "SSIM");
+    println!("  {:<40} {:>9.2} {:>8.4}", "bicubic", base.psnr, base.ssim);
+    if let Some((name, s)) = &report.compared {
+        println!("  {:<40} {:>9.2} {:>8.4}", name, s.psnr, s.ssim);
+    }
+    println!(
+        "  {:<40} {:>9.2} {:>8.4}",
+        args.run.display().to_string(),
+        model.psnr,
+        model.ssim
+    );
+    println!("  gain over bicubic: {:+.2} dB", report.gain_over_bicubic_db);
+    let path = run.file("eval.json");
+    write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!(
+        "written to {} and {}",
+        path.display(),
+        run.file("sr_examples.png").display()
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// gen sample (GAN runs), gen augment, gen upscale
+
+struct SampleJob {
+    run: PathBuf,
+    n: usize,
+    class: Option<i64>,
+    seed: u64,
+    output: Option<PathBuf>,
+}
+
+impl Job for SampleJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        ensure!((1..=100).contains(&self.n), "--n must lie in 1..=100, got {}", self.n);
+        let (_, run, g, which) = load_generator::<B::InnerBackend>(&self.run, false, &device)?;
+        let k = g.n_classes();
+        let shape = g_image(&run)?;
+        let labels: Option<Vec<i64>> = match (k, self.class) {
+            (0, Some(_)) => bail!("--class needs a conditional GAN (gen train --model cgan)"),
+            (k, Some(c)) if c < 0 || c >= k as i64 => bail!("--class {c} is out of range: the model has {k} classes"),
+            (_, Some(c)) => Some(vec![c; self.n * self.n]),
+            (0, None) => None,
+            (k, None) => Some((0..k * self.n).map(|i| (i / self.n) as i64).collect()),
+        };
+        B::InnerBackend::seed(&device, self.seed);
+        let count = labels.as_ref().map_or(self.n * self.n, Vec::len);
+        let (images, _) = generate(&g, count, labels.as_deref(), &device)?;
+        let out = self.output.unwrap_or_else(|| run.file("samples.png"));
+        grid(&out, &images, shape, self.n)?;
+        println!("wrote {count} samples of the {which} generator to {}", out.display());
+        Ok(())
+    }
+}
+
+fn g_image(run: &RunDir) -> anyhow::Result<ImageShape> {
+    let stored: StoredConfig = run.read_config()?;
+    Ok(stored.gan.context("not a GAN run")?.image)
+}
+
+/// `gen sample` on a GAN run.
+pub(crate) fn sample(
+    run: PathBuf,
+    n: usize,
+    class: Option<i64>,
+    seed: u64,
+    output: Option<PathBuf>,
+    backend: BackendChoice,
+) -> anyhow::Result<()> {
+    with_backend(
+        backend,
+        SampleJob {
+            run,
+            n,
+            class,
+            seed,
+            output,
+        },
+    )
+}
+
+/// `gen augment`.
+#[derive(Debug, Args)]
+pub struct AugmentArgs {
+    /// A conditional GAN run (gen train --model cgan).
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of synthetic images.
+    #[arg(long)]
+    n: usize,
+    /// Class balance: `uniform` (default), `data` (the training set's), or one weight per class
+    /// (e.g. 1,1,1,1,1,1,1,1,2,2).
+    #[arg(long, default_value = "uniform")]
+    balance: String,
+    /// Output: `NAME.csv` (label, then pixels in [0, 1]) or `NAME.idx` (writes
+    /// NAME-images-idx3-ubyte and NAME-labels-idx1-ubyte).
+    #[arg(long)]
+    output: PathBuf,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder with the MNIST-style data sets (for `--balance data`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::default())]
+    backend: BackendChoice,
+}
+
+/// Labels for `n` samples in proportion to `weights`, by largest remainders, in class order.
+fn balanced_labels(n: usize, weights: &[f64]) -> Vec<i64> {
+    let total: f64 = weights.iter().sum();
+    let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut rest: Vec<usize> = (0..weights.len()).collect();
+    rest.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let missing = n - counts.iter().sum::<usize>();
+    for &i in rest.iter().take(missing) {
+        counts[i] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .flat_map(|(c, &m)| std::iter::repeat_n(c as i64, m))
+        .collect()
+}
+
+struct AugmentJob(AugmentArgs);
+
+impl Job for AugmentJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        ensure!(a.n > 0, "--n must be > 0, got 0");
+        let (stored, _, g, which) = load_generator::<B::InnerBackend>(&a.run, false, &device)?;
+        let k = g.n_classes();
+        ensure!(
+            k > 0,
+            "{} is an unconditional GAN; gen augment needs labels (gen train --model cgan)",
+            a.run.display()
+        );
+        let weights: Vec<f64> = match a.balance.as_str() {
+            "uniform" => vec![1.0; k],
+            "data" => {
+                let splits = load_splits(&stored.run.data, &data_dir(a.data_dir.as_deref()))?;
+                let labels = splits.train.labels().context("the training set has no labels")?;
+                let mut w = vec![0.0; k];
+                for &l in labels {
+                    if (0..k as i64).contains(&l) {
+                        w[l as usize] += 1.0;
+                    }
+                }
+                ensure!(
+                    w.iter().sum::<f64>() > 0.0,
+                    "no training label lies in the model's classes 0..{k}"
+                );
+                w
+            }
+            list => {
+                let w: Vec<f64> = list
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<f64>()
+                            .with_context(|| format!("--balance: {s:?} is not a number"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                ensure!(
+                    w.len() == k,
+                    "--balance needs {k} weights (one per class), got {}",
+                    w.len()
+                );
+                ensure!(
+                    w.iter().all(|v| v.is_finite() && *v >= 0.0) && w.iter().sum::<f64>() > 0.0,
+                    "--balance weights must be finite, not negative, and not all zero"
+                );
+                w
+            }
+        };
+        let labels = balanced_labels(a.n, &weights);
+        B::InnerBackend::seed(&device, a.seed);
+        let (images, labels) = generate(&g, a.n, Some(&labels), &device)?;
+        let shape = stored.gan.as_ref().map(|c| c.image).context("not a GAN run")?;
+        let written = write_labelled(&a.output, &images, &labels, shape)?;
+        println!(
+            "wrote {} synthetic images ({} generator) to {}",
+            a.n,
+            which,
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        Ok(())
+    }
+}
+
+/// Writes labelled images as CSV (`label,p0,p1,…`) or as an IDX pair, by `path`'s extension.
+fn write_labelled(path: &Path, images: &[f32], labels: &[i64], shape: ImageShape) -> anyhow::Result<Vec<PathBuf>> {
+    let d = shape.numel();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => {
+            let header: Vec<String> = std::iter::once("label".to_string())
+                .chain((0..d).map(|i| format!("p{i}")))
+                .collect();
+            let rows = images.chunks(d).zip(labels).map(|(img, l)| {
+                std::iter::once(l.to_string())
+                    .chain(img.iter().map(|v| format!("{v:.4}")))
+                    .collect()
+            });
+            artifacts::write_csv(path, &header, rows)?;
+            Ok(vec![path.to_path_buf()])
+        }
+        Some("idx") => {
+            ensure!(shape.channels == 1, "IDX output holds grey images only");
+            let stem = path.with_extension("");
+            let stem = stem.to_string_lossy();
+            let img_path = PathBuf::from(format!("{stem}-images-idx3-ubyte"));
+            let lbl_path = PathBuf::from(format!("{stem}-labels-idx1-ubyte"));
+            let n = labels.len() as u32;
+            let mut img = vec![0, 0, 8, 3];
+            for v in [n, shape.height as u32, shape.width as u32] {
+                img.extend(v.to_be_bytes());
+            }
+            img.extend(images.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
+            let mut lbl = vec![0, 0, 8, 1];
+            lbl.extend(n.to_be_bytes());
+            for &l in labels {
+                lbl.push(u8::try_from(l).context("IDX labels must lie in 0..=255")?);
+            }
+            write_atomic(&img_path, &img)?;
+            write_atomic(&lbl_path, &lbl)?;
+            Ok(vec![img_path, lbl_path])
+        }
+        _ => bail!("--output {} must end in .csv or .idx", path.display()),
+    }
+}
+
+/// `gen augment`.
+pub(crate) fn augment(args: AugmentArgs) -> anyhow::Result<()> {
+    let backend = args.backend;
+    with_backend(backend, AugmentJob(args))
+}
+
+/// `gen upscale`.
+#[derive(Debug, Args)]
+pub struct UpscaleArgs {
+    /// A super-resolution run (gen train --model sr).
+    #[arg(long)]
+    run: PathBuf,
+    /// Low-resolution images: an IDX file, a PNG, or a folder of PNGs.
+    #[arg(long)]
+    input: PathBuf,
+    /// Folder for the upscaled PNGs (default: RUN/upscaled).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Halve the input first (2x2 average), to upscale full-size images back for comparison.
+    #[arg(long)]
+    downsample: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::default())]
+    backend: BackendChoice,
+}
+
+struct UpscaleJob(UpscaleArgs);
+
+impl Job for UpscaleJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let a = self.0;
+        let (_, run, g) = load_sr::<B::InnerBackend>(&a.run, &device)?;
+        let images = read_images(&a.input)?;
+        let full = g.image();
+        let low_shape = ImageShape {
+            channels: full.channels,
+            height: full.height / 2,
+            width: full.width / 2,
+        };
+        let x = Tensor::<B::InnerBackend, 2>::from_data(
+            TensorData::new(images.values.clone(), [images.n, images.shape.numel()]),
+            &device,
+        );
+        let low = if a.downsample {
+            ensure!(
+                images.shape == full,
+                "--downsample takes {}x{} images, {} holds {}x{}",
+                full.height,
+                full.width,
+                a.input.display(),
+                images.shape.height,
+                images.shape.width
+            );
+            downsample(x, full)
+        } else {
+            ensure!(
+                images.shape == low_shape,
+                "the model upscales {}x{} images to {}x{}; {} holds {}x{} (add --downsample to halve full-size images first)",
+                low_shape.height,
+                low_shape.width,
+                full.height,
+                full.width,
+                a.input.display(),
+                images.shape.height,
+                images.shape.width
+            );
+            x
+        };
+        let values = to_f32(g.upscale(low))?;
+        let out = a.output.unwrap_or_else(|| run.file("upscaled"));
+        let written = write_pngs(
+            &out,
+            &Images {
+                values,
+                shape: full,
+                n: images.n,
+                names: images.names.clone(),
+            },
+        )?;
+        println!(
+            "wrote {} upscaled images ({}x{}) to {}",
+            written.len(),
+            full.height,
+            full.width,
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// `gen upscale`.
+pub(crate) fn upscale(args: UpscaleArgs) -> anyhow::Result<()> {
+    let backend = args.backend;
+    with_backend(backend, UpscaleJob(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_labels_follow_the_weights() {
+        let l = balanced_labels(10, &[1.0, 1.0, 2.0]);
+        assert_eq!(l.len(), 10);
+        let count = |c| l.iter().filter(|&&x| x == c).count();
+        assert_eq!((count(0), count(1), count(2)), (3, 2, 5));
+        assert_eq!(balanced_labels(4, &[0.0, 1.0]), vec![1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn labelled_output_round_trips_through_idx_and_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = ImageShape::grey(2, 2);
+        let images = vec![0.0, 0.5, 1.0, 0.25, 1.0, 1.0, 0.0, 0.0];
+        let written = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 7], shape).unwrap();
+        let read = read_images(&written[0]).unwrap();
+        assert_eq!((read.n, read.shape), (2, shape));
+        assert!((read.values[1] - 128.0 / 255.0).abs() < 1e-6);
+        let lbl = std::fs::read(&written[1]).unwrap();
+        assert_eq!(lbl, vec![0, 0, 8, 1, 0, 0, 0, 2, 3, 7]);
+        let csv = dir.path().join("syn.csv");
+        write_labelled(&csv, &images, &[3, 7], shape).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(text.starts_with("label,p0,p1,p2,p3\n3,0.0000,0.5000"), "{text}");
+        assert!(write_labelled(&dir.path().join("x.bin"), &images, &[3, 7], shape).is_err());
+        assert!(write_labelled(&dir.path().join("x.idx"), &images, &[300, 7], shape).is_err());
+    }
+}
