@@ -160,6 +160,20 @@ pub(crate) struct TrainJob {
     pub backend: BackendChoice,
 }
 
+impl TrainJob {
+    /// The run folder: created for `stored` (refusing to overwrite without `--force`), or
+    /// opened and its `config.json` rewritten when resuming.
+    pub(crate) fn open_run(&self, stored: &StoredConfig) -> anyhow::Result<RunDir> {
+        if self.resume {
+            let run = RunDir::open(&self.root)?;
+            run.write_config(stored)?;
+            Ok(run)
+        } else {
+            Ok(RunDir::create(&self.root, stored, self.force)?)
+        }
+    }
+}
+
 impl Job for TrainJob {
     type Output = ();
 
@@ -178,13 +192,7 @@ impl Job for TrainJob {
             .autoencoder(splits.train.d(), splits.train.image_shape(), splits.standardised)?;
         ae_cfg.validate().context("in [model]")?;
         let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.backend);
-        let run = if self.resume {
-            let run = RunDir::open(&self.root)?;
-            run.write_config(&stored)?;
-            run
-        } else {
-            RunDir::create(&self.root, &stored, self.force)?
-        };
+        let run = self.open_run(&stored)?;
         eprintln!(
             "training {} on {} ({} train / {} valid / {} test rows, {} features) with {}",
             self.root.display(),

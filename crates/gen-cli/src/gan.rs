@@ -91,13 +91,7 @@ fn train_classifier<B: AutodiffBackend>(job: &TrainJob, device: &B::Device) -> a
         classifier: Some(cfg.clone()),
         ..StoredConfig::bare(job.cfg.clone(), job.backend)
     };
-    let run = if job.resume {
-        let run = RunDir::open(&job.root)?;
-        run.write_config(&stored)?;
-        run
-    } else {
-        RunDir::create(&job.root, &stored, job.force)?
-    };
+    let run = job.open_run(&stored)?;
     eprintln!(
         "training the evaluation classifier {} on {} ({} train / {} valid / {} test images, {k} classes)",
         job.root.display(),

@@ -105,13 +105,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
         )
         .context("in [model]")?;
     let stored = StoredConfig::for_vae(job.cfg.clone(), vae_cfg.clone(), job.backend);
-    let run = if job.resume {
-        let run = RunDir::open(&job.root)?;
-        run.write_config(&stored)?;
-        run
-    } else {
-        RunDir::create(&job.root, &stored, job.force)?
-    };
+    let run = job.open_run(&stored)?;
     eprintln!(
         "training {} ({}, {} likelihood{}) on {} ({} train / {} valid / {} test rows) with {}",
         job.root.display(),
