@@ -475,8 +475,8 @@ pub struct TrainFlags {
     /// Dynamic binarisation of a Bernoulli VAE's batches: true or false (default: true for images).
     #[arg(long)]
     pub binarize: Option<bool>,
-    /// A GAN's loss: minimax, non-saturating (default), hinge, wasserstein[:CLIP] or
-    /// wgan-gp[:LAMBDA].
+    /// A GAN's loss: minimax, non-saturating (default), hinge, `wasserstein[:CLIP]` or
+    /// `wgan-gp[:LAMBDA]`.
     #[arg(long)]
     pub gan_loss: Option<String>,
     /// Spectral normalisation of the GAN discriminator's layers: true or false.
