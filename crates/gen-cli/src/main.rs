@@ -1,5 +1,9 @@
 //! `gen`: train, evaluate and use autoencoders from the command line.
 
+// The unit-test build leaves out the backends (see `backend::with_backend`), so the jobs they
+// would run are unused there.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+
 mod anomaly;
 mod artifacts;
 mod backend;

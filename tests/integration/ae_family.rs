@@ -2,7 +2,7 @@
 //! sparse codes are sparser, contractive encoders contract, denoising beats the noisy input,
 //! the anomaly score separates a digit from the rest, and compressed codes round-trip.
 
-mod common;
+use crate::common;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;

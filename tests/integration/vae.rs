@@ -3,7 +3,7 @@
 //! and for nearly every image) and tightens as k grows, and a conditional VAE draws the digit it
 //! is asked for.
 
-mod common;
+use crate::common;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;

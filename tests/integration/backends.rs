@@ -1,7 +1,7 @@
 //! One model, several backends: the same weights give the same outputs on ndarray, Flex and wgpu
 //! within 1e-4 (different kernels sum in different orders; observed differences are ~1e-6).
 
-mod common;
+use crate::common;
 
 use burn::backend::{Flex, NdArray, Wgpu};
 use burn::module::Module;
@@ -43,6 +43,7 @@ fn reference(config: &AutoencoderConfig) -> (Autoencoder<NdArray>, TensorData, T
 
 #[test]
 fn flex_matches_ndarray() {
+    let _lock = common::seed_lock();
     for config in configs() {
         let (model, x, y) = reference(&config);
         outputs_on::<Flex>(&config, &model, &x).assert_approx_eq::<f32>(&y, Tolerance::absolute(TOL));
@@ -51,6 +52,7 @@ fn flex_matches_ndarray() {
 
 #[test]
 fn wgpu_matches_ndarray() {
+    let _lock = common::seed_lock();
     let probe = std::panic::catch_unwind(|| Tensor::<Wgpu, 1>::ones([4], &Default::default()).sum().into_scalar());
     if probe.is_err() {
         common::skip(

@@ -3,7 +3,7 @@
 //! classes, a conditional GAN draws the class it is asked for, and super-resolution beats
 //! bicubic upsampling.
 
-mod common;
+use crate::common;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;

@@ -1,6 +1,6 @@
 //! A trained autoencoder saved and loaded gives identical outputs; a damaged file is refused.
 
-mod common;
+use crate::common;
 
 use burn::backend::NdArray;
 use burn::tensor::{Distribution, Tensor};
@@ -10,6 +10,7 @@ use gen_toolkit::prelude::*;
 
 #[test]
 fn round_trip_gives_identical_outputs_and_corruption_is_an_error() {
+    let _lock = common::seed_lock();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ae.ckpt");
     let device = Default::default();

@@ -1,7 +1,7 @@
 //! The undercomplete autoencoder learns the embedded digits: a short run on the CPU must bring
 //! the validation loss below half its starting value and below the mean-image baseline.
 
-mod common;
+use crate::common;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
