@@ -93,6 +93,47 @@ pub fn data_dir(flag: Option<&Path>) -> PathBuf {
 
 /// Loads the data set of `spec` and splits it deterministically.
 pub fn load_splits(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<Splits> {
+    let (source, pool, test) = load_pool(spec, data_dir)?;
+    let pool = match spec.limit {
+        Some(n) => pool.take(n),
+        None => pool,
+    };
+    let (mut train, mut valid) = pool.split(spec.valid_fraction, spec.split_seed.wrapping_add(1))?;
+    let mut test = test;
+    let standardised = matches!(source, DataSource::Csv(_));
+    if standardised {
+        let s = Standardizer::fit(&train);
+        s.transform(&mut train);
+        s.transform(&mut valid);
+        s.transform(&mut test);
+    }
+    let name = source.short_name();
+    Ok(Splits {
+        train: train.with_name(format!("{name}-train")),
+        valid: valid.with_name(format!("{name}-valid")),
+        test: test.with_name(format!("{name}-test")),
+        standardised,
+    })
+}
+
+/// Real images of `spec`'s data set that a run trained on it never saw, for judging samples
+/// against: the validation split, or, when `--limit` left part of the pool out of training and
+/// that part is larger, that part (a run on 600 MNIST images has 60 validation images, too few
+/// for a Fréchet distance, but 59,400 unused ones).
+pub fn unseen_images(spec: &DataSpec, splits: &Splits, data_dir: &Path) -> anyhow::Result<Dataset> {
+    let Some(limit) = spec.limit else {
+        return Ok(splits.valid.clone());
+    };
+    let (source, pool, _) = load_pool(spec, data_dir)?;
+    if splits.standardised || pool.len().saturating_sub(limit) <= splits.valid.len() {
+        return Ok(splits.valid.clone());
+    }
+    let rest: Vec<usize> = (limit..pool.len()).collect();
+    Ok(pool.subset(&rest, format!("{}-unused", source.short_name())))
+}
+
+/// The pool that the training and validation splits come from, and the test set.
+fn load_pool(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<(DataSource, Dataset, Dataset)> {
     let source = DataSource::parse(&spec.dataset)?;
     let (pool, test) = match &source {
         DataSource::Digits => {
@@ -120,26 +161,7 @@ pub fn load_splits(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<Splits> {
             (pool, test)
         }
     };
-    let pool = match spec.limit {
-        Some(n) => pool.take(n),
-        None => pool,
-    };
-    let (mut train, mut valid) = pool.split(spec.valid_fraction, spec.split_seed.wrapping_add(1))?;
-    let mut test = test;
-    let standardised = matches!(source, DataSource::Csv(_));
-    if standardised {
-        let s = Standardizer::fit(&train);
-        s.transform(&mut train);
-        s.transform(&mut valid);
-        s.transform(&mut test);
-    }
-    let name = source.short_name();
-    Ok(Splits {
-        train: train.with_name(format!("{name}-train")),
-        valid: valid.with_name(format!("{name}-valid")),
-        test: test.with_name(format!("{name}-test")),
-        standardised,
-    })
+    Ok((source, pool, test))
 }
 
 #[cfg(test)]
@@ -155,6 +177,26 @@ mod tests {
         let b = load_splits(&spec, Path::new("unused")).unwrap();
         assert_eq!(a.test, b.test);
         assert_eq!(a.train, b.train);
+    }
+
+    #[test]
+    fn unseen_images_are_the_rows_a_limit_left_out() {
+        let dir = Path::new("unused");
+        let full = DataSpec::default();
+        let splits = load_splits(&full, dir).unwrap();
+        assert_eq!(unseen_images(&full, &splits, dir).unwrap(), splits.valid);
+        let limited = DataSpec {
+            limit: Some(300),
+            ..DataSpec::default()
+        };
+        let splits = load_splits(&limited, dir).unwrap();
+        let unseen = unseen_images(&limited, &splits, dir).unwrap();
+        assert_eq!(unseen.len(), 1797 - 359 - 300);
+        // The training and validation rows are the pool's first 300; the unseen ones the rest.
+        let (_, pool, _) = load_pool(&limited, dir).unwrap();
+        assert_eq!(splits.train.len() + splits.valid.len(), 300);
+        assert_eq!(unseen.features(), &pool.features()[300 * pool.d()..]);
+        assert_eq!(unseen.labels(), pool.labels().map(|l| &l[300..]));
     }
 
     #[test]

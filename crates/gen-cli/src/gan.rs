@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::commands::{StoredConfig, TrainJob, read_stored};
 use crate::config::{DataSpec, Family, ModelSpec, RunConfig};
-use crate::data::{Splits, data_dir, load_splits};
+use crate::data::{Splits, data_dir, load_splits, unseen_images};
 use crate::image_io::{Images, read_images, write_pngs};
 use crate::vae::{image_shape, n_classes, scale};
 use crate::{RunArgs, artifacts};
@@ -714,7 +714,8 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     let k = n_classes(&splits)?;
     let classifier = ensure_classifier::<B>(&runs_dir_of(&args.run), &stored.run.data, &dir, args.backend, device)?;
     let d = shape.numel();
-    let n = flags.samples.min(splits.valid.len());
+    let unseen = unseen_images(&stored.run.data, &splits, &dir)?;
+    let n = flags.samples.min(unseen.len());
     ensure!(n >= 2, "need at least 2 held-out images and samples, got {n}");
     let (test_feat, test_probs, test_preds) = classifier.describe(splits.test.features(), d, device);
     let test_labels = splits.test.labels().context("the test set has no labels")?;
@@ -724,7 +725,7 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
         .filter(|(p, l)| **p as i64 == **l)
         .count() as f64
         / test_labels.len() as f64;
-    let held = splits.valid.take(n);
+    let held = unseen.take(n);
     let (held_feat, _, _) = classifier.describe(held.features(), d, device);
     B::InnerBackend::seed(device, 7);
     let (samples, labels) = generate(&g, n, None, device)?;
