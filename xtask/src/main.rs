@@ -5,12 +5,17 @@
 //!   the arguments to `gen train` (see `gen train --help`).
 //! - `cargo xtask bench [ARGS…]`: `gen bench` in a release build, and the PyTorch reference beside
 //!   it when `GEN_TORCH_PYTHON` names a Python with torch (or `~/torch-ref/bin/python` exists).
+//! - `cargo xtask report [--quick] [--only SECTION,…] [--compare OLD.json]`: the quality suite
+//!   through the release `gen` binary, written to `report/REPORT.md` and `report/report.json`
+//!   (see `report.rs`).
 //! - `cargo xtask ci`: formatting, clippy with warnings denied, the tests, the docs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+
+mod report;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -19,12 +24,13 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "train" => train(&rest),
         "bench" => bench(&rest),
+        "report" => report::report(&project_root(), &rest, build_gen),
         "ci" => ci(),
         "" | "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <train|bench|ci> [ARGS…]");
+            println!("usage: cargo xtask <train|bench|report|ci> [ARGS…]  (cargo xtask report --help)");
             Ok(())
         }
-        other => bail!("unknown task {other:?}; expected train, bench or ci"),
+        other => bail!("unknown task {other:?}; expected train, bench, report or ci"),
     }
 }
 
@@ -38,6 +44,26 @@ fn project_root() -> PathBuf {
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(project_root());
+    // `cargo run` gives xtask the variables of its own package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+    // …). Some build scripts (ring's) ask to rerun when those change, so passing them on would
+    // make every `cargo xtask` rebuild ring and all above it, and a plain `cargo build --release`
+    // afterwards rebuild them again.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || k == "OUT_DIR"
+        {
+            c.env_remove(&key);
+        }
+    }
     c
 }
 

@@ -1,0 +1,1026 @@
+//! `cargo xtask report`: runs the quality suite with the release `gen` binary and writes
+//! `REPORT.md`, its figures and `report.json`.
+//!
+//! Each section trains and evaluates through the `gen` command line (so the report measures what
+//! a user runs), reads the JSON that `gen` writes, and renders one part of the report. Sections
+//! are stored one file each under `OUT/sections/`, so one section can be re-run alone and the
+//! report is reassembled from all of them. `--quick` runs every section on the embedded digits in
+//! minutes (CI's smoke test); the full mode runs the real protocols on MNIST and Fashion-MNIST.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// Options of `cargo xtask report`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask report",
+    about = "Run the quality suite and write REPORT.md and report.json"
+)]
+pub struct ReportArgs {
+    /// The smoke-test mode: every section on the embedded digits and small settings (minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Run only these sections (comma-separated; see --list); the others keep their last results.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Where to write REPORT.md, report.json, figures/ and the runs (default: report, or
+    /// report/quick with --quick).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Folder with mnist/, fashion-mnist/ and tabular/ (default: GEN_DATA_DIR, else ../shared/data
+    /// beside the checkout when it exists, else gen's own default `data`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// After running, print what improved and what regressed against this earlier report.json.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// With --compare: compare this report.json instead of running anything.
+    #[arg(long, requires = "compare")]
+    against: Option<PathBuf>,
+    /// List the sections and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// One part of the report.
+struct Section {
+    name: &'static str,
+    title: &'static str,
+    run: fn(&Ctx, &mut Out) -> anyhow::Result<()>,
+}
+
+const SECTIONS: &[Section] = &[
+    Section {
+        name: "reduction",
+        title: "Dimensionality reduction and compression",
+        run: reduction,
+    },
+    Section {
+        name: "anomaly",
+        title: "Anomaly detection",
+        run: anomaly,
+    },
+    Section {
+        name: "denoising",
+        title: "Denoising",
+        run: denoising,
+    },
+    Section {
+        name: "vae",
+        title: "Variational autoencoder",
+        run: vae,
+    },
+    Section {
+        name: "gan",
+        title: "GAN",
+        run: gan,
+    },
+    Section {
+        name: "augmentation",
+        title: "Data augmentation with a conditional GAN",
+        run: augmentation,
+    },
+    Section {
+        name: "sr",
+        title: "Super-resolution",
+        run: sr,
+    },
+];
+
+/// The seed every training run is given.
+const SEED: &str = "42";
+
+/// What the sections share.
+struct Ctx {
+    gen_bin: PathBuf,
+    /// The project root: `gen` runs there, and paths under it are passed relative to it, so the
+    /// commands in the report read the same on every machine.
+    root: PathBuf,
+    out: PathBuf,
+    runs: PathBuf,
+    data_dir: PathBuf,
+    quick: bool,
+}
+
+impl Ctx {
+    /// Runs `gen ARGS`, adding `--data-dir`, and records the command.
+    fn run_gen(&self, out: &mut Out, args: &[impl AsRef<str>]) -> anyhow::Result<f64> {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        full.push("--data-dir".into());
+        full.push(self.arg(&self.data_dir));
+        let shown = format!("gen {}", args.join(" "));
+        println!(
+            "\n[report {} · {}] {shown}",
+            out.name,
+            clock(out.started.elapsed().as_secs_f64())
+        );
+        let t = Instant::now();
+        let status = Command::new(&self.gen_bin)
+            .current_dir(&self.root)
+            .args(&full)
+            .status()
+            .with_context(|| format!("cannot start {}", self.gen_bin.display()))?;
+        if !status.success() {
+            bail!("section {}: `{shown}` failed with {status}", out.name);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        out.commands.push(json!({ "command": shown, "seconds": secs }));
+        Ok(secs)
+    }
+
+    /// A path as `gen` (running in the project root) is given it.
+    fn arg(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
+    }
+
+    /// `gen train`-style arguments shared by every training command.
+    fn train_args(&self, name: &str, rest: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+        for x in [
+            "--name",
+            name,
+            "--runs-dir",
+            &self.arg(&self.runs),
+            "--force",
+            "--seed",
+            SEED,
+        ] {
+            a.push(x.to_string());
+        }
+        a
+    }
+
+    fn run_dir(&self, name: &str) -> PathBuf {
+        self.runs.join(name)
+    }
+
+    fn read_json(&self, name: &str, file: &str) -> anyhow::Result<Value> {
+        let p = self.run_dir(name).join(file);
+        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", p.display()))
+    }
+
+    /// The data set and model flags of this mode: the digits and `quick`, or MNIST (which must
+    /// be present) and `full`.
+    fn pick(&self, quick: &'static str, full: &'static str) -> anyhow::Result<(&'static str, Vec<&'static str>)> {
+        if self.quick {
+            Ok(("digits", quick.split_whitespace().collect()))
+        } else {
+            self.require("mnist")?;
+            Ok(("mnist", full.split_whitespace().collect()))
+        }
+    }
+
+    /// `gen train --model MODEL --dataset SET FLAGS` into run `name`, then `gen eval --run`
+    /// with `eval`; returns the training time and the run's eval.json.
+    fn train_and_eval(
+        &self,
+        out: &mut Out,
+        name: &str,
+        model: &str,
+        set: &str,
+        flags: &[&str],
+        eval: &[&str],
+    ) -> anyhow::Result<(f64, Value)> {
+        let mut args = vec!["train", "--model", model, "--dataset", set];
+        args.extend(flags);
+        let train_s = self.run_gen(out, &self.train_args(name, &args))?;
+        let run = self.arg(&self.run_dir(name));
+        let mut args = vec!["eval", "--run", &run];
+        args.extend(eval);
+        self.run_gen(out, &args)?;
+        let j = self.read_json(name, "eval.json")?;
+        out.datasets.push(format!("{set} ({} test images)", j["n_test"]));
+        Ok((train_s, j))
+    }
+
+    fn has(&self, set: &str) -> bool {
+        self.data_dir.join(set).is_dir()
+    }
+
+    /// The MNIST-like set `set` must be present in full mode.
+    fn require(&self, set: &str) -> anyhow::Result<()> {
+        if !self.has(set) {
+            bail!(
+                "the full report needs {set} under {}: run `target/release/gen download {set} --data-dir {}`, \
+                 or point --data-dir / GEN_DATA_DIR at a folder that has it (or use --quick)",
+                self.data_dir.display(),
+                self.data_dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What one section produced.
+struct Out {
+    name: &'static str,
+    started: Instant,
+    md: String,
+    metrics: Vec<Value>,
+    commands: Vec<Value>,
+    figures: Vec<String>,
+    datasets: Vec<String>,
+    protocol: String,
+}
+
+impl Out {
+    /// Records a number for `--compare`: `better` is "higher", "lower" or "none".
+    fn metric(&mut self, name: impl Into<String>, value: f64, better: &str) {
+        if value.is_finite() {
+            self.metrics
+                .push(json!({ "name": name.into(), "value": value, "better": better }));
+        }
+    }
+
+    /// Copies a figure of a run into the report's figures/ and links it.
+    fn figure(&mut self, cx: &Ctx, run: &str, file: &str, caption: &str) -> anyhow::Result<()> {
+        let src = cx.run_dir(run).join(file);
+        if !src.is_file() {
+            bail!("section {}: the figure {} was not written", self.name, src.display());
+        }
+        let name = format!("{}-{run}-{file}", self.name);
+        let dst = cx.out.join("figures").join(&name);
+        std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+        let _ = writeln!(self.md, "\n![{caption}](figures/{name})\n*{caption}*\n");
+        self.figures.push(format!("figures/{name}"));
+        Ok(())
+    }
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------
+
+fn reduction(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (sets, latents, model): (Vec<&str>, &str, Vec<&str>) = if cx.quick {
+        (vec!["digits"], "2,8", vec!["--hidden", "32", "--epochs", "30"])
+    } else {
+        cx.require("mnist")?;
+        cx.require("fashion-mnist")?;
+        (
+            vec!["mnist", "fashion-mnist"],
+            "2,8,16,32",
+            vec!["--hidden", "512,256", "--loss", "bce", "--epochs", "10"],
+        )
+    };
+    out.protocol = format!(
+        "`gen sweep`: one MLP autoencoder per latent size ({}, {}), against PCA with as many \
+         components fitted on the same training images; squared error per test image; each model's \
+         codes quantised to 4, 6 and 8 bits per value into `.genz` files",
+        latents,
+        model.join(" ")
+    );
+    let mut compression = String::new();
+    for set in sets {
+        // `gen sweep --name ae-SET` writes its table to sweep-ae-SET/ and its models to ae-SET-zK/.
+        let base = format!("ae-{set}");
+        let name = format!("sweep-{base}");
+        let mut args = vec!["sweep", "--dataset", set, "--latents", latents];
+        args.extend(&model);
+        let args = cx.train_args(&base, &args);
+        cx.run_gen(out, &args)?;
+        let j = cx.read_json(&name, "sweep.json")?;
+        out.datasets.push(format!("{set} ({} test images)", j["n_test"]));
+        let _ = writeln!(
+            out.md,
+            "\n**{set}**: squared error per test image (lower is better)\n\n| latent | autoencoder | PCA | AE / PCA | training |\n|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            compression,
+            "\n**{set}**: whole `.genz` files; PNG of the same images {:.0} bits/image, raw 8-bit pixels {:.0}\n\n| latent | bits/value | bits/image | PSNR dB | SSIM |\n|---|---|---|---|---|",
+            f(&j["png_bits_per_image"]),
+            f(&j["raw_bits_per_image"])
+        );
+        for r in j["rows"].as_array().into_iter().flatten() {
+            let (z, ae, pca) = (
+                &r["latent"],
+                f(&r["ae_squared_error_per_image"]),
+                f(&r["pca_squared_error_per_image"]),
+            );
+            let _ = writeln!(
+                out.md,
+                "| {z} | {ae:.3} | {pca:.3} | {:.3} | {} ({} epochs) |",
+                ae / pca,
+                clock(f(&r["train_seconds"])),
+                r["epochs"]
+            );
+            out.metric(format!("{set}/ae_squared_error_z{z}"), ae, "lower");
+            out.metric(format!("{set}/pca_squared_error_z{z}"), pca, "none");
+            for c in r["compression"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    compression,
+                    "| {z} | {} | {:.1} | {:.2} | {} |",
+                    c["bits"],
+                    f(&c["file_bits_per_image"]),
+                    f(&c["psnr"]),
+                    c["ssim"]
+                        .as_f64()
+                        .map(|s| format!("{s:.3}"))
+                        .unwrap_or_else(|| "-".into())
+                );
+                out.metric(
+                    format!("{set}/compressed_psnr_z{z}_b{}", c["bits"]),
+                    f(&c["psnr"]),
+                    "higher",
+                );
+            }
+        }
+        out.figure(
+            cx,
+            &name,
+            "sweep-error.svg",
+            &format!("{set}: reconstruction error against PCA"),
+        )?;
+    }
+    let _ = writeln!(out.md, "\n### Compression: bits per image against PSNR\n{compression}");
+    for set in out.datasets.clone() {
+        let set = set.split(' ').next().unwrap_or_default().to_string();
+        out.figure(
+            cx,
+            &format!("sweep-ae-{set}"),
+            "sweep-rate.svg",
+            &format!("{set}: PSNR against bits per image"),
+        )?;
+    }
+    Ok(())
+}
+
+fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--hidden 32 --latent 4 --epochs 30",
+        "--hidden 256,64 --latent 8 --loss bce --epochs 20 --patience 5",
+    )?;
+    out.protocol = format!(
+        "one-class: an MLP autoencoder ({}) trained on one class's training images scores the whole \
+         test set, that class normal; tables: trained on a split of the normal rows (`--hidden 32 \
+         --latent 4`), scored on the held-out normal rows and every outlier; AUROC and average \
+         precision of the reconstruction error and of the latent-space score",
+        model.join(" ")
+    );
+    let name = format!("anomaly-{set}");
+    let mut args = vec!["anomaly", "--dataset", set, "--all-classes"];
+    args.extend(&model);
+    cx.run_gen(out, &cx.train_args(&name, &args))?;
+    let j = cx.read_json(&name, "anomaly.json")?;
+    out.datasets.push(set.to_string());
+    let _ = writeln!(
+        out.md,
+        "\n**One-class {set}** (mean AUROC {:.4})\n\n| normal class | train | test | AUROC recon | AP recon | AUROC latent | training |\n|---|---|---|---|---|---|---|",
+        f(&j["mean_auroc_reconstruction"])
+    );
+    for r in j["rows"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out.md,
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {} |",
+            r["normal_class"],
+            r["n_train"],
+            r["n_test"],
+            f(&r["reconstruction"]["auroc"]),
+            f(&r["reconstruction"]["average_precision"]),
+            f(&r["latent"]["auroc"]),
+            clock(f(&r["train_seconds"]))
+        );
+        out.metric(
+            format!("{set}/auroc_class{}", r["normal_class"]),
+            f(&r["reconstruction"]["auroc"]),
+            "higher",
+        );
+    }
+    out.metric(
+        format!("{set}/mean_auroc"),
+        f(&j["mean_auroc_reconstruction"]),
+        "higher",
+    );
+
+    let tables: Vec<&str> = if cx.quick {
+        vec!["breastw"]
+    } else {
+        vec!["shuttle", "pima", "breastw", "ionosphere"]
+    };
+    let present: Vec<&str> = tables
+        .iter()
+        .copied()
+        .filter(|t| cx.data_dir.join("tabular").join(format!("{t}.csv")).is_file())
+        .collect();
+    if present.is_empty() {
+        let _ = writeln!(
+            out.md,
+            "\nThe tabular sets were skipped: no {}/tabular/*.csv.",
+            cx.data_dir.display()
+        );
+        if !cx.quick {
+            bail!(
+                "the full report needs the tabular sets under {}/tabular",
+                cx.data_dir.display()
+            );
+        }
+        return Ok(());
+    }
+    let _ = writeln!(
+        out.md,
+        "\n**Tables**\n\n| table | test rows (outliers) | AUROC recon | AP recon | AUROC latent | AP latent | training |\n|---|---|---|---|---|---|---|"
+    );
+    for t in present {
+        let name = format!("anomaly-{t}");
+        let csv = format!("csv:{}", cx.arg(&cx.data_dir.join("tabular").join(format!("{t}.csv"))));
+        let epochs = if cx.quick { "20" } else { "100" };
+        let args = [
+            "anomaly",
+            "--dataset",
+            &csv,
+            "--hidden",
+            "32",
+            "--latent",
+            "4",
+            "--epochs",
+            epochs,
+            "--patience",
+            "10",
+            "--batch-size",
+            "64",
+        ];
+        cx.run_gen(out, &cx.train_args(&name, &args))?;
+        let j = cx.read_json(&name, "anomaly.json")?;
+        out.datasets.push(t.to_string());
+        let r = &j["rows"][0];
+        let _ = writeln!(
+            out.md,
+            "| {t} | {} ({}) | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+            r["n_test"],
+            r["n_anomalies"],
+            f(&r["reconstruction"]["auroc"]),
+            f(&r["reconstruction"]["average_precision"]),
+            f(&r["latent"]["auroc"]),
+            f(&r["latent"]["average_precision"]),
+            clock(f(&r["train_seconds"]))
+        );
+        out.metric(format!("{t}/auroc"), f(&r["reconstruction"]["auroc"]), "higher");
+    }
+    Ok(())
+}
+
+fn denoising(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--hidden 64 --latent 16 --epochs 40",
+        "--arch conv --channels 32,64 --latent 64 --loss bce --epochs 8",
+    )?;
+    out.protocol = format!(
+        "a denoising autoencoder ({}) trained on Gaussian noise σ = 0.3 drawn afresh each batch; \
+         `gen eval` corrupts the test images with a fixed seed; PSNR / SSIM against the clean images",
+        model.join(" ")
+    );
+    let name = format!("denoising-{set}");
+    let mut flags = vec!["--noise", "gaussian:0.3"];
+    flags.extend(&model);
+    let (train_s, j) = cx.train_and_eval(out, &name, "denoising", set, &flags, &[])?;
+    let _ = writeln!(
+        out.md,
+        "\nTraining took {}. Each cell is PSNR dB / SSIM.\n\n| σ | noisy | 3x3 median | denoising AE |\n|---|---|---|---|",
+        clock(train_s)
+    );
+    for r in j["denoising"].as_array().into_iter().flatten() {
+        let s = f(&r["sigma"]);
+        let _ = writeln!(
+            out.md,
+            "| {s} | {:.2} / {:.3} | {:.2} / {:.3} | {:.2} / {:.3} |",
+            f(&r["psnr_noisy"]),
+            f(&r["ssim_noisy"]),
+            f(&r["psnr_median"]),
+            f(&r["ssim_median"]),
+            f(&r["psnr_model"]),
+            f(&r["ssim_model"])
+        );
+        out.metric(format!("{set}/psnr_sigma{s}"), f(&r["psnr_model"]), "higher");
+        out.metric(format!("{set}/ssim_sigma{s}"), f(&r["ssim_model"]), "higher");
+        out.metric(format!("{set}/median_psnr_sigma{s}"), f(&r["psnr_median"]), "none");
+    }
+    out.figure(
+        cx,
+        &name,
+        "denoise-sigma0.3.png",
+        "σ = 0.3: clean, noisy, median filter, denoised",
+    )
+}
+
+fn vae(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--hidden 64 --latent 4 --epochs 40",
+        "--hidden 512,512 --latent 32 --kl-warmup 10 --epochs 120 --batch-size 128 --lr 1e-3 --lr-schedule cosine",
+    )?;
+    let k = if cx.quick { "100" } else { "1000" };
+    out.protocol = format!(
+        "an MLP VAE with a Bernoulli decoder on dynamically binarised images ({}); test negative \
+         ELBO, and the importance-sampled negative log-likelihood with k = {k} samples per image",
+        model.join(" ")
+    );
+    let name = format!("vae-{set}");
+    let (train_s, j) = cx.train_and_eval(out, &name, "vae", set, &model, &["--k", k])?;
+    let e = &j["elbo"];
+    let _ = writeln!(
+        out.md,
+        "\n| training | −ELBO (nats) | reconstruction | KL | NLL, k = {} | active dims |\n|---|---|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.2} | {:.2} ± {:.2} ({}) | {} of {} |",
+        j["k"],
+        clock(train_s),
+        f(&e["neg_elbo"]),
+        f(&e["recon"]),
+        f(&e["kl"]),
+        f(&j["nll"]),
+        f(&j["nll_stderr"]),
+        clock(f(&j["nll_seconds"])),
+        j["active_dims"],
+        j["d_latent"]
+    );
+    out.metric(format!("{set}/neg_elbo"), f(&e["neg_elbo"]), "lower");
+    out.metric(format!("{set}/nll"), f(&j["nll"]), "lower");
+    out.figure(cx, &name, "samples.png", "samples from the prior")?;
+    out.figure(
+        cx,
+        &name,
+        "interpolation.png",
+        "decoded lines between test images' codes",
+    )
+}
+
+/// The rows of a GAN evaluation shared by the GAN and augmentation sections.
+fn gan_table(out: &mut Out, set: &str, j: &Value) {
+    let shares: Vec<String> = j["class_shares"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{:.1}", 100.0 * f(s)))
+        .collect();
+    let _ = writeln!(
+        out.md,
+        "\n| classifier FID | real-data floor | ratio | distinct classes | classifier score (real) |\n|---|---|---|---|---|\n| {:.2} | {:.2} | {:.1}x | {} of 10 | {:.2} ({:.2}) |\n\nClass shares of the samples (%): {}. The evaluation classifier's test accuracy: {:.2} %.",
+        f(&j["classifier_fid"]),
+        f(&j["classifier_fid_floor"]),
+        f(&j["fid_over_floor"]),
+        j["distinct_modes"],
+        f(&j["classifier_score"]),
+        f(&j["classifier_score_real"]),
+        shares.join(" · "),
+        100.0 * f(&j["classifier_test_accuracy"])
+    );
+    out.metric(format!("{set}/classifier_fid"), f(&j["classifier_fid"]), "lower");
+    out.metric(format!("{set}/fid_over_floor"), f(&j["fid_over_floor"]), "lower");
+    out.metric(format!("{set}/distinct_modes"), f(&j["distinct_modes"]), "higher");
+    out.metric(format!("{set}/classifier_score"), f(&j["classifier_score"]), "higher");
+}
+
+fn gan(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--arch mlp --hidden 128 --latent 16 --epochs 60",
+        "--arch conv --channels 32,64 --latent 64 --epochs 8 --ema 0.999",
+    )?;
+    out.protocol = format!(
+        "a GAN ({}, non-saturating loss, Adam 2e-4, β₁ 0.5); classifier-feature FID (the \
+         penultimate layer of the project's own classifier, not comparable to Inception FID) of \
+         the samples against the test set, beside the floor: held-out real images against the \
+         test set",
+        model.join(" ")
+    );
+    let name = format!("gan-{set}");
+    let (train_s, j) = cx.train_and_eval(out, &name, "gan", set, &model, &[])?;
+    let _ = writeln!(
+        out.md,
+        "\nTraining took {} (the evaluation classifier, trained once per data set, is not included).",
+        clock(train_s)
+    );
+    gan_table(out, set, &j);
+    out.figure(cx, &name, "samples.png", "samples")
+}
+
+fn augmentation(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--arch mlp --hidden 128 --latent 16 --limit 400 --epochs 300",
+        "--arch conv --channels 32,64 --latent 64 --limit 600 --epochs 400 --ema 0.999",
+    )?;
+    let mut eval = vec!["--augment", "true"];
+    if cx.quick {
+        eval.extend(["--augment-seeds", "2", "--augment-budget", "8000"]);
+    }
+    out.protocol = format!(
+        "a conditional GAN ({}) trained on a small labelled subset; the evaluation classifier \
+         trained on those images alone and on them plus class-balanced synthetic images, both arms \
+         seeing the same number of images, over several seeds; test accuracy",
+        model.join(" ")
+    );
+    let name = format!("cgan-{set}");
+    let (train_s, j) = cx.train_and_eval(out, &name, "cgan", set, &model, &eval)?;
+    let a = &j["augmentation"];
+    let cond = f(&j["conditional_accuracy"]);
+    let _ = writeln!(
+        out.md,
+        "\nTraining took {}. Samples classified as their conditioned class: **{:.2} %**.\n\n| seed | {} real | + {} synthetic |\n|---|---|---|",
+        clock(train_s),
+        100.0 * cond,
+        a["n_real"],
+        a["n_synthetic"]
+    );
+    let real = a["accuracy_real"].as_array().cloned().unwrap_or_default();
+    let aug = a["accuracy_augmented"].as_array().cloned().unwrap_or_default();
+    for (i, (r, s)) in real.iter().zip(&aug).enumerate() {
+        let _ = writeln!(out.md, "| {i} | {:.2} % | {:.2} % |", 100.0 * f(r), 100.0 * f(s));
+    }
+    let (mr, ma) = (f(&a["mean_real"]), f(&a["mean_augmented"]));
+    let _ = writeln!(
+        out.md,
+        "| mean | {:.2} % | {:.2} % ({:+.2} points) |\n\nEach classifier saw {} images.",
+        100.0 * mr,
+        100.0 * ma,
+        100.0 * (ma - mr),
+        a["images_seen_per_classifier"]
+    );
+    out.metric(format!("{set}/conditional_accuracy"), cond, "higher");
+    out.metric(format!("{set}/accuracy_real_only"), mr, "none");
+    out.metric(format!("{set}/accuracy_augmented"), ma, "higher");
+    out.metric(format!("{set}/augmentation_gain_points"), 100.0 * (ma - mr), "higher");
+    gan_table(out, set, &j);
+    out.figure(cx, &name, "samples.png", "one row per class")
+}
+
+fn sr(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    let (set, model) = cx.pick(
+        "--channels 16,16 --epochs 30 --lr 1e-3",
+        "--limit 6000 --channels 32,32 --epochs 3 --lr 1e-3",
+    )?;
+    out.protocol = format!(
+        "2x super-resolution from the 2x2 average of each image ({}); the same generator with the \
+         L1 content loss alone and with an adversarial term (a spectrally normalised hinge \
+         discriminator); PSNR / SSIM on the test set against burn's bicubic interpolation",
+        model.join(" ")
+    );
+    let content = format!("sr-content-{set}");
+    let adv = format!("sr-adversarial-{set}");
+    let mut args = vec!["train", "--model", "sr", "--dataset", set, "--adversarial-weight", "0"];
+    args.extend(&model);
+    let content_s = cx.run_gen(out, &cx.train_args(&content, &args))?;
+    let other = cx.arg(&cx.run_dir(&content));
+    let (adv_s, j) = cx.train_and_eval(out, &adv, "sr", set, &model, &["--compare", &other])?;
+    let c = &j["compared"][1];
+    let _ = writeln!(
+        out.md,
+        "\n| upsampling | PSNR dB | SSIM | training |\n|---|---|---|---|\n| bicubic | {:.2} | {:.4} | - |\n| content loss alone | {:.2} | {:.4} | {} |\n| content + adversarial | {:.2} | {:.4} | {} |\n\nGain over bicubic: **{:+.2} dB** (content alone {:+.2} dB).",
+        f(&j["bicubic"]["psnr"]),
+        f(&j["bicubic"]["ssim"]),
+        f(&c["psnr"]),
+        f(&c["ssim"]),
+        clock(content_s),
+        f(&j["model"]["psnr"]),
+        f(&j["model"]["ssim"]),
+        clock(adv_s),
+        f(&j["gain_over_bicubic_db"]),
+        f(&c["psnr"]) - f(&j["bicubic"]["psnr"])
+    );
+    out.metric(format!("{set}/psnr_adversarial"), f(&j["model"]["psnr"]), "higher");
+    out.metric(format!("{set}/ssim_adversarial"), f(&j["model"]["ssim"]), "higher");
+    out.metric(format!("{set}/psnr_content"), f(&c["psnr"]), "higher");
+    out.metric(format!("{set}/psnr_bicubic"), f(&j["bicubic"]["psnr"]), "none");
+    out.figure(
+        cx,
+        &adv,
+        "sr_examples.png",
+        "low resolution, bicubic, super-resolved, original",
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------------------------
+
+fn default_data_dir(root: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os("GEN_DATA_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let shared = root.join("../shared/data");
+    if shared.is_dir() {
+        return shared;
+    }
+    root.join("data")
+}
+
+fn git_commit(root: &Path) -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `cargo xtask report`.
+pub fn report(root: &Path, args: &[String], build_gen: impl FnOnce() -> anyhow::Result<PathBuf>) -> anyhow::Result<()> {
+    let a =
+        ReportArgs::try_parse_from(std::iter::once("report".to_string()).chain(args.iter().cloned())).map_err(|e| {
+            let _ = e.print();
+            anyhow::anyhow!("bad arguments to cargo xtask report")
+        })?;
+    if a.list {
+        for s in SECTIONS {
+            println!("{:<13} {}", s.name, s.title);
+        }
+        return Ok(());
+    }
+    if let (Some(old), Some(new)) = (&a.compare, &a.against) {
+        return compare(old, new);
+    }
+    for name in &a.only {
+        if !SECTIONS.iter().any(|s| s.name == name) {
+            let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
+            bail!("--only: no section {name:?}; the sections are {}", names.join(", "));
+        }
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        if a.quick {
+            root.join("report/quick")
+        } else {
+            root.join("report")
+        }
+    });
+    let data_dir = a.data_dir.clone().unwrap_or_else(|| default_data_dir(root));
+    let gen_bin = build_gen()?;
+    std::fs::create_dir_all(out.join("sections"))?;
+    std::fs::create_dir_all(out.join("figures"))?;
+    // Absolute, so that xtask (run from anywhere) and gen (run in the root) agree on them.
+    let out = std::path::absolute(&out)?;
+    let data_dir = std::path::absolute(&data_dir)?;
+    let mode = if a.quick { "quick" } else { "full" };
+    let cx = Ctx {
+        gen_bin,
+        root: root.to_path_buf(),
+        runs: out.join("runs"),
+        out: out.clone(),
+        data_dir,
+        quick: a.quick,
+    };
+    let chosen: Vec<&Section> = SECTIONS
+        .iter()
+        .filter(|s| a.only.is_empty() || a.only.iter().any(|o| o == s.name))
+        .collect();
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for (i, s) in chosen.iter().enumerate() {
+        println!(
+            "\n== report ({mode}) section {}/{}: {} ({} so far)",
+            i + 1,
+            chosen.len(),
+            s.name,
+            clock(started.elapsed().as_secs_f64())
+        );
+        let mut o = Out {
+            name: s.name,
+            started: Instant::now(),
+            md: String::new(),
+            metrics: Vec::new(),
+            commands: Vec::new(),
+            figures: Vec::new(),
+            datasets: Vec::new(),
+            protocol: String::new(),
+        };
+        if let Err(e) = (s.run)(&cx, &mut o) {
+            eprintln!("section {} failed: {e:#}", s.name);
+            failed.push(s.name);
+            continue;
+        }
+        let record = json!({
+            "name": s.name,
+            "title": s.title,
+            "mode": mode,
+            "commit": git_commit(root),
+            "seed": SEED.parse::<u64>().unwrap_or(0),
+            "datasets": o.datasets,
+            "protocol": o.protocol,
+            "wall_seconds": o.started.elapsed().as_secs_f64(),
+            "commands": o.commands,
+            "metrics": o.metrics,
+            "figures": o.figures,
+            "markdown": o.md,
+        });
+        let path = out.join("sections").join(format!("{}.json", s.name));
+        std::fs::write(&path, serde_json::to_string_pretty(&record)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let report_json = assemble(&out, mode, root)?;
+    println!(
+        "\nreport ({mode}) in {}: REPORT.md, report.json, figures/ ({} in all)",
+        out.display(),
+        clock(started.elapsed().as_secs_f64())
+    );
+    if let Some(old) = &a.compare {
+        compare(old, &report_json)?;
+    }
+    if !failed.is_empty() {
+        bail!("these sections failed (see above): {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Writes REPORT.md and report.json from every section file in `out/sections`.
+fn assemble(out: &Path, mode: &str, root: &Path) -> anyhow::Result<PathBuf> {
+    let mut sections = Vec::new();
+    for s in SECTIONS {
+        let p = out.join("sections").join(format!("{}.json", s.name));
+        if !p.is_file() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p)?)
+            .with_context(|| format!("{} is not valid JSON", p.display()))?;
+        if v["mode"] != mode {
+            println!("(leaving out {}: it is from a {} report)", p.display(), v["mode"]);
+            continue;
+        }
+        sections.push(v);
+    }
+    let mut md = format!(
+        "# gen quality report ({mode})\n\nWritten by `cargo xtask report{}` at commit {} on a machine with {} CPU threads. \
+         Every number below comes from the `gen` command line in a release build; each section names its data, \
+         protocol, seed, commands and wall time, and was last run at the commit it names.\n",
+        if mode == "quick" { " --quick" } else { "" },
+        git_commit(root),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    md += "\n| section | data | wall time | commit |\n|---|---|---|---|\n";
+    for v in &sections {
+        let _ = writeln!(
+            md,
+            "| [{}](#{}) | {} | {} | {} |",
+            v["title"].as_str().unwrap_or("?"),
+            v["name"].as_str().unwrap_or("?"),
+            v["datasets"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            clock(f(&v["wall_seconds"])),
+            v["commit"].as_str().unwrap_or("?")
+        );
+    }
+    for v in &sections {
+        let _ = writeln!(
+            md,
+            "\n<a id=\"{}\"></a>\n## {}\n\n*Protocol:* {}. *Seed:* {} (every training run). *Wall time:* {}.\n",
+            v["name"].as_str().unwrap_or("?"),
+            v["title"].as_str().unwrap_or("?"),
+            v["protocol"].as_str().unwrap_or(""),
+            v["seed"],
+            clock(f(&v["wall_seconds"]))
+        );
+        md += v["markdown"].as_str().unwrap_or("");
+        md += "\n<details><summary>commands</summary>\n\n";
+        for c in v["commands"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                md,
+                "- `{}` ({})",
+                c["command"].as_str().unwrap_or("?"),
+                clock(f(&c["seconds"]))
+            );
+        }
+        md += "\n</details>\n";
+    }
+    std::fs::write(out.join("REPORT.md"), md)?;
+    let json_path = out.join("report.json");
+    let all = json!({ "mode": mode, "commit": git_commit(root), "sections": sections });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&all)?)?;
+    Ok(json_path)
+}
+
+/// The metrics of a report.json by `section/metric`.
+fn metrics_of(path: &Path) -> anyhow::Result<BTreeMap<String, (f64, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a report.json (invalid JSON)", path.display()))?;
+    let Some(sections) = v["sections"].as_array() else {
+        bail!("{} is not a report.json: it has no \"sections\" list", path.display());
+    };
+    let mut m = BTreeMap::new();
+    for s in sections {
+        let section = s["name"].as_str().unwrap_or("?");
+        for x in s["metrics"].as_array().into_iter().flatten() {
+            let name = format!("{section}/{}", x["name"].as_str().unwrap_or("?"));
+            m.insert(
+                name,
+                (f(&x["value"]), x["better"].as_str().unwrap_or("none").to_string()),
+            );
+        }
+    }
+    Ok(m)
+}
+
+/// How a metric moved: relative changes under 0.5 % count as unchanged.
+fn verdict(old: f64, new: f64, better: &str) -> &'static str {
+    let scale = old.abs().max(new.abs()).max(1e-12);
+    if ((new - old) / scale).abs() < 0.005 {
+        return "same";
+    }
+    match (better, new > old) {
+        ("higher", true) | ("lower", false) => "improved",
+        ("higher", false) | ("lower", true) => "regressed",
+        _ => "changed",
+    }
+}
+
+/// Prints what improved and what regressed from `old` to `new`.
+fn compare(old: &Path, new: &Path) -> anyhow::Result<()> {
+    let (a, b) = (metrics_of(old)?, metrics_of(new)?);
+    println!("\ncomparing {} (old) with {} (new)", old.display(), new.display());
+    println!("{:<48} {:>12} {:>12} {:>9}  verdict", "metric", "old", "new", "change");
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (name, (nv, better)) in &b {
+        let Some((ov, _)) = a.get(name) else {
+            println!("{name:<48} {:>12} {nv:>12.4} {:>9}  new", "-", "");
+            continue;
+        };
+        let v = verdict(*ov, *nv, better);
+        *counts.entry(v).or_default() += 1;
+        let change = if ov.abs() > 1e-12 {
+            format!("{:+.1}%", 100.0 * (nv - ov) / ov.abs())
+        } else {
+            "-".into()
+        };
+        println!("{name:<48} {ov:>12.4} {nv:>12.4} {change:>9}  {v}");
+    }
+    for name in a.keys().filter(|k| !b.contains_key(*k)) {
+        println!(
+            "{name:<48} {:>12.4} {:>12} {:>9}  missing from the new report",
+            a[name].0, "-", ""
+        );
+    }
+    println!(
+        "{} improved, {} regressed, {} unchanged, {} changed (no better direction)",
+        counts.get("improved").unwrap_or(&0),
+        counts.get("regressed").unwrap_or(&0),
+        counts.get("same").unwrap_or(&0),
+        counts.get("changed").unwrap_or(&0)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_direction() {
+        assert_eq!(verdict(1.0, 2.0, "higher"), "improved");
+        assert_eq!(verdict(1.0, 2.0, "lower"), "regressed");
+        assert_eq!(verdict(2.0, 1.0, "lower"), "improved");
+        assert_eq!(verdict(2.0, 1.0, "none"), "changed");
+        assert_eq!(verdict(100.0, 100.2, "higher"), "same");
+        assert_eq!(verdict(0.0, 0.0, "higher"), "same");
+    }
+
+    #[test]
+    fn compare_reads_reports_and_rejects_other_json() {
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.json");
+        let new = dir.join("new.json");
+        let report = |v: f64| {
+            json!({"mode": "quick", "sections": [{"name": "gan", "metrics": [
+                {"name": "digits/classifier_fid", "value": v, "better": "lower"}]}]})
+            .to_string()
+        };
+        std::fs::write(&old, report(10.0)).unwrap();
+        std::fs::write(&new, report(5.0)).unwrap();
+        let m = metrics_of(&new).unwrap();
+        assert_eq!(m["gan/digits/classifier_fid"], (5.0, "lower".to_string()));
+        compare(&old, &new).unwrap();
+        std::fs::write(&new, "{\"rows\": []}").unwrap();
+        let e = metrics_of(&new).unwrap_err().to_string();
+        assert!(e.contains("no \"sections\""), "{e}");
+        std::fs::write(&new, "{trunc").unwrap();
+        assert!(metrics_of(&new).unwrap_err().to_string().contains("invalid JSON"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_section_has_a_unique_name() {
+        let mut names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SECTIONS.len());
+    }
+}
