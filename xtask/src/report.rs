@@ -293,7 +293,7 @@ fn reduction(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
         model.join(" ")
     );
     let mut compression = String::new();
-    for set in sets {
+    for &set in &sets {
         // `gen sweep --name ae-SET` writes its table to sweep-ae-SET/ and its models to ae-SET-zK/.
         let base = format!("ae-{set}");
         let name = format!("sweep-{base}");
@@ -355,8 +355,7 @@ fn reduction(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
         )?;
     }
     let _ = writeln!(out.md, "\n### Compression: bits per image against PSNR\n{compression}");
-    for set in out.datasets.clone() {
-        let set = set.split(' ').next().unwrap_or_default().to_string();
+    for set in sets {
         out.figure(
             cx,
             &format!("sweep-ae-{set}"),
