@@ -94,6 +94,30 @@ pub fn data_dir(flag: Option<&Path>) -> PathBuf {
 /// Loads the data set of `spec` and splits it deterministically.
 pub fn load_splits(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<Splits> {
     let (source, pool, test) = load_pool(spec, data_dir)?;
+    split_pool(spec, source, pool, test)
+}
+
+/// The splits of `spec`, and real images that a run trained on them never saw, for judging
+/// samples against: the validation split, or, when `--limit` left part of the pool out of
+/// training and that part is larger, that part (a run on 600 MNIST images has 60 validation
+/// images, too few for a Fréchet distance, but 59,400 unused ones). The data is read once.
+pub fn load_splits_and_unseen(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<(Splits, Dataset)> {
+    let (source, pool, test) = load_pool(spec, data_dir)?;
+    let rest = spec.limit.filter(|&n| n < pool.len()).map(|n| {
+        let rows: Vec<usize> = (n..pool.len()).collect();
+        pool.subset(&rows, format!("{}-unused", source.short_name()))
+    });
+    let splits = split_pool(spec, source, pool, test)?;
+    let unseen = match rest {
+        Some(rest) if !splits.standardised && rest.len() > splits.valid.len() => rest,
+        _ => splits.valid.clone(),
+    };
+    Ok((splits, unseen))
+}
+
+/// Cuts `spec`'s training and validation splits from `pool` (its first `limit` rows), and
+/// standardises tables by the training split.
+fn split_pool(spec: &DataSpec, source: DataSource, pool: Dataset, test: Dataset) -> anyhow::Result<Splits> {
     let pool = match spec.limit {
         Some(n) => pool.take(n),
         None => pool,
@@ -114,22 +138,6 @@ pub fn load_splits(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<Splits> {
         test: test.with_name(format!("{name}-test")),
         standardised,
     })
-}
-
-/// Real images of `spec`'s data set that a run trained on it never saw, for judging samples
-/// against: the validation split, or, when `--limit` left part of the pool out of training and
-/// that part is larger, that part (a run on 600 MNIST images has 60 validation images, too few
-/// for a Fréchet distance, but 59,400 unused ones).
-pub fn unseen_images(spec: &DataSpec, splits: &Splits, data_dir: &Path) -> anyhow::Result<Dataset> {
-    let Some(limit) = spec.limit else {
-        return Ok(splits.valid.clone());
-    };
-    let (source, pool, _) = load_pool(spec, data_dir)?;
-    if splits.standardised || pool.len().saturating_sub(limit) <= splits.valid.len() {
-        return Ok(splits.valid.clone());
-    }
-    let rest: Vec<usize> = (limit..pool.len()).collect();
-    Ok(pool.subset(&rest, format!("{}-unused", source.short_name())))
 }
 
 /// The pool that the training and validation splits come from, and the test set.
@@ -183,14 +191,15 @@ mod tests {
     fn unseen_images_are_the_rows_a_limit_left_out() {
         let dir = Path::new("unused");
         let full = DataSpec::default();
-        let splits = load_splits(&full, dir).unwrap();
-        assert_eq!(unseen_images(&full, &splits, dir).unwrap(), splits.valid);
+        let (splits, unseen) = load_splits_and_unseen(&full, dir).unwrap();
+        assert_eq!(unseen, splits.valid);
+        assert_eq!(splits.train, load_splits(&full, dir).unwrap().train);
         let limited = DataSpec {
             limit: Some(300),
             ..DataSpec::default()
         };
-        let splits = load_splits(&limited, dir).unwrap();
-        let unseen = unseen_images(&limited, &splits, dir).unwrap();
+        let (splits, unseen) = load_splits_and_unseen(&limited, dir).unwrap();
+        assert_eq!(splits.train, load_splits(&limited, dir).unwrap().train);
         assert_eq!(unseen.len(), 1797 - 359 - 300);
         // The training and validation rows are the pool's first 300; the unseen ones the rest.
         let (_, pool, _) = load_pool(&limited, dir).unwrap();
