@@ -185,7 +185,7 @@ fn ci() -> anyhow::Result<()> {
     c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     run(c)?;
     let mut c = cargo();
-    c.args(["test", "--workspace"]);
+    c.args(["test", "--workspace", "--release"]);
     run(c)?;
     let mut c = cargo();
     c.args(["doc", "--workspace", "--no-deps"])
