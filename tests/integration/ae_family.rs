@@ -15,18 +15,7 @@ type I = NdArray;
 
 /// Trains `config` on `train` for `epochs` with a fixed seed.
 fn fit(config: &AutoencoderConfig, train: &Dataset, epochs: usize) -> Autoencoder<I> {
-    let device = Default::default();
-    B::seed(&device, 5);
-    let model = config.init::<B>(&device);
-    let cfg = TrainConfig::default()
-        .with_num_epochs(epochs)
-        .with_batch_size(32)
-        .with_learning_rate(2e-3)
-        .with_seed(5);
-    Trainer::new(cfg)
-        .unwrap()
-        .fit(model, train, None::<&Dataset>, &serde_json::Value::Null, &device)
-        .unwrap()
+    common::fit(|d| config.init::<B>(d), train, None, epochs, 5)
         .model
         .valid()
 }

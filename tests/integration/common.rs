@@ -3,6 +3,43 @@
 
 use std::path::PathBuf;
 
+use burn::backend::{Autodiff, NdArray};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::Backend;
+use gen_toolkit::core::train::Fitted;
+use gen_toolkit::prelude::*;
+
+/// The backend the model-family tests train on.
+pub type B = Autodiff<NdArray>;
+
+/// Seeds the backend's generator with `seed`, builds a model with `init`, and trains it on
+/// `train` (validating on `valid`, if any) for `epochs`: batch 32, Adam at 2e-3, `seed` for the
+/// shuffling too. Callers hold [`seed_lock`].
+pub fn fit<M>(
+    init: impl FnOnce(&burn::tensor::Device<B>) -> M,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    epochs: usize,
+    seed: u64,
+) -> Fitted<M>
+where
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<NdArray>,
+{
+    let device = Default::default();
+    B::seed(&device, seed);
+    let model = init(&device);
+    let cfg = TrainConfig::default()
+        .with_num_epochs(epochs)
+        .with_batch_size(32)
+        .with_learning_rate(2e-3)
+        .with_seed(seed);
+    Trainer::new(cfg)
+        .unwrap()
+        .fit(model, train, valid, &serde_json::Value::Null, &device)
+        .unwrap()
+}
+
 /// burn's CPU backends share one random generator per process: tests that seed it hold this.
 pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

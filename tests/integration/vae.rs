@@ -15,19 +15,9 @@ use gen_toolkit::prelude::*;
 type B = Autodiff<NdArray>;
 type I = NdArray;
 
+/// Trains `config` on `train`, validating on `valid`, for `epochs` with a fixed seed.
 fn fit(config: &VaeConfig, train: &Dataset, valid: &Dataset, epochs: usize) -> Fitted<Vae<B>> {
-    let device = Default::default();
-    B::seed(&device, 11);
-    let model = config.init::<B>(&device);
-    let cfg = TrainConfig::default()
-        .with_num_epochs(epochs)
-        .with_batch_size(32)
-        .with_learning_rate(2e-3)
-        .with_seed(11);
-    Trainer::new(cfg)
-        .unwrap()
-        .fit(model, train, Some(valid), &serde_json::Value::Null, &device)
-        .unwrap()
+    common::fit(|d| config.init::<B>(d), train, Some(valid), epochs, 11)
 }
 
 fn valid_losses(f: &Fitted<Vae<B>>) -> Vec<f64> {
