@@ -101,6 +101,9 @@ impl<B: Backend> Autoencoder<B> {
         x: Tensor<B, 2>,
         projections: Option<usize>,
     ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        if let (None, AeEncoder::Mlp(m)) = (projections, &self.encoder) {
+            return m.forward_with_jacobian_fro2(x);
+        }
         let [batch, _] = x.dims();
         let device = x.device();
         let d = self.d_latent;
@@ -375,6 +378,8 @@ mod tests {
             AutoencoderConfig::mlp(10, vec![6], 4)
                 .with_activation(Activation::Softplus)
                 .with_latent_activation(Activation::Sigmoid),
+            // One layer: the closed form Σ_j σ'(z_j)² ‖W_j‖² instead of propagated rows.
+            AutoencoderConfig::mlp(10, vec![], 4).with_latent_activation(Activation::Sigmoid),
             AutoencoderConfig::conv(ImageShape::grey(4, 8), vec![3, 2], 3).with_activation(Activation::Tanh),
         ] {
             let ae = cfg.init::<TestBackend>(&device);

@@ -158,6 +158,35 @@ impl<B: Backend> Mlp<B> {
         (h, g)
     }
 
+    /// Applies the stack and returns, for each sample, the squared Frobenius norm of the output's
+    /// Jacobian with respect to the input, `‖∂y/∂x‖²_F`, exactly and by the cheapest route.
+    ///
+    /// For a single layer `y = σ(x W + b)` the Jacobian is `diag(σ'(z)) Wᵀ`, so the norm is
+    /// `Σ_j σ'(z_j)² Σ_i W_ij²`: a few operations per output instead of the `d_output` rows
+    /// that [`Self::forward_with_jacobian`] propagates (about 250 times cheaper for the
+    /// 784-256 contractive autoencoder). Deeper stacks propagate one row per output.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - output: `([batch, d_output], [batch])`
+    pub fn forward_with_jacobian_fro2(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let [batch, _] = x.dims();
+        if let [layer] = self.layers.as_slice() {
+            let z = layer.forward(x);
+            let y = self.output_activation.forward(z.clone());
+            let d = self.output_activation.derivative(z, y.clone()); // [batch, d_output]
+            let col_norms = layer.weight.val().powi_scalar(2).sum_dim(0); // [1, d_output]
+            let norm = (d.powi_scalar(2) * col_norms).sum_dim(1).reshape([batch]);
+            return (y, norm);
+        }
+        let d_out = self.layers.last().expect("an MLP has a layer").weight.dims()[1];
+        let seeds = Tensor::<B, 2>::eye(d_out, &x.device())
+            .unsqueeze::<3>()
+            .repeat_dim(0, batch);
+        let (y, rows) = self.forward_with_jacobian(x, seeds);
+        (y, rows.powi_scalar(2).sum_dim(2).sum_dim(1).reshape([batch]))
+    }
+
     /// The layers, input first.
     pub fn layers(&self) -> &[Dense<B>] {
         &self.layers
@@ -242,6 +271,42 @@ mod tests {
                             "{act:?} b{b} row{row} col{i}: {ours} vs {theirs}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn jacobian_norm_equals_the_sum_of_squared_rows() {
+        use burn::tensor::Distribution;
+        let device = Default::default();
+        for hidden in [vec![], vec![5]] {
+            for act in [
+                Activation::Sigmoid,
+                Activation::Tanh,
+                Activation::Relu,
+                Activation::Identity,
+            ] {
+                let mlp = MlpConfig::new(6, hidden.clone(), 4)
+                    .with_output_activation(act)
+                    .init::<TestBackend>(&device);
+                let x = Tensor::<TestBackend, 2>::random([3, 6], Distribution::Normal(0.0, 1.0), &device);
+                let eye = Tensor::<TestBackend, 2>::eye(4, &device)
+                    .unsqueeze::<3>()
+                    .repeat_dim(0, 3);
+                let (y_rows, rows) = mlp.forward_with_jacobian(x.clone(), eye);
+                let (y, norm) = mlp.forward_with_jacobian_fro2(x);
+                y.into_data()
+                    .assert_approx_eq::<f32>(&y_rows.into_data(), Default::default());
+                let by_rows: Vec<f32> = rows.powi_scalar(2).sum_dim(2).sum_dim(1).into_data().to_vec().unwrap();
+                let ours: Vec<f32> = norm.into_data().to_vec().unwrap();
+                assert_eq!(ours.len(), 3);
+                for (a, b) in ours.iter().zip(&by_rows) {
+                    assert!(a.is_finite() && *a >= 0.0);
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{hidden:?} {act:?}: {a} vs {b}"
+                    );
                 }
             }
         }
