@@ -3,8 +3,10 @@
 //! - `cargo xtask train [ARGS…]`: the main job. With no arguments, trains the default
 //!   autoencoder on the embedded digits (replacing the previous default run); otherwise passes
 //!   the arguments to `gen train` (see `gen train --help`).
-//! - `cargo xtask bench [ARGS…]`: `gen bench` in a release build, and the PyTorch reference beside
-//!   it when `GEN_TORCH_PYTHON` names a Python with torch (or `~/torch-ref/bin/python` exists).
+//! - `cargo xtask bench [--rounds N] [ARGS…]`: `gen bench` in a release build and, when
+//!   `GEN_TORCH_PYTHON` names a Python with torch (or `~/torch-ref/bin/python` exists), the
+//!   PyTorch reference, interleaved round by round, with the ratio of each shared workload and
+//!   the peak memory of an MNIST-sized epoch (see `bench.rs`).
 //! - `cargo xtask report [--quick] [--only SECTION,…] [--compare OLD.json]`: the quality suite
 //!   through the release `gen` binary, written to `report/REPORT.md` and `report/report.json`
 //!   (see `report.rs`).
@@ -15,6 +17,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod bench;
 mod report;
 
 fn main() -> anyhow::Result<()> {
@@ -108,73 +111,10 @@ fn torch_python() -> Option<PathBuf> {
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
-    let gen_bin = build_gen()?;
-    let out = project_root().join("target/bench");
-    std::fs::create_dir_all(&out)?;
-    let gen_json = out.join("gen.json");
-    let mut c = Command::new(&gen_bin);
-    c.current_dir(project_root())
-        .arg("bench")
-        .arg("--json")
-        .arg(&gen_json)
-        .args(args);
-    run(c)?;
-    let gen_rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&gen_json)?)?;
-
-    let script = project_root().join("../shared/bench/torch_reference.py");
-    let torch = match (torch_python(), script.is_file()) {
-        (Some(py), true) => {
-            let torch_json = out.join("torch.json");
-            let mut c = Command::new(py);
-            c.arg(&script).args(["--threads", "2", "--json"]).arg(&torch_json);
-            c.stdout(std::process::Stdio::null());
-            run(c)?;
-            let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&torch_json)?)?;
-            Some(rows)
-        }
-        _ => {
-            println!(
-                "\n(PyTorch reference not run: set GEN_TORCH_PYTHON to a Python with torch; see ../shared/bench/README.md)"
-            );
-            None
-        }
-    };
-    let torch_rate = |workload: &str| -> Option<f64> {
-        let prefix = match workload {
-            "mlp_ae_train" => "(a)",
-            "mlp_vae_train" => "(b)",
-            "dcgan_train" => "(d)",
-            "encoder_inference" => "(e)",
-            _ => return None,
-        };
-        torch
-            .as_ref()?
-            .iter()
-            .find(|r| r["workload"].as_str().is_some_and(|w| w.starts_with(prefix)))?["median_per_s"]
-            .as_f64()
-    };
-    println!(
-        "\n{:<22} {:<8} {:>12} {:>12} {:>9}",
-        "workload", "backend", "gen/s", "pytorch/s", "ratio"
-    );
-    for r in &gen_rows {
-        let w = r["workload"].as_str().unwrap_or("?");
-        let ours = r["median_per_s"].as_f64().unwrap_or(f64::NAN);
-        let theirs = torch_rate(w);
-        println!(
-            "{:<22} {:<8} {:>12.1} {:>12} {:>9}",
-            w,
-            r["backend"].as_str().unwrap_or("?"),
-            ours,
-            theirs.map(|t| format!("{t:.1}")).unwrap_or_else(|| "-".into()),
-            theirs.map(|t| format!("{:.2}", ours / t)).unwrap_or_else(|| "-".into())
-        );
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return bench::bench(&project_root(), args, PathBuf::new(), None);
     }
-    println!(
-        "(samples/s, median of the timed runs; rows also in {})",
-        gen_json.display()
-    );
-    Ok(())
+    bench::bench(&project_root(), args, build_gen()?, torch_python())
 }
 
 fn ci() -> anyhow::Result<()> {

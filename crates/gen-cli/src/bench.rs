@@ -10,12 +10,16 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use gen_ae::{AutoencoderConfig, Regularizer};
-use gen_core::nn::ImageShape;
+use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
 use gen_core::train::FlushingAdam;
-use gen_core::{Batch, Encoder, Objective, Stage};
+use gen_core::{Batch, BatchSource, Encoder, Objective, Stage};
+use gen_data::Dataset;
 use gen_gan::{Adversary, GanConfig, discriminator_phase, generator_phase};
 use gen_vae::VaeConfig;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::backend::{BackendChoice, Job, with_backend};
@@ -51,6 +55,11 @@ pub struct BenchArgs {
     /// Also write the rows as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Instead of the table: one epoch of the reference MLP autoencoder over 60,000 random
+    /// 784-value samples held in memory like MNIST (batch 128, shuffled), on the first backend;
+    /// the row's peak memory is the MNIST-sized training run's (run it in a fresh process).
+    #[arg(long)]
+    epoch: bool,
 }
 
 /// One measured workload.
@@ -178,10 +187,21 @@ impl Job for BenchJob {
             B::sync(&device).expect("device sync");
         }));
 
-        // The same MLP as a denoising autoencoder (Gaussian noise drawn afresh each step) and as a
-        // contractive one, exact (32 Jacobian rows propagated per sample) and estimated from 4
-        // random projections: what each variant costs over the plain step above.
+        // The same MLP as a sparse autoencoder (KL and L1), a denoising one (Gaussian noise drawn
+        // afresh each step) and a contractive one, exact (32 Jacobian rows propagated per sample)
+        // and estimated from 4 random projections: what each variant costs over the plain step
+        // above. Last, (c) of the PyTorch reference: a contractive autoencoder 784-256-784 with a
+        // sigmoid code, λ = 1e-4, the exact penalty.
         let variants = [
+            (
+                "mlp_sparse_kl_train",
+                cfg.clone()
+                    .with_regularizer(Regularizer::SparseKl { rho: 0.05, beta: 1e-3 }),
+            ),
+            (
+                "mlp_sparse_l1_train",
+                cfg.clone().with_regularizer(Regularizer::SparseL1 { lambda: 1e-3 }),
+            ),
             ("mlp_dae_train", cfg.clone().with_noise(Noise::Gaussian { sigma: 0.3 })),
             (
                 "mlp_cae_train_exact",
@@ -196,6 +216,15 @@ impl Job for BenchJob {
                     lambda: 1e-3,
                     projections: Some(4),
                 }),
+            ),
+            (
+                "cae_784_256_train",
+                AutoencoderConfig::mlp(784, vec![], 256)
+                    .with_latent_activation(Activation::Sigmoid)
+                    .with_regularizer(Regularizer::Contractive {
+                        lambda: 1e-4,
+                        projections: None,
+                    }),
             ),
         ];
         for (name, variant) in variants {
@@ -322,6 +351,51 @@ impl Job for BenchJob {
     }
 }
 
+/// One epoch of the reference MLP autoencoder over an MNIST-sized set of random samples, through
+/// the same path as real training: rows gathered on the host into a batch per step.
+struct EpochJob {
+    backend: BackendChoice,
+}
+
+/// Rows and batch size of [`EpochJob`]: MNIST's training set, PyTorch reference's batch.
+const EPOCH_ROWS: usize = 60_000;
+const EPOCH_BATCH: usize = 128;
+
+impl Job for EpochJob {
+    type Output = BenchRow;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<BenchRow> {
+        B::seed(&device, 0);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let features: Vec<f32> = (0..EPOCH_ROWS * 784).map(|_| rng.random::<f32>()).collect();
+        let data = Dataset::new("random", features, 784, None, None)?;
+        let mut order: Vec<usize> = (0..EPOCH_ROWS).collect();
+        order.shuffle(&mut rng);
+        let mut model = AutoencoderConfig::mlp(784, vec![512, 256], 32).init::<B>(&device);
+        let mut optim = FlushingAdam::default().init();
+        let start = Instant::now();
+        for chunk in order.chunks(EPOCH_BATCH) {
+            let batch: Batch<B> = BatchSource::<B>::batch(&data, chunk, &device);
+            let loss = model.objective(&batch, Stage::Train).total;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model, grads);
+        }
+        B::sync(&device).expect("device sync");
+        let rate = EPOCH_ROWS as f64 / start.elapsed().as_secs_f64();
+        Ok(BenchRow {
+            workload: "mlp_ae_epoch".into(),
+            backend: self.backend.to_string(),
+            batch: EPOCH_BATCH,
+            median_per_s: rate,
+            min_per_s: rate,
+            max_per_s: rate,
+            flop_per_sample: Some(AE_TRAIN_FLOPS),
+            gflops: Some(rate * AE_TRAIN_FLOPS as f64 / 1e9),
+            peak_rss_mb: peak_rss_mb(),
+        })
+    }
+}
+
 /// `gen bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.runs == 0 || args.steps == 0 {
@@ -339,19 +413,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         args.backend.clone()
     };
-    eprintln!(
-        "warm-up {} steps, then median of {} runs x {} steps",
-        args.warmup, args.runs, args.steps
-    );
     let mut rows = Vec::new();
-    for backend in backends {
-        let job = BenchJob {
-            backend,
-            warmup: args.warmup,
-            runs: args.runs,
-            steps: args.steps,
+    if args.epoch {
+        let Some(&backend) = backends.first() else {
+            anyhow::bail!("this build has no backend to run the epoch on");
         };
-        rows.extend(with_backend(backend, job)?);
+        eprintln!("one epoch of mlp_ae over {EPOCH_ROWS} random samples on {backend}");
+        rows.push(with_backend(backend, EpochJob { backend })?);
+    } else {
+        eprintln!(
+            "warm-up {} steps, then median of {} runs x {} steps",
+            args.warmup, args.runs, args.steps
+        );
+        for backend in backends {
+            let job = BenchJob {
+                backend,
+                warmup: args.warmup,
+                runs: args.runs,
+                steps: args.steps,
+            };
+            rows.extend(with_backend(backend, job)?);
+        }
     }
     println!(
         "{:<22} {:<8} {:>5} {:>12} {:>21} {:>8} {:>9}",
