@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// the row's peak memory is the MNIST-sized training run's (run it in a fresh process).
     #[arg(long)]
     epoch: bool,
+    /// Measure only the workloads whose name starts with this (repeat the flag), e.g. `dcgan`
+    /// or `mlp_ae_train`: for profiling one row at a time.
+    #[arg(long, value_name = "PREFIX")]
+    only: Vec<String>,
 }
 
 /// One measured workload.
@@ -108,18 +112,23 @@ fn reference_ae() -> AutoencoderConfig {
     AutoencoderConfig::mlp(784, vec![512, 256], 32)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct BenchJob {
     backend: BackendChoice,
     warmup: usize,
     runs: usize,
     steps: usize,
+    /// Workload-name prefixes to run; empty: all.
+    only: Vec<String>,
 }
 
 impl BenchJob {
-    /// Times `step` (which processes `batch` samples and returns after its results are ready).
-    #[allow(clippy::too_many_arguments)]
-    fn time(&self, workload: &str, batch: usize, flops: Option<u64>, mut step: impl FnMut(usize)) -> BenchRow {
+    /// Times `step` (which processes `batch` samples and returns after its results are ready);
+    /// `None`, without running it, when `--only` leaves the workload out.
+    fn time(&self, workload: &str, batch: usize, flops: Option<u64>, mut step: impl FnMut(usize)) -> Option<BenchRow> {
+        if !self.only.is_empty() && !self.only.iter().any(|p| workload.starts_with(p.as_str())) {
+            return None;
+        }
         for i in 0..self.warmup {
             step(i);
         }
@@ -151,7 +160,7 @@ impl BenchJob {
             "  {:<28} {:<8} {:>10.1} samples/s",
             row.workload, row.backend, row.median_per_s
         );
-        row
+        Some(row)
     }
 }
 
@@ -169,7 +178,7 @@ impl Job for BenchJob {
             .collect();
         let mut model = Some(cfg.init::<B>(&device));
         let mut optim = FlushingAdam::default().init();
-        rows.push(self.time("mlp_ae_train", 128, Some(AE_TRAIN_FLOPS), |i| {
+        rows.extend(self.time("mlp_ae_train", 128, Some(AE_TRAIN_FLOPS), |i| {
             let m = model.take().expect("model");
             let loss = m.loss(batches[i % batches.len()].clone());
             let grads = GradientsParams::from_grads(loss.backward(), &m);
@@ -185,7 +194,7 @@ impl Job for BenchJob {
             .collect();
         let mut conv = Some(conv_cfg.init::<B>(&device));
         let mut conv_optim = FlushingAdam::default().init();
-        rows.push(self.time("conv_ae_train", 64, None, |i| {
+        rows.extend(self.time("conv_ae_train", 64, None, |i| {
             let m = conv.take().expect("model");
             let loss = m.loss(images[i % images.len()].clone());
             let grads = GradientsParams::from_grads(loss.backward(), &m);
@@ -236,7 +245,7 @@ impl Job for BenchJob {
         for (name, variant) in variants {
             let mut m = Some(variant.init::<B>(&device));
             let mut opt = FlushingAdam::default().init();
-            rows.push(self.time(name, 128, None, |i| {
+            rows.extend(self.time(name, 128, None, |i| {
                 let model = m.take().expect("model");
                 let batch = Batch {
                     x: batches[i % batches.len()].clone(),
@@ -272,7 +281,7 @@ impl Job for BenchJob {
                 .collect();
             let mut m = Some(vcfg.init::<B>(&device));
             let mut opt = FlushingAdam::default().init();
-            rows.push(self.time(name, batch, flops, |i| {
+            rows.extend(self.time(name, batch, flops, |i| {
                 let model = m.take().expect("model");
                 let batch = Batch {
                     x: data[i % data.len()].clone(),
@@ -302,15 +311,15 @@ impl Job for BenchJob {
         // timed run there keeps the bench within minutes.
         let timer = if self.backend == BackendChoice::Ndarray {
             BenchJob {
-                backend: self.backend,
                 warmup: 1,
                 runs: 1,
                 steps: 2,
+                ..self.clone()
             }
         } else {
-            self
+            self.clone()
         };
-        rows.push(timer.time("dcgan_train", 64, None, |i| {
+        rows.extend(timer.time("dcgan_train", 64, None, |i| {
             let (gm, dm) = (g.take().expect("generator"), d.take().expect("discriminator"));
             let batch = Batch {
                 x: images[i % images.len()].clone(),
@@ -348,7 +357,7 @@ impl Job for BenchJob {
         let inputs: Vec<Tensor<B::InnerBackend, 2>> = (0..4)
             .map(|_| Tensor::random([1024, 784], Distribution::Default, &device))
             .collect();
-        rows.push(self.time("encoder_inference", 1024, Some(ENC_FLOPS), |i| {
+        rows.extend(self.time("encoder_inference", 1024, Some(ENC_FLOPS), |i| {
             let z = encoder.encode(inputs[i % inputs.len()].clone());
             B::InnerBackend::sync(&device).expect("device sync");
             drop(z);
@@ -437,6 +446,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 warmup: args.warmup,
                 runs: args.runs,
                 steps: args.steps,
+                only: args.only.clone(),
             };
             rows.extend(with_backend(backend, job)?);
         }
