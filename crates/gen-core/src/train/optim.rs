@@ -16,12 +16,20 @@
 //! step instead cost 10 % of the speed (five more tensor passes per parameter per step).
 //! Everything else is burn's `Adam` step, and the state is burn's `AdamState`, so checkpoints
 //! written before keep loading.
+//!
+//! On the CPU backends (Flex and ndarray, whose tensors live in host memory) the step runs as one
+//! fused loop over the weights, the gradient and both moments, instead of about a dozen tensor
+//! operations that each read and write every parameter: profiled on the reference 784-512-256-32
+//! autoencoder (Flex, batch 128), those passes took 31 % of the training step, bound by memory
+//! bandwidth. Flex and ndarray hand a uniquely owned tensor's buffer out and take it back without a
+//! copy, so the fused step touches each value once. It computes the same expressions in the same
+//! order as the tensor path, which other backends (wgpu) keep, and a test holds the two to 1e-6.
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, SimpleOptimizer};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{DType, Tensor, TensorData};
 
 /// Moments smaller than this in magnitude are set to zero before they decay into subnormals.
 pub const MOMENT_FLUSH: f32 = 1e-30;
@@ -68,16 +76,20 @@ fn flush_abs<B: Backend, const D: usize>(t: Tensor<B, D>, below: f32) -> Tensor<
     t.mask_fill(small, 0.0)
 }
 
-impl<B: Backend> SimpleOptimizer<B> for FlushingAdam {
-    type State<const D: usize> = AdamState<B, D>;
+/// Backends whose float tensors are host memory, where [`FlushingAdam`] runs its fused loop.
+fn is_host_backend<B: Backend>(device: &B::Device) -> bool {
+    matches!(B::name(device).as_str(), "flex" | "ndarray")
+}
 
-    fn step<const D: usize>(
+impl FlushingAdam {
+    /// The step as tensor operations: any backend.
+    fn step_tensors<B: Backend, const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        state: Option<AdamState<B, D>>,
+    ) -> (Tensor<B, D>, AdamState<B, D>) {
         let mut grad = grad;
         if self.weight_decay > 0.0 {
             grad = grad.add(tensor.clone().mul_scalar(self.weight_decay));
@@ -117,7 +129,91 @@ impl<B: Backend> SimpleOptimizer<B> for FlushingAdam {
             .clone()
             .mul_scalar(factor)
             .div(momentum.moment_2.clone().sqrt().add_scalar(self.epsilon * bc2_sqrt));
-        (tensor - update.mul_scalar(lr), Some(AdamState::new(momentum)))
+        (tensor - update.mul_scalar(lr), AdamState::new(momentum))
+    }
+
+    /// The same step as one loop over host memory: the tensor path's expressions in its order,
+    /// each value read and written once. Every tensor must be `f32`.
+    fn step_host<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdamState<B, D>>,
+    ) -> (Tensor<B, D>, AdamState<B, D>) {
+        // `into_data` hands a uniquely owned buffer out without a copy (Flex, ndarray), and
+        // `from_data` takes it back, so the values are updated where they lie. (A `Vec<f32>`
+        // would be copied again into a buffer of the backend's alignment.)
+        let device = tensor.device();
+        let mut w = tensor.into_data();
+        let g = grad.into_data();
+        let (time, mut m, mut v) = match state {
+            Some(AdamState { momentum: s }) => (s.time + 1, s.moment_1.into_data(), s.moment_2.into_data()),
+            None => {
+                let zeros = || TensorData::zeros::<f32, _>(g.shape.clone());
+                (1, zeros(), zeros())
+            }
+        };
+        let (b1, b2, wd) = (self.beta_1, self.beta_2, self.weight_decay);
+        let t = time as i32;
+        let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
+        let factor = bc2_sqrt / (1.0 - b1.powi(t));
+        let eps = self.epsilon * bc2_sqrt;
+        let lr = lr as f32;
+        let flush = time % FLUSH_EVERY == 0;
+        let values = "dtype checked to be f32";
+        for (((w, &g), m), v) in (w.as_mut_slice::<f32>().expect(values).iter_mut())
+            .zip(g.as_slice::<f32>().expect(values))
+            .zip(m.as_mut_slice::<f32>().expect(values).iter_mut())
+            .zip(v.as_mut_slice::<f32>().expect(values).iter_mut())
+        {
+            let g = if wd > 0.0 { g + *w * wd } else { g };
+            let mut m1 = *m * b1 + g * (1.0 - b1);
+            let mut m2 = *v * b2 + (g * g) * (1.0 - b2);
+            if flush {
+                if m1.abs() < MOMENT_FLUSH {
+                    m1 = 0.0;
+                }
+                if m2 < MOMENT_FLUSH {
+                    m2 = 0.0;
+                }
+            }
+            *m = m1;
+            *v = m2;
+            *w -= (m1 * factor) / (m2.sqrt() + eps) * lr;
+        }
+        let momentum = AdaptiveMomentumState {
+            time,
+            moment_1: Tensor::from_data(m, &device),
+            moment_2: Tensor::from_data(v, &device),
+            max_moment_2: None,
+        };
+        (Tensor::from_data(w, &device), AdamState::new(momentum))
+    }
+}
+
+impl<B: Backend> SimpleOptimizer<B> for FlushingAdam {
+    type State<const D: usize> = AdamState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let f32s = |t: &Tensor<B, D>| t.dtype() == DType::F32;
+        let all_f32 = f32s(&tensor)
+            && f32s(&grad)
+            && state
+                .as_ref()
+                .is_none_or(|s| f32s(&s.momentum.moment_1) && f32s(&s.momentum.moment_2));
+        let (tensor, state) = if all_f32 && is_host_backend::<B>(&tensor.device()) {
+            self.step_host(lr, tensor, grad, state)
+        } else {
+            self.step_tensors(lr, tensor, grad, state)
+        };
+        (tensor, Some(state))
     }
 
     fn to_device<const D: usize>(mut state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -157,6 +253,53 @@ mod tests {
         }
         w.into_data()
             .assert_approx_eq::<f32>(&w_ref.into_data(), Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn fused_host_step_equals_the_tensor_step() {
+        // 40 steps cross two flushes (16, 32); the last two rows' gradients always tiny, so that
+        // without weight decay their moments get flushed; compared on weights and both moments.
+        for weight_decay in [0.0, 1e-2] {
+            same_steps(&FlushingAdam { weight_decay, ..ours() });
+        }
+    }
+
+    fn same_steps(opt: &FlushingAdam) {
+        let device = Default::default();
+        let w0 = Tensor::<B, 2>::random([9, 6], Distribution::Normal(0.0, 1.0), &device);
+        let (mut wh, mut wt) = (w0.clone(), w0);
+        let (mut sh, mut st) = (None, None);
+        for step in 1..=40 {
+            let g = Tensor::cat(
+                vec![
+                    Tensor::<B, 2>::random([7, 6], Distribution::Normal(0.0, 0.1), &device),
+                    Tensor::<B, 2>::random([2, 6], Distribution::Normal(0.0, 1e-20), &device),
+                ],
+                0,
+            );
+            let (a, sa) = opt.step_host(1e-2, wh, g.clone(), sh);
+            let (b, sb) = opt.step_tensors(1e-2, wt, g, st);
+            let tol = Tolerance::absolute(1e-6);
+            a.to_data().assert_approx_eq::<f32>(&b.to_data(), tol);
+            let (ma, mb) = (&sa.momentum, &sb.momentum);
+            assert_eq!(ma.time, mb.time);
+            ma.moment_1
+                .to_data()
+                .assert_approx_eq::<f32>(&mb.moment_1.to_data(), tol);
+            ma.moment_2
+                .to_data()
+                .assert_approx_eq::<f32>(&mb.moment_2.to_data(), tol);
+            if step % FLUSH_EVERY == 0 && opt.weight_decay == 0.0 {
+                // Both paths flushed the same second moments: the tiny rows', 12 values.
+                let zeros = |t: &Tensor<B, 2>| {
+                    let v = t.to_data().to_vec::<f32>().unwrap();
+                    v.iter().filter(|&&x| x == 0.0).count()
+                };
+                assert_eq!(zeros(&ma.moment_2), 12, "step {step}");
+                assert_eq!(zeros(&mb.moment_2), 12, "step {step}");
+            }
+            (wh, sh, wt, st) = (a, Some(sa), b, Some(sb));
+        }
     }
 
     #[test]
