@@ -71,6 +71,8 @@ impl Job for SweepJob {
         let out = runs_dir.join(format!("sweep-{base}"));
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
         let d = splits.test.d();
+        // One decomposition serves every latent size.
+        let pca = pca::Pca::fit(&splits.train)?;
         let mut rows = Vec::new();
         for &k in &self.args.latents {
             let mut cfg = self.cfg.clone();
@@ -96,7 +98,7 @@ impl Job for SweepJob {
             crate::artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
             let epochs = gen_core::train::MetricsLog::new(run.metrics().path()).read()?.1.len();
             let (ae_mse, ae_se) = reconstruction_errors(&model, &splits.test, &device)?;
-            let pca_mse = pca::reconstruction_mse(&splits.train, &splits.test, k)?;
+            let pca_mse = pca.reconstruction_mse(&splits.test, k)?;
             let compression = compression_table(&model, &splits.test, model_hash(&run)?, &device)?;
             if k == 2 {
                 let (codes, _) = map_rows(&splits.test, &device, |x| model.encode(x))?;
