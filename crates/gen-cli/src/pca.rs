@@ -124,8 +124,8 @@ mod tests {
         assert_eq!(reconstruction_mse(&d, &d, 6).unwrap(), 0.0);
     }
 
-    /// The error with `k` axes is the sum of the discarded eigenvalues, (n-1)/n per element
-    /// scale: checked on axis-aligned data whose variances are known.
+    /// The error with `k` axes is the variance along the discarded axes, spread over the
+    /// columns: checked on axis-aligned data whose variances are known.
     #[test]
     fn error_is_the_discarded_variance() {
         // Columns with variances 9, 4, 1 (values ±3, ±2, ±1, independent signs), mean 0.

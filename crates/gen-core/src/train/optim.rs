@@ -82,6 +82,14 @@ fn is_host_backend<B: Backend>(device: &B::Device) -> bool {
 }
 
 impl FlushingAdam {
+    /// Adam's bias correction at step `time` (from 1), shared by both paths: the update is
+    /// `m · factor / (√v + eps)`, burn's form `m̂ / (√v̂ + ε)` multiplied through by `√(1-β₂ᵗ)`.
+    fn bias_correction(&self, time: usize) -> (f32, f32) {
+        let t = time as i32;
+        let bc2_sqrt = (1.0 - self.beta_2.powi(t)).sqrt();
+        (bc2_sqrt / (1.0 - self.beta_1.powi(t)), self.epsilon * bc2_sqrt)
+    }
+
     /// The step as tensor operations: any backend.
     fn step_tensors<B: Backend, const D: usize>(
         &self,
@@ -121,14 +129,12 @@ impl FlushingAdam {
                 max_moment_2: None,
             },
         };
-        let t = momentum.time as i32;
-        let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let factor = bc2_sqrt / (1.0 - b1.powi(t));
+        let (factor, eps) = self.bias_correction(momentum.time);
         let update = momentum
             .moment_1
             .clone()
             .mul_scalar(factor)
-            .div(momentum.moment_2.clone().sqrt().add_scalar(self.epsilon * bc2_sqrt));
+            .div(momentum.moment_2.clone().sqrt().add_scalar(eps));
         (tensor - update.mul_scalar(lr), AdamState::new(momentum))
     }
 
@@ -155,10 +161,7 @@ impl FlushingAdam {
             }
         };
         let (b1, b2, wd) = (self.beta_1, self.beta_2, self.weight_decay);
-        let t = time as i32;
-        let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let factor = bc2_sqrt / (1.0 - b1.powi(t));
-        let eps = self.epsilon * bc2_sqrt;
+        let (factor, eps) = self.bias_correction(time);
         let lr = lr as f32;
         let flush = time % FLUSH_EVERY == 0;
         let values = "dtype checked to be f32";
