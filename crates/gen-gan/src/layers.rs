@@ -8,6 +8,7 @@ use burn::module::{Module, Param, ParamId};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, ElementConversion, Tensor, backend::Backend};
+use gen_core::nn::per_sample_channels;
 
 const EPS: f64 = 1e-12;
 
@@ -190,7 +191,10 @@ impl<B: Backend> SnConv<B> {
     /// # Shapes
     /// - `x`: `[batch, c_in, h, w]`; output `[batch, c_out, h / 2, w / 2]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        conv2d(x, self.weight(), Some(self.bias.val()), conv_options())
+        // The bias is added here rather than by `conv2d`, whose bias gradient swaps the
+        // output gradient's first two dimensions (a strided copy on the CPU backends).
+        let [n, ..] = x.dims();
+        conv2d(x, self.weight(), None, conv_options()) + per_sample_channels(self.bias.val(), n)
     }
 
     /// The estimate σ of the kernel matrix's largest singular value (1 after normalisation).

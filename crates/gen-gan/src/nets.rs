@@ -2,12 +2,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Distribution, Int, Tensor, activation, backend::Backend};
 
-use gen_core::nn::{Dense, DenseConfig};
+use gen_core::nn::{BatchNorm, BatchNormConfig, Dense, DenseConfig};
 
 use crate::config::{GanArchitecture, GanConfig};
 use crate::layers::{SnConv, SnDense};

@@ -1,15 +1,17 @@
 //! Building blocks shared by the model families: activations, a twice-differentiable dense layer,
-//! MLP stacks and convolutional encoder and decoder stacks for images.
+//! MLP stacks, convolutional encoder and decoder stacks for images, and batch normalisation.
 
 mod activation;
 mod conv;
 mod dense;
 mod mlp;
+mod norm;
 
 pub use activation::Activation;
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
 pub use mlp::{Mlp, MlpConfig};
+pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Tensor, backend::Backend};
