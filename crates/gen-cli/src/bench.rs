@@ -327,8 +327,7 @@ impl Job for BenchJob {
             };
             let (fakes, labels) = gm.fakes(&batch);
             let ds = discriminator_phase(
-                &gan_cfg.loss,
-                false,
+                &gan_cfg,
                 dm,
                 &gm,
                 &mut opt_d,
@@ -337,18 +336,46 @@ impl Job for BenchJob {
                 fakes.clone(),
                 labels.clone(),
             );
-            let gs = generator_phase(
-                &gan_cfg.loss,
-                gm,
-                &ds.discriminator,
-                &mut opt_g,
-                2e-4,
-                &batch,
-                fakes,
-                labels,
-            );
+            let gs = generator_phase(&gan_cfg, gm, &ds.discriminator, &mut opt_g, 2e-4, &batch, fakes, labels);
             g = Some(gs.generator);
             d = Some(ds.discriminator);
+            B::sync(&device).expect("device sync");
+        }));
+
+        // Batch norm of the DCGAN generator's two maps (64x128x7x7 and 64x64x14x14), forward
+        // and backward: burn's `nn::BatchNorm` against ours (`gen_core::nn::BatchNorm`, the same
+        // function arranged for Flex's fast paths), the one change measured in one run.
+        let maps: Vec<(Tensor<B, 4>, Tensor<B, 4>)> = [[64, 128, 7, 7], [64, 64, 14, 14]]
+            .into_iter()
+            .map(|shape| {
+                (
+                    Tensor::random(shape, Distribution::Normal(0.5, 2.0), &device),
+                    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device),
+                )
+            })
+            .collect();
+        let theirs: Vec<burn::nn::BatchNorm<B>> = [128, 64]
+            .iter()
+            .map(|&c| burn::nn::BatchNormConfig::new(c).init(&device))
+            .collect();
+        let ours: Vec<gen_core::nn::BatchNorm<B>> = [128, 64]
+            .iter()
+            .map(|&c| gen_core::nn::BatchNormConfig::new(c).init(&device))
+            .collect();
+        rows.extend(self.time("batchnorm_burn_train", 64, None, |_| {
+            for ((x, up), norm) in maps.iter().zip(&theirs) {
+                let x = x.clone().require_grad();
+                let grads = (norm.forward(x.clone()) * up.clone()).sum().backward();
+                drop(x.grad(&grads));
+            }
+            B::sync(&device).expect("device sync");
+        }));
+        rows.extend(self.time("batchnorm_gen_train", 64, None, |_| {
+            for ((x, up), norm) in maps.iter().zip(&ours) {
+                let x = x.clone().require_grad();
+                let grads = (norm.forward(x.clone()) * up.clone()).sum().backward();
+                drop(x.grad(&grads));
+            }
             B::sync(&device).expect("device sync");
         }));
 

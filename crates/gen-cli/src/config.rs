@@ -203,6 +203,9 @@ pub struct ModelSpec {
     pub ema: Option<f64>,
     /// Batch normalisation in a DCGAN generator.
     pub batch_norm: bool,
+    /// DiffAugment of the GAN discriminator's input: none (default), standard, or
+    /// `translation[:PIXELS],cutout[:PIXELS]`.
+    pub diff_augment: Option<String>,
     /// Weight of a super-resolution model's adversarial loss (default 0.01; 0: content alone).
     pub adversarial_weight: Option<f64>,
     /// A super-resolution model's content loss: `l1` (default) or `mse`.
@@ -233,6 +236,7 @@ impl Default for ModelSpec {
             lr_d: None,
             ema: None,
             batch_norm: true,
+            diff_augment: None,
             adversarial_weight: None,
             content: None,
         }
@@ -285,6 +289,10 @@ impl ModelSpec {
             n_critic: self.n_critic,
             lr_discriminator: self.lr_d.unwrap_or(lr),
             ema: self.ema,
+            augment: match &self.diff_augment {
+                Some(s) => gen_gan::DiffAugment::parse(s, image).map_err(anyhow::Error::msg)?,
+                None => None,
+            },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -494,6 +502,11 @@ pub struct TrainFlags {
     /// Batch normalisation in a DCGAN generator: true (default) or false.
     #[arg(long)]
     pub batch_norm: Option<bool>,
+    /// Differentiable augmentation of everything a GAN's discriminator sees (for small data
+    /// sets): none (default), standard (translation by 1/8 of the side, cutout of half), or
+    /// `translation[:PIXELS],cutout[:PIXELS]`.
+    #[arg(long)]
+    pub diff_augment: Option<String>,
     /// Weight of the super-resolution model's adversarial loss (default 0.01; 0: content alone).
     #[arg(long, allow_negative_numbers = true)]
     pub adversarial_weight: Option<f64>,
@@ -608,6 +621,9 @@ impl TrainFlags {
         if let Some(v) = self.batch_norm {
             m.batch_norm = v;
         }
+        if self.diff_augment.is_some() {
+            m.diff_augment = self.diff_augment.clone();
+        }
         if self.adversarial_weight.is_some() {
             m.adversarial_weight = self.adversarial_weight;
         }
@@ -688,6 +704,12 @@ impl RunConfig {
             let m = &self.model;
             if let Some(l) = &m.gan_loss {
                 l.parse::<gen_gan::GanLoss>()
+                    .map_err(anyhow::Error::msg)
+                    .context("in [model]")?;
+            }
+            if let Some(a) = &m.diff_augment {
+                // The sizes are checked against the image once the data is loaded.
+                gen_gan::DiffAugment::parse(a, ImageShape::grey(28, 28))
                     .map_err(anyhow::Error::msg)
                     .context("in [model]")?;
             }
@@ -804,6 +826,21 @@ mod tests {
         assert!(e.to_string().contains("cifar"), "{e}");
         let e = flags(&["--latent", "0"]).resolve().unwrap_err();
         assert!(e.to_string().contains("latent"), "{e}");
+        let e = flags(&["--model", "cgan", "--diff-augment", "colour"])
+            .resolve()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("unknown augmentation \"colour\""), "{e:#}");
+        let cfg = flags(&["--model", "cgan", "--diff-augment", "translation:2"])
+            .resolve()
+            .unwrap();
+        let gan = cfg.model.gan(ImageShape::grey(28, 28), Some(10), 2e-4).unwrap();
+        assert_eq!(
+            gan.augment,
+            Some(gen_gan::DiffAugment {
+                translation: 2,
+                cutout: 0
+            })
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[model]\nlatnet = 3\n").unwrap();

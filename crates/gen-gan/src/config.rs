@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use gen_core::ConfigError;
 use gen_core::nn::ImageShape;
 
+use crate::augment::DiffAugment;
 use crate::loss::GanLoss;
 use crate::nets::{Discriminator, Generator};
 
@@ -55,6 +56,10 @@ pub struct GanConfig {
     pub lr_discriminator: f64,
     /// Decay of the exponential moving average of the generator's weights; `None`: no average.
     pub ema: Option<f64>,
+    /// Differentiable augmentation of everything the discriminator sees, real and fake, in
+    /// both phases (for small training sets); `None`: the images as they are.
+    #[serde(default)]
+    pub augment: Option<DiffAugment>,
 }
 
 impl GanConfig {
@@ -74,6 +79,7 @@ impl GanConfig {
             n_critic: 1,
             lr_discriminator: 2e-4,
             ema: None,
+            augment: None,
         }
     }
 
@@ -133,6 +139,9 @@ impl GanConfig {
                 "the EMA decay must lie in [0, 1), got {d}"
             )));
         }
+        if let Some(a) = &self.augment {
+            a.validate(self.image)?;
+        }
         if matches!(self.loss, GanLoss::Wasserstein { .. }) && self.spectral_norm {
             return Err(ConfigError::Invalid(
                 "weight clipping and spectral normalisation both bound the critic; choose one".into(),
@@ -170,6 +179,9 @@ impl GanConfig {
         }
         if let Some(d) = self.ema {
             s.push_str(&format!(", EMA {d}"));
+        }
+        if let Some(a) = &self.augment {
+            s.push_str(&format!(", DiffAugment ({})", a.describe()));
         }
         s
     }

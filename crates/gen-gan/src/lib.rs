@@ -9,10 +9,13 @@
 //!   generator phase (the discriminator frozen), with separate Adam optimisers, `n_critic`
 //!   discriminator steps per generator step, an optional moving average of the generator, and
 //!   the balance diagnostics of every epoch.
+//! - [`DiffAugment`]: differentiable translation and cutout of the discriminator's input, for
+//!   training on a few hundred images.
 //! - [`classifier`]: the evaluation classifier and the metrics built on its features
 //!   (classifier-feature Fréchet distance, class coverage, an Inception-Score analogue).
 //! - [`sr`]: super-resolution from 14x14 to 28x28 with a content plus adversarial loss.
 
+mod augment;
 pub mod classifier;
 mod config;
 pub mod layers;
@@ -22,6 +25,7 @@ mod nets;
 pub mod sr;
 mod train;
 
+pub use augment::{DiffAugment, cutout, translate};
 pub use config::{GanArchitecture, GanConfig};
 pub use loss::GanLoss;
 pub use nets::{Discriminator, Generator, cycle_labels, one_hot};

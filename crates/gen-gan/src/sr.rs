@@ -108,6 +108,7 @@ impl SrConfig {
             n_critic: 1,
             lr_discriminator: 2e-4,
             ema: None,
+            augment: None,
         }
     }
 

@@ -275,17 +275,7 @@ impl<'a> GanTrainer<'a> {
                 };
                 if adv > 0.0 {
                     let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, total_steps);
-                    let out = discriminator_phase(
-                        &gan.loss,
-                        gan.spectral_norm,
-                        d,
-                        &g,
-                        &mut optim_d,
-                        lr,
-                        &batch,
-                        fakes.clone(),
-                        labels.clone(),
-                    );
+                    let out = discriminator_phase(&gan, d, &g, &mut optim_d, lr, &batch, fakes.clone(), labels.clone());
                     debug_assert_eq!(out.generator_params_reached, 0, "fakes must be detached");
                     d = out.discriminator;
                     for (k, v) in out.stats {
@@ -297,7 +287,7 @@ impl<'a> GanTrainer<'a> {
                 }
                 if g_phase {
                     let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, total_steps);
-                    let out = generator_phase(&gan.loss, g, &d, &mut optim_g, lr, &batch, fakes, labels);
+                    let out = generator_phase(&gan, g, &d, &mut optim_g, lr, &batch, fakes, labels);
                     debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
                     g = out.generator;
                     for (k, v) in out.stats {
@@ -404,14 +394,15 @@ pub struct DiscriminatorStep<B: AutodiffBackend> {
     pub generator_params_reached: usize,
 }
 
-/// The discriminator phase: its loss on the real `batch` and the detached `fakes` (with the
+/// The discriminator phase: `gan.loss` on the real `batch` and the detached `fakes` (with the
 /// gradient penalty for WGAN-GP), one step of `optim` at rate `lr` on the discriminator's
-/// weights only, then clipping for the Wasserstein loss. With `spectral`, one power-iteration
-/// step first. `generator` is only inspected, to count the parameters the loss reached.
+/// weights only, then clipping for the Wasserstein loss. With `gan.spectral_norm`, one
+/// power-iteration step first; with `gan.augment`, the discriminator scores augmented copies of
+/// both (the penalty stays on the images as they are). `generator` is only inspected, to count
+/// the parameters the loss reached.
 #[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
 pub fn discriminator_phase<B, G, O>(
-    loss: &GanLoss,
-    spectral: bool,
+    gan: &GanConfig,
     d: Discriminator<B>,
     generator: &G,
     optim: &mut O,
@@ -425,11 +416,12 @@ where
     G: AutodiffModule<B>,
     O: Optimizer<Discriminator<B>, B>,
 {
-    let d = if spectral { d.power_iteration() } else { d };
+    let loss = &gan.loss;
+    let d = if gan.spectral_norm { d.power_iteration() } else { d };
     let fakes = fakes.detach();
     let real_labels = batch.y.clone().filter(|_| labels.is_some());
-    let real = d.forward(batch.x.clone(), real_labels);
-    let fake_out = d.forward(fakes.clone(), labels.clone());
+    let real = d.forward(augmented(gan, batch.x.clone()), real_labels);
+    let fake_out = d.forward(augmented(gan, fakes.clone()), labels.clone());
     let mut stats = vec![
         ("d_real", scalar(loss.display(real.clone().detach()).mean())),
         ("d_fake", scalar(loss.display(fake_out.clone().detach()).mean())),
@@ -466,13 +458,13 @@ pub struct GeneratorStep<G> {
     pub discriminator_params_reached: usize,
 }
 
-/// The generator phase: a frozen copy of `d` (tracking no gradients) scores `fakes`, which
-/// must come from `g` with its graph; the adversarial loss (weighted by
-/// [`Adversary::adversarial_weight`]) plus any content loss takes one step of `optim` at rate
-/// `lr` on the generator's weights only.
+/// The generator phase: a frozen copy of `d` (tracking no gradients) scores `fakes` (augmented
+/// with `gan.augment`, differentiably), which must come from `g` with its graph; `gan.loss`
+/// (weighted by [`Adversary::adversarial_weight`]) plus any content loss takes one step of
+/// `optim` at rate `lr` on the generator's weights only.
 #[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
 pub fn generator_phase<B, G, O>(
-    loss: &GanLoss,
+    gan: &GanConfig,
     g: G,
     d: &Discriminator<B>,
     optim: &mut O,
@@ -491,7 +483,8 @@ where
     let mut total = fakes.clone().sum().mul_scalar(0.0);
     if adv > 0.0 {
         let frozen = d.clone().no_grad();
-        total = total + loss.generator(frozen.forward(fakes.clone(), labels)).mul_scalar(adv);
+        let scored = frozen.forward(augmented(gan, fakes.clone()), labels);
+        total = total + gan.loss.generator(scored).mul_scalar(adv);
     }
     if let Some(c) = g.content_loss(fakes, batch) {
         stats.push(("content", scalar(c.clone().detach())));
@@ -506,6 +499,14 @@ where
         generator: optim.step(lr, g, grads),
         stats,
         discriminator_params_reached,
+    }
+}
+
+/// `x` as the discriminator sees it: augmented when `gan.augment` says so.
+fn augmented<B: Backend>(gan: &GanConfig, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    match &gan.augment {
+        Some(a) => a.apply(x, gan.image),
+        None => x,
     }
 }
 
@@ -531,6 +532,7 @@ pub fn gradient_penalty<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::DiffAugment;
     use crate::config::GanArchitecture;
     use crate::nets::cycle_labels;
     use crate::test_util::TestAutodiffBackend as AB;
@@ -567,6 +569,7 @@ mod tests {
                 n_classes: Some(3),
                 spectral_norm: true,
                 loss: GanLoss::Hinge,
+                augment: Some(DiffAugment::standard(ImageShape::grey(8, 8))),
                 ..base.clone()
             },
             GanConfig {
@@ -601,17 +604,7 @@ mod tests {
             let (fakes, labels) = g.fakes(&batch);
             let (g0, d0) = (snapshot(&g), snapshot(&d));
 
-            let out = discriminator_phase(
-                &cfg.loss,
-                cfg.spectral_norm,
-                d,
-                &g,
-                &mut optim_d,
-                1e-2,
-                &batch,
-                fakes.clone(),
-                labels.clone(),
-            );
+            let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-2, &batch, fakes.clone(), labels.clone());
             assert_eq!(out.generator_params_reached, 0, "{}", cfg.variant());
             assert_eq!(
                 snapshot(&g),
@@ -627,16 +620,7 @@ mod tests {
                 cfg.variant()
             );
 
-            let step = generator_phase(
-                &cfg.loss,
-                g,
-                &out.discriminator,
-                &mut optim_g,
-                1e-2,
-                &batch,
-                fakes,
-                labels,
-            );
+            let step = generator_phase(&cfg, g, &out.discriminator, &mut optim_g, 1e-2, &batch, fakes, labels);
             assert_eq!(step.discriminator_params_reached, 0, "{}", cfg.variant());
             assert_eq!(
                 snapshot(&out.discriminator),
@@ -667,7 +651,7 @@ mod tests {
         let mut last = snapshot(&d);
         for step in 0..3 {
             let (fakes, labels) = g.fakes(&batch);
-            let out = discriminator_phase(&cfg.loss, false, d, &g, &mut optim_d, 1e-3, &batch, fakes, labels);
+            let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-3, &batch, fakes, labels);
             d = out.discriminator;
             let now = snapshot(&d);
             for (_, v) in &now {
