@@ -878,7 +878,7 @@ fn train_probe_classifier<B: AutodiffBackend>(
 
 /// The augmentation experiment: the classifier on the run's training images alone, and on
 /// them plus class-balanced synthetic images, for several seeds; both see the same number of
-/// training images.
+/// training images, and half of the augmented arm's images are real.
 fn augment_experiment<B: AutodiffBackend>(
     g: &Generator<B::InnerBackend>,
     splits: &Splits,
@@ -903,9 +903,18 @@ fn augment_experiment<B: AutodiffBackend>(
         )?);
         B::InnerBackend::seed(device, 1000 + seed);
         let (syn, labels) = generate(g, n_syn, None, device)?;
-        let mut x = real.features().to_vec();
+        // The real images are repeated until they are as many as the synthetic ones, so that
+        // half of every batch is real: synthetic images add variety, they do not crowd out the
+        // labelled data.
+        let real_labels = real.labels().context("the training images have no labels")?;
+        let copies = (n_syn / real.len()).max(1);
+        let mut x = Vec::with_capacity((copies * real.len() + n_syn) * shape.numel());
+        let mut y = Vec::with_capacity(copies * real.len() + n_syn);
+        for _ in 0..copies {
+            x.extend_from_slice(real.features());
+            y.extend_from_slice(real_labels);
+        }
         x.extend(syn);
-        let mut y = real.labels().context("the training images have no labels")?.to_vec();
         y.extend(labels);
         let mixed = Dataset::new("augmented", x, shape.numel(), Some(y), Some(shape))?;
         eprintln!(
