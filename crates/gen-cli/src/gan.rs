@@ -629,9 +629,28 @@ pub struct GanEvalFlags {
     /// both arms: passes over reshuffled copies of the data, cut at this count).
     #[arg(long, default_value_t = 60_000)]
     pub augment_budget: usize,
+    /// Keep only synthetic images to which the seed's real-only classifier gives their
+    /// conditioned class a probability of at least this (drawing more until the classes are
+    /// full): label noise and off-manifold samples are left out.
+    #[arg(long)]
+    pub augment_filter: Option<f64>,
+    /// How the augmented classifier uses the synthetic images: `mix` them half and half with
+    /// the real ones, or `pretrain` on them for half the budget, then train on the real images.
+    #[arg(long, value_enum, default_value_t = AugmentMode::Mix)]
+    pub augment_mode: AugmentMode,
     /// Another super-resolution run to compare with (e.g. the content-loss-only model).
     #[arg(long)]
     pub compare: Option<PathBuf>,
+}
+
+/// How the augmentation experiment's second arm uses the synthetic images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentMode {
+    /// Real and synthetic images together, half and half.
+    Mix,
+    /// Synthetic images for the first half of the budget, then the real images.
+    Pretrain,
 }
 
 #[derive(Debug, Serialize)]
@@ -660,6 +679,12 @@ struct AugmentReport {
     n_synthetic: usize,
     images_seen_per_classifier: usize,
     seeds: usize,
+    /// `--augment-filter`: the least probability of its class a synthetic image needed.
+    filter_min_probability: Option<f64>,
+    /// `--augment-mode`.
+    mode: AugmentMode,
+    /// Per seed, the share of synthetic draws that passed the filter.
+    filter_pass_share: Vec<f64>,
     accuracy_real: Vec<f64>,
     accuracy_augmented: Vec<f64>,
     mean_real: f64,
@@ -755,6 +780,12 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
         !augmentation || flags.augment_seeds >= 1,
         "--augment-seeds must be at least 1"
     );
+    if let Some(p) = flags.augment_filter {
+        ensure!(
+            (0.0..1.0).contains(&p),
+            "--augment-filter is a probability in [0, 1), got {p}"
+        );
+    }
     let augmentation = if augmentation {
         Some(augment_experiment::<B>(&g, &splits, flags, device)?)
     } else {
@@ -813,9 +844,15 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
                 String::new()
             }
         };
+        let how = match (a.mode, a.filter_min_probability) {
+            (AugmentMode::Mix, None) => "mixed".to_string(),
+            (AugmentMode::Pretrain, None) => "pre-training".to_string(),
+            (AugmentMode::Mix, Some(p)) => format!("mixed, filtered at {p}"),
+            (AugmentMode::Pretrain, Some(p)) => format!("pre-training, filtered at {p}"),
+        };
         println!(
             "  augmentation ({} seed(s), {} images seen per classifier): {} real images {:.2}{} %; \
-             + {} synthetic {:.2}{} % ({:+.2} points)",
+             + {} synthetic ({how}) {:.2}{} % ({:+.2} points)",
             a.seeds,
             a.images_seen_per_classifier,
             a.n_real,
@@ -837,16 +874,17 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     Ok(())
 }
 
-/// Trains the evaluation classifier's architecture on `data` for about `budget` images with
-/// `seed`; returns its accuracy on `test`.
+/// Trains the evaluation classifier's architecture on `data` for exactly `budget` images with
+/// `seed`, from `init` or from fresh weights; returns its accuracy on `test` and the model.
 fn train_probe_classifier<B: AutodiffBackend>(
     data: &Dataset,
     test: &Dataset,
     k: usize,
     budget: usize,
     seed: u64,
+    init: Option<Classifier<B>>,
     device: &B::Device,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Classifier<B>)> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let shape = data.image_shape().context("images needed")?;
@@ -871,14 +909,120 @@ fn train_probe_classifier<B: AutodiffBackend>(
         .with_learning_rate(1e-3)
         .with_seed(seed);
     B::seed(device, seed);
-    let model: Classifier<B> = cfg.try_init(device)?;
+    let model: Classifier<B> = match init {
+        Some(m) => m,
+        None => cfg.try_init(device)?,
+    };
     let fitted = Trainer::new(train)?.fit(model, &stream, None::<&Dataset>, &serde_json::Value::Null, device)?;
-    test_accuracy(&fitted.model.valid(), test, device)
+    Ok((test_accuracy(&fitted.model.valid(), test, device)?, fitted.model))
 }
 
-/// The augmentation experiment: the classifier on the run's training images alone, and on
-/// them plus class-balanced synthetic images, for several seeds; both see the same number of
-/// training images, and half of the augmented arm's images are real.
+/// The synthetic images kept so far, per class up to a quota.
+struct Kept<'a> {
+    quota: &'a [usize],
+    have: &'a mut [usize],
+    x: &'a mut Vec<f32>,
+    y: &'a mut Vec<i64>,
+}
+
+impl Kept<'_> {
+    /// Keeps each image (rows of `images`, one label and one row of class probabilities per
+    /// image) whose probability of its own class is at least `min_prob`, while its class is
+    /// below quota; returns how many reached `min_prob`, kept or not.
+    fn select(&mut self, images: &[f32], labels: &[i64], probs: &[f32], min_prob: f64) -> usize {
+        let (n, k) = (labels.len(), self.quota.len());
+        if n == 0 {
+            return 0;
+        }
+        let d = images.len() / n;
+        let mut passed = 0;
+        for ((img, &c), p) in images.chunks(d).zip(labels).zip(probs.chunks(k)) {
+            let c = c as usize;
+            if f64::from(p[c]) < min_prob {
+                continue;
+            }
+            passed += 1;
+            if self.have[c] < self.quota[c] {
+                self.have[c] += 1;
+                self.x.extend_from_slice(img);
+                self.y.push(c as i64);
+            }
+        }
+        passed
+    }
+}
+
+/// `real` repeated until it is as many as `syn`, then `syn`: half of every batch drawn from
+/// the result is real, so synthetic images add variety and do not crowd out the labelled data.
+fn half_real(real: &Dataset, syn: &Dataset) -> anyhow::Result<Dataset> {
+    let copies = (syn.len() / real.len().max(1)).max(1);
+    let (real_y, syn_y) = (
+        real.labels().context("the training images have no labels")?,
+        syn.labels().context("the synthetic images have no labels")?,
+    );
+    let mut x = Vec::with_capacity(copies * real.features().len() + syn.features().len());
+    let mut y = Vec::with_capacity(copies * real.len() + syn.len());
+    for _ in 0..copies {
+        x.extend_from_slice(real.features());
+        y.extend_from_slice(real_y);
+    }
+    x.extend_from_slice(syn.features());
+    y.extend_from_slice(syn_y);
+    Ok(Dataset::new("augmented", x, real.d(), Some(y), real.image_shape())?)
+}
+
+/// Class-balanced synthetic images (`n` in all, the classes in turn) to which `judge` gives
+/// their conditioned class a probability of at least `min_prob`; drawn in rounds until every
+/// class has its share. Returns the images, their labels and the share of draws that reached
+/// `min_prob`.
+fn filtered_synthetic<B: Backend>(
+    g: &Generator<B>,
+    judge: &Classifier<B>,
+    n: usize,
+    min_prob: f64,
+    device: &B::Device,
+) -> anyhow::Result<(Vec<f32>, Vec<i64>, f64)> {
+    let k = g.n_classes();
+    ensure!(
+        k > 0 && k == judge.n_classes(),
+        "filtering needs a conditional generator with the classifier's classes: {k} against {}",
+        judge.n_classes()
+    );
+    // Class c gets n / k images, the first n % k classes one more, as `generate` cycles them.
+    let quota: Vec<usize> = (0..k).map(|c| n / k + usize::from(c < n % k)).collect();
+    let mut have = vec![0usize; k];
+    let (mut x, mut y) = (Vec::new(), Vec::with_capacity(n));
+    let (mut drawn, mut passed) = (0usize, 0usize);
+    let max_draws = 50 * n.max(1);
+    while y.len() < n {
+        ensure!(
+            drawn < max_draws,
+            "--augment-filter {min_prob}: after {drawn} draws only {} of {n} synthetic images reach it \
+             (per class: {have:?}); lower the threshold",
+            y.len()
+        );
+        let wanted: Vec<i64> = (0..k).filter(|&c| have[c] < quota[c]).map(|c| c as i64).collect();
+        let round = (2 * (n - y.len())).clamp(500, 20_000);
+        let labels: Vec<i64> = (0..round).map(|i| wanted[i % wanted.len()]).collect();
+        let (images, labels) = generate(g, round, Some(&labels), device)?;
+        drawn += round;
+        let d = images.len() / round;
+        let (_, probs, _) = judge.describe(&images, d, device);
+        let mut kept = Kept {
+            quota: &quota,
+            have: &mut have,
+            x: &mut x,
+            y: &mut y,
+        };
+        passed += kept.select(&images, &labels, &probs, min_prob);
+    }
+    Ok((x, y, passed as f64 / drawn as f64))
+}
+
+/// The augmentation experiment: the classifier on the run's training images alone, and with
+/// class-balanced synthetic images (optionally filtered by the first classifier), for several
+/// seeds; both arms see the same number of training images. The second arm mixes real and
+/// synthetic images half and half, or pre-trains on the synthetic ones (`--augment-mode`).
 fn augment_experiment<B: AutodiffBackend>(
     g: &Generator<B::InnerBackend>,
     splits: &Splits,
@@ -891,50 +1035,56 @@ fn augment_experiment<B: AutodiffBackend>(
     let shape = real.image_shape().context("images needed")?;
     let mut acc_real = Vec::new();
     let mut acc_aug = Vec::new();
+    let mut pass_shares = Vec::new();
     for seed in 0..flags.augment_seeds as u64 {
         eprintln!("augmentation experiment, seed {seed}: {} real images alone", real.len());
-        acc_real.push(train_probe_classifier::<B>(
-            real,
-            &splits.test,
-            k,
-            flags.augment_budget,
-            seed,
-            device,
-        )?);
+        let budget = flags.augment_budget;
+        let (acc, judge) = train_probe_classifier::<B>(real, &splits.test, k, budget, seed, None, device)?;
+        let judge = judge.valid();
+        acc_real.push(acc);
         B::InnerBackend::seed(device, 1000 + seed);
-        let (syn, labels) = generate(g, n_syn, None, device)?;
-        // The real images are repeated until they are as many as the synthetic ones, so that
-        // half of every batch is real: synthetic images add variety, they do not crowd out the
-        // labelled data.
-        let real_labels = real.labels().context("the training images have no labels")?;
-        let copies = (n_syn / real.len()).max(1);
-        let mut x = Vec::with_capacity((copies * real.len() + n_syn) * shape.numel());
-        let mut y = Vec::with_capacity(copies * real.len() + n_syn);
-        for _ in 0..copies {
-            x.extend_from_slice(real.features());
-            y.extend_from_slice(real_labels);
-        }
-        x.extend(syn);
-        y.extend(labels);
-        let mixed = Dataset::new("augmented", x, shape.numel(), Some(y), Some(shape))?;
-        eprintln!(
-            "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images",
-            real.len()
-        );
-        acc_aug.push(train_probe_classifier::<B>(
-            &mixed,
-            &splits.test,
-            k,
-            flags.augment_budget,
-            seed,
-            device,
-        )?);
+        let (syn, labels) = match flags.augment_filter {
+            None => generate(g, n_syn, None, device)?,
+            Some(p) => {
+                let (x, y, pass) = filtered_synthetic(g, &judge, n_syn, p, device)?;
+                eprintln!(
+                    "augmentation experiment, seed {seed}: {:.1} % of the synthetic draws pass the filter",
+                    100.0 * pass
+                );
+                pass_shares.push(pass);
+                (x, y)
+            }
+        };
+        let syn = Dataset::new("synthetic", syn, shape.numel(), Some(labels), Some(shape))?;
+        let acc = match flags.augment_mode {
+            AugmentMode::Mix => {
+                eprintln!(
+                    "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images, mixed",
+                    real.len()
+                );
+                let mixed = half_real(real, &syn)?;
+                train_probe_classifier::<B>(&mixed, &splits.test, k, budget, seed, None, device)?.0
+            }
+            AugmentMode::Pretrain => {
+                eprintln!(
+                    "augmentation experiment, seed {seed}: {n_syn} synthetic images, then {} real",
+                    real.len()
+                );
+                let first = budget / 2;
+                let (_, pre) = train_probe_classifier::<B>(&syn, &splits.test, k, first, seed, None, device)?;
+                train_probe_classifier::<B>(real, &splits.test, k, budget - first, seed, Some(pre), device)?.0
+            }
+        };
+        acc_aug.push(acc);
     }
     Ok(AugmentReport {
         n_real: real.len(),
         n_synthetic: n_syn,
         images_seen_per_classifier: flags.augment_budget,
         seeds: flags.augment_seeds,
+        filter_min_probability: flags.augment_filter,
+        mode: flags.augment_mode,
+        filter_pass_share: pass_shares,
         mean_real: mean_sd(&acc_real).0,
         mean_augmented: mean_sd(&acc_aug).0,
         accuracy_real: acc_real,
@@ -1329,6 +1479,46 @@ mod tests {
         let count = |c| l.iter().filter(|&&x| x == c).count();
         assert_eq!((count(0), count(1), count(2)), (3, 2, 5));
         assert_eq!(balanced_labels(4, &[0.0, 1.0]), vec![1, 1, 1, 1]);
+    }
+
+    /// `Kept::select` over `images` against the given quotas and counts.
+    fn select(
+        have: &mut [usize],
+        quota: &[usize],
+        out: (&mut Vec<f32>, &mut Vec<i64>),
+        batch: (&[f32], &[i64], &[f32]),
+        p: f64,
+    ) -> usize {
+        let mut kept = Kept {
+            quota,
+            have,
+            x: out.0,
+            y: out.1,
+        };
+        kept.select(batch.0, batch.1, batch.2, p)
+    }
+
+    #[test]
+    fn the_filter_keeps_confident_images_up_to_each_class_quota() {
+        // Five one-value images of two classes; probabilities of (class 0, class 1) per image.
+        let images = [10.0, 11.0, 12.0, 13.0, 14.0];
+        let labels = [0, 0, 1, 1, 0];
+        let probs = [0.9, 0.1, 0.4, 0.6, 0.2, 0.8, 0.3, 0.7, 0.95, 0.05];
+        let batch = (&images[..], &labels[..], &probs[..]);
+        let (quota, mut have, mut x, mut y) = ([1, 5], [0, 0], Vec::new(), Vec::new());
+        // At 0.75: images 0 (0.9), 2 (0.8) and 4 (0.95) pass; class 0's quota of one keeps
+        // image 0 and drops image 4.
+        assert_eq!(select(&mut have, &quota, (&mut x, &mut y), batch, 0.75), 3);
+        assert_eq!(
+            (x.as_slice(), y.as_slice(), have),
+            (&[10.0, 12.0][..], &[0, 1][..], [1, 1])
+        );
+        // At 0: every image passes, and only class 1 has room.
+        assert_eq!(select(&mut have, &quota, (&mut x, &mut y), batch, 0.0), 5);
+        assert_eq!((x, y, have), (vec![10.0, 12.0, 12.0, 13.0], vec![0, 1, 1, 1], [1, 3]));
+        // Nothing to judge.
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        assert_eq!(select(&mut [0], &[1], (&mut x, &mut y), (&[], &[], &[]), 0.5), 0);
     }
 
     #[test]

@@ -717,24 +717,22 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     let cfg = json(&run.join("config.json"));
     assert_eq!(cfg["gan"]["n_classes"], 10);
 
-    let text = ok(
-        dir,
-        &[
-            "eval",
-            "--run",
-            "runs/cg",
-            "--augment",
-            "true",
-            "--augment-seeds",
-            "1",
-            "--synthetic",
-            "100",
-            "--augment-budget",
-            "300",
-            nd[0],
-            nd[1],
-        ],
-    );
+    let augment = [
+        "eval",
+        "--run",
+        "runs/cg",
+        "--augment",
+        "true",
+        "--augment-seeds",
+        "1",
+        "--synthetic",
+        "100",
+        "--augment-budget",
+        "300",
+        nd[0],
+        nd[1],
+    ];
+    let text = ok(dir, &augment);
     assert!(
         text.contains("classifier-feature FID") && text.contains("augmentation"),
         "{text}"
@@ -747,7 +745,20 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     assert!(fid > 0.0 && floor > 0.0 && fid.is_finite(), "{r}");
     assert!(r["conditional_accuracy"].as_f64().is_some());
     assert_eq!(r["augmentation"]["accuracy_real"].as_array().unwrap().len(), 1);
+    assert_eq!(r["augmentation"]["mode"], "mix");
     assert_eq!(r["generator"], "moving average");
+
+    // Pre-training on filtered synthetic images: at threshold 0 every draw passes.
+    let pretrain = |p| [&augment[..], &["--augment-mode", "pretrain", "--augment-filter", p]].concat();
+    let text = ok(dir, &pretrain("0"));
+    assert!(text.contains("pass the filter"), "{text}");
+    let a = &json(&run.join("eval.json"))["augmentation"];
+    assert_eq!(a["mode"], "pretrain");
+    assert_eq!(a["filter_pass_share"][0].as_f64(), Some(1.0), "{a}");
+    let acc = a["accuracy_augmented"][0].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{a}");
+    let e = fails(dir, &pretrain("1.5"));
+    assert!(e.contains("--augment-filter is a probability"), "{e}");
 
     ok(
         dir,
