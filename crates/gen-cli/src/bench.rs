@@ -362,22 +362,17 @@ impl Job for BenchJob {
             .iter()
             .map(|&c| gen_core::nn::BatchNormConfig::new(c).init(&device))
             .collect();
-        rows.extend(self.time("batchnorm_burn_train", 64, None, |_| {
-            for ((x, up), norm) in maps.iter().zip(&theirs) {
+        // One forward and backward pass over both maps, the same for both modules.
+        let step = |forward: &dyn Fn(usize, Tensor<B, 4>) -> Tensor<B, 4>| {
+            for (i, (x, up)) in maps.iter().enumerate() {
                 let x = x.clone().require_grad();
-                let grads = (norm.forward(x.clone()) * up.clone()).sum().backward();
+                let grads = (forward(i, x.clone()) * up.clone()).sum().backward();
                 drop(x.grad(&grads));
             }
             B::sync(&device).expect("device sync");
-        }));
-        rows.extend(self.time("batchnorm_gen_train", 64, None, |_| {
-            for ((x, up), norm) in maps.iter().zip(&ours) {
-                let x = x.clone().require_grad();
-                let grads = (norm.forward(x.clone()) * up.clone()).sum().backward();
-                drop(x.grad(&grads));
-            }
-            B::sync(&device).expect("device sync");
-        }));
+        };
+        rows.extend(self.time("batchnorm_burn_train", 64, None, |_| step(&|i, x| theirs[i].forward(x))));
+        rows.extend(self.time("batchnorm_gen_train", 64, None, |_| step(&|i, x| ours[i].forward(x))));
 
         // (e) Encoder inference of the same model, batch 1024, without autodiff.
         let encoder = model.take().expect("model").valid();
