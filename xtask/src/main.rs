@@ -10,6 +10,8 @@
 //! - `cargo xtask report [--quick] [--only SECTION,…] [--compare OLD.json]`: the quality suite
 //!   through the release `gen` binary, written to `report/REPORT.md` and `report/report.json`
 //!   (see `report.rs`).
+//! - `cargo xtask profile [--only ROW]… [ARGS…]`: each `gen bench` row alone under `perf`, its
+//!   on-CPU time grouped by kind of work (see `profile.rs`).
 //! - `cargo xtask ci`: formatting, clippy with warnings denied, the tests, the docs.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod bench;
+mod profile;
 mod report;
 
 fn main() -> anyhow::Result<()> {
@@ -28,12 +31,13 @@ fn main() -> anyhow::Result<()> {
         "train" => train(&rest),
         "bench" => bench(&rest),
         "report" => report::report(&project_root(), &rest, build_gen),
+        "profile" => profile(&rest),
         "ci" => ci(),
         "" | "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <train|bench|report|ci> [ARGS…]  (cargo xtask report --help)");
+            println!("usage: cargo xtask <train|bench|profile|report|ci> [ARGS…]  (cargo xtask report --help)");
             Ok(())
         }
-        other => bail!("unknown task {other:?}; expected train, bench, report or ci"),
+        other => bail!("unknown task {other:?}; expected train, bench, profile, report or ci"),
     }
 }
 
@@ -115,6 +119,13 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         return bench::bench(&project_root(), args, PathBuf::new(), None);
     }
     bench::bench(&project_root(), args, build_gen()?, torch_python())
+}
+
+fn profile(args: &[String]) -> anyhow::Result<()> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return profile::profile(&project_root(), args, Path::new(""));
+    }
+    profile::profile(&project_root(), args, &build_gen()?)
 }
 
 fn ci() -> anyhow::Result<()> {
