@@ -56,9 +56,15 @@ pub trait Job {
 pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::Output> {
     match choice {
         #[cfg(all(feature = "flex", not(test)))]
-        BackendChoice::Flex => job.run::<Autodiff<burn::backend::Flex>>(Default::default()),
+        BackendChoice::Flex => {
+            register_fast_conv::<burn::backend::Flex>();
+            job.run::<Autodiff<burn::backend::Flex>>(Default::default())
+        }
         #[cfg(all(feature = "ndarray", not(test)))]
-        BackendChoice::Ndarray => job.run::<Autodiff<burn::backend::NdArray>>(Default::default()),
+        BackendChoice::Ndarray => {
+            register_fast_conv::<burn::backend::NdArray>();
+            job.run::<Autodiff<burn::backend::NdArray>>(Default::default())
+        }
         #[cfg(all(feature = "wgpu", not(test)))]
         BackendChoice::Wgpu => {
             wgpu_probe()?;
@@ -69,6 +75,16 @@ pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::
             drop(job);
             anyhow::bail!("this build of gen has no {other} backend; rebuild with --features {other}")
         }
+    }
+}
+
+/// Routes the models' convolutions on CPU backend `I` through gen-core's host path
+/// (`gen_core::nn::fastconv`), unless `GEN_FAST_CONV=0` asks for burn's own (to compare, or to
+/// rule it out when chasing a bug).
+#[cfg(all(any(feature = "flex", feature = "ndarray"), not(test)))]
+fn register_fast_conv<I: burn::tensor::backend::Backend>() {
+    if std::env::var_os("GEN_FAST_CONV").is_none_or(|v| v != "0") {
+        gen_core::nn::register_fast_conv::<I>();
     }
 }
 

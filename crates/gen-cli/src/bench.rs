@@ -374,6 +374,42 @@ impl Job for BenchJob {
         rows.extend(self.time("batchnorm_burn_train", 64, None, |_| step(&|i, x| theirs[i].forward(x))));
         rows.extend(self.time("batchnorm_gen_train", 64, None, |_| step(&|i, x| ours[i].forward(x))));
 
+        // The DCGAN's four convolutions (the discriminator's 1→64→128, the generator's
+        // 128→64→1), forward and backward with input and weight gradients: burn's functions
+        // against gen-core's, whose weight gradient is one matrix product (registered for Flex
+        // and ndarray by `with_backend`), the one change measured in one run.
+        let conv_options = burn::tensor::ops::ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+        let deconv_options = burn::tensor::ops::ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let normal = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        // (transposed, input, weight, upstream gradient)
+        let layers: Vec<(bool, [Tensor<B, 4>; 3])> = [
+            (false, [64, 1, 28, 28], [64, 1, 4, 4], [64, 64, 14, 14]),
+            (false, [64, 64, 14, 14], [128, 64, 4, 4], [64, 128, 7, 7]),
+            (true, [64, 128, 7, 7], [128, 64, 4, 4], [64, 64, 14, 14]),
+            (true, [64, 64, 14, 14], [64, 1, 4, 4], [64, 1, 28, 28]),
+        ]
+        .into_iter()
+        .map(|(transposed, x, w, y)| (transposed, [normal(x), normal(w), normal(y)]))
+        .collect();
+        let conv_step = |ours: bool| {
+            for (transposed, [x, w, up]) in &layers {
+                let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+                let y = match (transposed, ours) {
+                    (false, false) => burn::tensor::module::conv2d(x.clone(), w.clone(), None, conv_options.clone()),
+                    (false, true) => gen_core::nn::conv2d(x.clone(), w.clone(), None, conv_options.clone()),
+                    (true, false) => {
+                        burn::tensor::module::conv_transpose2d(x.clone(), w.clone(), None, deconv_options.clone())
+                    }
+                    (true, true) => gen_core::nn::conv_transpose2d(x.clone(), w.clone(), None, deconv_options.clone()),
+                };
+                let grads = (y * up.clone()).sum().backward();
+                drop((x.grad(&grads), w.grad(&grads)));
+            }
+            B::sync(&device).expect("device sync");
+        };
+        rows.extend(timer.time("conv_burn_train", 64, None, |_| conv_step(false)));
+        rows.extend(timer.time("conv_gen_train", 64, None, |_| conv_step(true)));
+
         // (e) Encoder inference of the same model, batch 1024, without autodiff.
         let encoder = model.take().expect("model").valid();
         let inputs: Vec<Tensor<B::InnerBackend, 2>> = (0..4)

@@ -5,10 +5,9 @@
 //! its weight by σ = uᵀ W v, v = W ᵀu / ‖Wᵀu‖, an estimate of W's largest singular value.
 
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, ElementConversion, Tensor, backend::Backend};
-use gen_core::nn::per_sample_channels;
+use gen_core::nn::conv2d;
 
 const EPS: f64 = 1e-12;
 
@@ -191,10 +190,10 @@ impl<B: Backend> SnConv<B> {
     /// # Shapes
     /// - `x`: `[batch, c_in, h, w]`; output `[batch, c_out, h / 2, w / 2]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        // The bias is added here rather than by `conv2d`, whose bias gradient swaps the
-        // output gradient's first two dimensions (a strided copy on the CPU backends).
-        let [n, ..] = x.dims();
-        conv2d(x, self.weight(), None, conv_options()) + per_sample_channels(self.bias.val(), n)
+        // gen-core's `conv2d` adds the bias as per-sample channels (burn's bias gradient swaps
+        // the output gradient's first two dimensions, a strided copy on the CPU backends) and
+        // takes the weight gradient as one matrix product on registered backends.
+        conv2d(x, self.weight(), Some(self.bias.val()), conv_options())
     }
 
     /// The estimate σ of the kernel matrix's largest singular value (1 after normalisation).

@@ -2,11 +2,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Distribution, Int, Tensor, activation, backend::Backend};
 
-use gen_core::nn::{BatchNorm, BatchNormConfig, Dense, DenseConfig};
+use gen_core::nn::fastconv::conv_transpose2d_module;
+use gen_core::nn::{BatchNorm, BatchNormConfig, Dense, DenseConfig, conv_transpose2d};
 
 use crate::config::{GanArchitecture, GanConfig};
 use crate::layers::{SnConv, SnDense};
@@ -152,7 +152,7 @@ impl<B: Backend> Generator<B> {
             if let Some(norm) = self.norms.get(i) {
                 h = norm.forward(h);
             }
-            h = deconv.forward(activation::relu(h));
+            h = conv_transpose2d_module(deconv, activation::relu(h));
             if i == last {
                 h = activation::sigmoid(h);
             }

@@ -17,6 +17,7 @@ use burn::tensor::{Int, Tensor, activation, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use gen_core::nn::ImageShape;
+use gen_core::nn::fastconv::{conv_transpose2d_module, conv2d_module};
 use gen_core::{Batch, ConfigError};
 
 use crate::config::{GanArchitecture, GanConfig};
@@ -205,13 +206,13 @@ impl<B: Backend> SrGenerator<B> {
         let skip = resize(low.clone(), ls, [h, w], InterpolateMode::Bilinear);
         let mut t = low.reshape([n, ls.channels, ls.height, ls.width]);
         for conv in &self.head {
-            t = activation::relu(conv.forward(t));
+            t = activation::relu(conv2d_module(conv, t));
         }
-        t = activation::relu(self.up.forward(t));
+        t = activation::relu(conv_transpose2d_module(&self.up, t));
         for conv in &self.body {
-            t = activation::relu(conv.forward(t));
+            t = activation::relu(conv2d_module(conv, t));
         }
-        let out = self.tail.forward(t).reshape([n, c * h * w]);
+        let out = conv2d_module(&self.tail, t).reshape([n, c * h * w]);
         out + skip
     }
 

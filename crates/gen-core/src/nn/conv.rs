@@ -1,7 +1,7 @@
+use super::fastconv::{conv_transpose2d, conv_transpose2d_module, conv2d_module};
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,7 @@ impl<B: Backend> ConvEncoder<B> {
         let [c, h, w] = self.image;
         let mut h4 = x.reshape([batch, c, h, w]); // [batch, c, h, w]
         for conv in &self.convs {
-            h4 = self.activation.forward(conv.forward(h4));
+            h4 = self.activation.forward(conv2d_module(conv, h4));
         }
         self.output_activation.forward(self.fc.forward(h4.flatten(1, 3))) // [batch, d_output]
     }
@@ -159,7 +159,7 @@ impl<B: Backend> ConvEncoder<B> {
         let mut h4 = x.reshape([batch, c, h, w]);
         let mut derivatives = Vec::with_capacity(self.convs.len());
         for conv in &self.convs {
-            let z = conv.forward(h4);
+            let z = conv2d_module(conv, h4);
             h4 = self.activation.forward(z.clone());
             derivatives.push(self.activation.derivative(z, h4.clone())); // [batch, c_l, h_l, w_l]
         }
@@ -269,7 +269,7 @@ impl<B: Backend> ConvDecoder<B> {
         let mut h = self.activation.forward(self.fc.forward(z)).reshape([batch, c0, h0, w0]);
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            h = deconv.forward(h);
+            h = conv_transpose2d_module(deconv, h);
             h = if i < last {
                 self.activation.forward(h)
             } else {

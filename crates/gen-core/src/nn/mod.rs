@@ -4,12 +4,14 @@
 mod activation;
 mod conv;
 mod dense;
+pub mod fastconv;
 mod mlp;
 mod norm;
 
 pub use activation::Activation;
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
+pub use fastconv::{conv_transpose2d, conv2d, register_fast_conv};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
 

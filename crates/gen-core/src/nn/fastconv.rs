@@ -1,0 +1,507 @@
+//! Convolutions as im2col and one matrix product per pass: a backend operation of our own,
+//! registered with burn's autodiff.
+//!
+//! On the CPU, burn's convolutions were most of the DCGAN's training step (ARCHITECTURE.md,
+//! "Convolutions on the CPU"): Flex runs the forward pass as one small product per sample
+//! (`[c_out, c_in·k·k] × [c_in·k·k, h·w]`, a few dozen columns), and burn's autodiff takes the
+//! weight gradient through the backend's generic `*_weight_backward`, which swaps the batch and
+//! channel dimensions of two maps (strided copies) and runs a convolution whose kernel is the
+//! output gradient.
+//!
+//! Here the passes that were slow are one product over the whole batch, with maps as rows
+//! (`[N·h·w, c]`, channels last) and windows as im2col rows (`[N·oh·ow, k_h·k_w·c]`):
+//!
+//! | | forward | input gradient | weight gradient |
+//! |---|---|---|---|
+//! | `conv2d` | `cols(x) · Wᵀ` | the backend's | `Gᵀ · cols(x)` |
+//! | `conv_transpose2d` | the backend's | `cols(G) · Wᵀ` | `Xᵀ · cols(G)` |
+//!
+//! with `W` the weight as a matrix, `X` the input and `G` the output gradient as rows. The
+//! im2col and layout changes are loops over host memory, parallel over the samples; the
+//! products are the backend's matmul. The two passes left to the backend are Flex's transposed
+//! convolution, which measured faster than a col2im and product of ours (`cargo xtask bench`,
+//! `conv_*_train`).
+//!
+//! # Using it
+//! [`conv2d`] and [`conv_transpose2d`] take the arguments of burn's functions of the same names
+//! and compute the same values on every backend. The host path is used for the backends
+//! registered with [`register_fast_conv`] (`gen-cli` registers Flex and ndarray, with and without
+//! autodiff): a type-erased table keyed by the backend's `TypeId`, so the models stay generic
+//! over any [`Backend`] without an extra trait bound. Registered autodiff backends get a graph
+//! node of our own; where the tensors are not `f32` in host memory, or for grouped
+//! convolutions, each pass falls back to the backend's own operation.
+
+use std::any::{Any, TypeId};
+use std::sync::RwLock;
+
+use rayon::prelude::*;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+
+use super::per_sample_channels;
+
+type Erased = Box<dyn Any>;
+
+/// The fast operations of one autodiff backend, behind type erasure.
+struct Entry {
+    backend: TypeId,
+    conv2d: fn(Erased, Erased, ConvOptions<2>) -> Erased,
+    conv_transpose2d: fn(Erased, Erased, ConvTransposeOptions<2>) -> Erased,
+}
+
+static REGISTRY: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
+
+/// Makes [`conv2d`] and [`conv_transpose2d`] on `I` and `Autodiff<I>` take the host path.
+/// Idempotent; cheap enough to call before every job.
+pub fn register_fast_conv<I: Backend>() {
+    let entries = [
+        Entry {
+            backend: TypeId::of::<Autodiff<I>>(),
+            conv2d: erased_conv2d::<I>,
+            conv_transpose2d: erased_conv_transpose2d::<I>,
+        },
+        Entry {
+            backend: TypeId::of::<I>(),
+            conv2d: erased_inner_conv2d::<I>,
+            conv_transpose2d: erased_inner_conv_transpose2d::<I>,
+        },
+    ];
+    let mut table = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    for entry in entries {
+        if table.iter().all(|e| e.backend != entry.backend) {
+            table.push(entry);
+        }
+    }
+}
+
+/// Whether `B` is registered with [`register_fast_conv`] (as itself or as an inner backend).
+pub fn has_fast_conv<B: Backend>() -> bool {
+    let id = TypeId::of::<B>();
+    REGISTRY
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|e| e.backend == id)
+}
+
+fn lookup<B: Backend, T>(pick: impl Fn(&Entry) -> T) -> Option<T> {
+    let id = TypeId::of::<B>();
+    let table = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    table.iter().find(|e| e.backend == id).map(pick)
+}
+
+fn unerase<T: 'static>(x: Erased) -> T {
+    *x.downcast::<T>()
+        .expect("the fast-convolution table holds functions of the backend it is keyed by")
+}
+
+/// burn's `conv2d`, through this module's host path on registered backends.
+///
+/// # Shapes
+/// - `x`: `[batch, c_in, height, width]`, `weight`: `[c_out, c_in / groups, k_h, k_w]`,
+///   `bias`: `[c_out]`; output `[batch, c_out, height_out, width_out]`
+pub fn conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvOptions<2>,
+) -> Tensor<B, 4> {
+    let out = match lookup::<B, _>(|e| e.conv2d) {
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
+        None => burn::tensor::module::conv2d(x, weight, None, options),
+    };
+    add_bias(out, bias)
+}
+
+/// burn's `conv_transpose2d`, through this module's host path on registered backends.
+///
+/// # Shapes
+/// - `x`: `[batch, c_in, height, width]`, `weight`: `[c_in, c_out / groups, k_h, k_w]`,
+///   `bias`: `[c_out]`; output `[batch, c_out, height_out, width_out]`
+pub fn conv_transpose2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvTransposeOptions<2>,
+) -> Tensor<B, 4> {
+    let out = match lookup::<B, _>(|e| e.conv_transpose2d) {
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
+        None => burn::tensor::module::conv_transpose2d(x, weight, None, options),
+    };
+    add_bias(out, bias)
+}
+
+/// The bias as `[N, C, 1, 1]` per-sample channels: burn's bias gradient would swap dimensions.
+fn add_bias<B: Backend>(out: Tensor<B, 4>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 4> {
+    match bias {
+        Some(b) => {
+            let n = out.dims()[0];
+            out + per_sample_channels(b, n)
+        }
+        None => out,
+    }
+}
+
+/// `conv.forward(x)` through [`conv2d`] (burn's own forward for `Same` or asymmetric padding).
+pub fn conv2d_module<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
+        _ => return conv.forward(x),
+    };
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+}
+
+/// `deconv.forward(x)` through [`conv_transpose2d`].
+pub fn conv_transpose2d_module<B: Backend>(deconv: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let options = ConvTransposeOptions::new(
+        deconv.stride,
+        deconv.padding,
+        deconv.padding_out,
+        deconv.dilation,
+        deconv.groups,
+    );
+    conv_transpose2d(x, deconv.weight.val(), deconv.bias.as_ref().map(|b| b.val()), options)
+}
+
+fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+fn tensor<B: Backend, const D: usize>(p: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(p))
+}
+
+fn erased_conv2d<I: Backend>(x: Erased, weight: Erased, options: ConvOptions<2>) -> Erased {
+    let x: Tensor<Autodiff<I>, 4> = unerase(x);
+    let weight: Tensor<Autodiff<I>, 4> = unerase(weight);
+    let (x, weight) = (float(x), float(weight));
+
+    #[derive(Debug)]
+    struct Conv2dBackward;
+
+    impl<I: Backend> Backward<I, 2> for Conv2dBackward {
+        type State = (NodeId, NodeId, ConvOptions<2>);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            let [node_x, node_weight] = ops.parents;
+            let grad = grads.consume::<I>(&ops.node);
+            let (x_state, weight_state, options) = ops.state;
+            let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
+            let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
+            let (dx, dw) = conv2d_backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<I>(node.id, dx);
+            }
+            if let (Some(node), Some(dw)) = (node_weight, dw) {
+                grads.register::<I>(node.id, dw);
+            }
+        }
+    }
+
+    let out = match Conv2dBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let out = conv2d_forward::<I>(x.primitive, weight.primitive, options.clone());
+            prep.finish((x_state, weight_state, options), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(conv2d_forward::<I>(x.primitive, weight.primitive, options)),
+    };
+    Box::new(tensor::<Autodiff<I>, 4>(out))
+}
+
+fn erased_conv_transpose2d<I: Backend>(x: Erased, weight: Erased, options: ConvTransposeOptions<2>) -> Erased {
+    let x: Tensor<Autodiff<I>, 4> = unerase(x);
+    let weight: Tensor<Autodiff<I>, 4> = unerase(weight);
+    let (x, weight) = (float(x), float(weight));
+
+    #[derive(Debug)]
+    struct ConvTranspose2dBackward;
+
+    impl<I: Backend> Backward<I, 2> for ConvTranspose2dBackward {
+        type State = (NodeId, NodeId, ConvTransposeOptions<2>);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            let [node_x, node_weight] = ops.parents;
+            let grad = grads.consume::<I>(&ops.node);
+            let (x_state, weight_state, options) = ops.state;
+            let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
+            let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
+            let (dx, dw) =
+                conv_transpose2d_backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<I>(node.id, dx);
+            }
+            if let (Some(node), Some(dw)) = (node_weight, dw) {
+                grads.register::<I>(node.id, dw);
+            }
+        }
+    }
+
+    let out = match ConvTranspose2dBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let out = conv_transpose2d_forward::<I>(x.primitive, weight.primitive, options.clone());
+            prep.finish((x_state, weight_state, options), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(conv_transpose2d_forward::<I>(x.primitive, weight.primitive, options)),
+    };
+    Box::new(tensor::<Autodiff<I>, 4>(out))
+}
+
+fn erased_inner_conv2d<I: Backend>(x: Erased, weight: Erased, options: ConvOptions<2>) -> Erased {
+    let (x, weight): (Tensor<I, 4>, Tensor<I, 4>) = (unerase(x), unerase(weight));
+    Box::new(tensor::<I, 4>(conv2d_forward::<I>(float(x), float(weight), options)))
+}
+
+fn erased_inner_conv_transpose2d<I: Backend>(x: Erased, weight: Erased, options: ConvTransposeOptions<2>) -> Erased {
+    let (x, weight): (Tensor<I, 4>, Tensor<I, 4>) = (unerase(x), unerase(weight));
+    Box::new(tensor::<I, 4>(conv_transpose2d_forward::<I>(
+        float(x),
+        float(weight),
+        options,
+    )))
+}
+
+/// Whether the host path applies: `f32` tensors in host memory, no groups.
+fn host_path<I: Backend>(tensors: [&FloatTensor<I>; 2], groups: usize) -> bool {
+    use burn::tensor::TensorMetadata;
+    groups == 1
+        && tensors.iter().all(|t| t.dtype() == DType::F32)
+        && matches!(I::name(&I::float_device(tensors[0])).as_str(), "flex" | "ndarray")
+}
+
+/// A convolution's window geometry.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+}
+
+impl Geometry {
+    /// The number of window positions along `side` of a map whose side is `len`.
+    fn windows(&self, side: usize, len: usize) -> usize {
+        (len + 2 * self.padding[side]).saturating_sub(self.dilation[side] * (self.kernel[side] - 1) + 1)
+            / self.stride[side]
+            + 1
+    }
+
+    /// The source offset of window element `k` at position `o` along `side`, if inside `len`.
+    fn source(&self, side: usize, o: usize, k: usize, len: usize) -> Option<usize> {
+        let i = (o * self.stride[side] + k * self.dilation[side]).wrapping_sub(self.padding[side]);
+        (i < len).then_some(i)
+    }
+}
+
+/// A host copy of a tensor's `f32` values (moved out without a copy when uniquely owned).
+fn values<I: Backend, const D: usize>(t: Tensor<I, D>) -> Vec<f32> {
+    t.into_data()
+        .into_vec::<f32>()
+        .expect("the host path runs on f32 tensors")
+}
+
+fn host_tensor<I: Backend, const D: usize>(v: Vec<f32>, shape: [usize; D], device: &I::Device) -> Tensor<I, D> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// `[N, c, l]` to `[N·l, c]`: one row per sample and position. The samples run in parallel.
+fn to_rows(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
+    let mut rows = vec![0.0f32; n * c * l];
+    rows.par_chunks_mut(l * c)
+        .zip(t.par_chunks(c * l))
+        .for_each(|(dst, src)| {
+            for (ci, plane) in src.chunks_exact(l).enumerate() {
+                for (p, &v) in plane.iter().enumerate() {
+                    dst[p * c + ci] = v;
+                }
+            }
+        });
+    rows
+}
+
+/// `[N·l, c]` to `[N, c, l]`, the inverse of [`to_rows`].
+fn from_rows(rows: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; n * c * l];
+    t.par_chunks_mut(c * l)
+        .zip(rows.par_chunks(l * c))
+        .for_each(|(dst, src)| {
+            for (p, row) in src.chunks_exact(c).enumerate() {
+                for (ci, &v) in row.iter().enumerate() {
+                    dst[ci * l + p] = v;
+                }
+            }
+        });
+    t
+}
+
+/// im2col: `[N·oh·ow, k_h·k_w·c]`, the window of a map at each of the `oh x ow` positions,
+/// zero outside the map. The map comes as rows (`[N·h·w, c]`, channels last), so each window
+/// is `k_h·k_w` copies of `c` contiguous values; the columns are ordered (row, column,
+/// channel). The samples run in parallel.
+fn im2col(rows: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+    let [kh, kw] = geo.kernel;
+    let (positions, width) = (oh * ow, kh * kw * c);
+    let mut cols = vec![0.0f32; n * positions * width];
+    cols.par_chunks_mut(positions * width)
+        .zip(rows.par_chunks(h * w * c))
+        .for_each(|(sample_cols, map)| {
+            for (position, row) in sample_cols.chunks_exact_mut(width).enumerate() {
+                let (y, x) = (position / ow, position % ow);
+                for a in 0..kh {
+                    let Some(iy) = geo.source(0, y, a, h) else { continue };
+                    for b in 0..kw {
+                        let Some(ix) = geo.source(1, x, b, w) else { continue };
+                        row[(a * kw + b) * c..][..c].copy_from_slice(&map[(iy * w + ix) * c..][..c]);
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// A weight `[a, b, k_h, k_w]` as the matrix `[a, k_h·k_w·b]` whose columns follow
+/// [`im2col`]'s order.
+fn weight_matrix<I: Backend>(weight: Tensor<I, 4>) -> Tensor<I, 2> {
+    let [a, b, kh, kw] = weight.dims();
+    weight.permute([0, 2, 3, 1]).reshape([a, kh * kw * b])
+}
+
+/// The inverse of [`weight_matrix`]: `[a, k_h·k_w·b]` back to `[a, b, k_h, k_w]`.
+fn weight_from_matrix<I: Backend>(m: Tensor<I, 2>, [a, b, kh, kw]: [usize; 4]) -> Tensor<I, 4> {
+    m.reshape([a, kh, kw, b]).permute([0, 3, 1, 2])
+}
+
+/// `conv2d(x, weight)` without bias: `cols(x) · Wᵀ` on the host path.
+fn conv2d_forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: ConvOptions<2>) -> FloatTensor<I> {
+    if !host_path::<I>([&x, &weight], options.groups) {
+        return I::conv2d(x, weight, None, options);
+    }
+    let device = I::float_device(&x);
+    let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
+    let ([n, c_in, h, w], [c_out, _, kh, kw]) = (x.dims(), weight.dims());
+    let geo = Geometry {
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
+    let x_rows = to_rows(&values(x), n, c_in, h * w);
+    let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
+    let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
+    let rows = cols.matmul(weight_matrix(weight).transpose());
+    let out = from_rows(&values(rows), n, c_out, oh * ow);
+    float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
+}
+
+/// The input and weight gradients of `conv2d(x, weight)`, those asked for: the backend's input
+/// gradient (a transposed convolution, faster on Flex than a col2im of ours), and
+/// `dW = Gᵀ · cols(x)` on the host path, with `G` the output gradient as rows.
+fn conv2d_backward<I: Backend>(
+    x: FloatTensor<I>,
+    weight: FloatTensor<I>,
+    grad: FloatTensor<I>,
+    options: ConvOptions<2>,
+    want_x: bool,
+    want_weight: bool,
+) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
+    let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
+    if !want_weight {
+        return (dx, None);
+    }
+    if !host_path::<I>([&x, &grad], options.groups) {
+        return (dx, Some(I::conv2d_weight_backward(x, weight, grad, options)));
+    }
+    let device = I::float_device(&x);
+    let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
+    let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+    let geo = Geometry {
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
+    let x_rows = to_rows(&values(x), n, c_in, h * w);
+    let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
+    let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
+    let dw = weight_from_matrix(g.transpose().matmul(cols), weight.dims());
+    (dx, Some(float(dw)))
+}
+
+/// `conv_transpose2d(x, weight)` without bias: the backend's own (on Flex, faster than a col2im
+/// of ours).
+fn conv_transpose2d_forward<I: Backend>(
+    x: FloatTensor<I>,
+    weight: FloatTensor<I>,
+    options: ConvTransposeOptions<2>,
+) -> FloatTensor<I> {
+    I::conv_transpose2d(x, weight, None, options)
+}
+
+/// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for:
+/// `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)` on the host path, with `X` the input as rows and
+/// `cols(G)` the output gradient's windows at the input's positions.
+fn conv_transpose2d_backward<I: Backend>(
+    x: FloatTensor<I>,
+    weight: FloatTensor<I>,
+    grad: FloatTensor<I>,
+    options: ConvTransposeOptions<2>,
+    want_x: bool,
+    want_weight: bool,
+) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
+    if !host_path::<I>([&x, &grad], options.groups) {
+        let dx = want_x.then(|| I::conv_transpose2d_x_backward(weight.clone(), grad.clone(), options.clone()));
+        let dw = want_weight.then(|| I::conv_transpose2d_weight_backward(x, weight, grad, options));
+        return (dx, dw);
+    }
+    let device = I::float_device(&x);
+    let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
+    let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+    let geo = Geometry {
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let width = c_out * kh * kw;
+    let g_rows = to_rows(&values(grad), n, c_out, oh * ow);
+    let cols = im2col(&g_rows, [n, c_out, oh, ow], [ih, iw], &geo);
+    let cols = host_tensor::<I, 2>(cols, [n * ih * iw, width], &device);
+    let dims = weight.dims();
+    let dx = want_x.then(|| {
+        let rows = values(cols.clone().matmul(weight_matrix(weight).transpose()));
+        float(host_tensor::<I, 4>(
+            from_rows(&rows, n, c_in, ih * iw),
+            [n, c_in, ih, iw],
+            &device,
+        ))
+    });
+    let dw = want_weight.then(|| {
+        let rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
+        float(weight_from_matrix(rows.transpose().matmul(cols), dims))
+    });
+    (dx, dw)
+}
