@@ -307,9 +307,10 @@ impl Job for BenchJob {
             ..FlushingAdam::default()
         };
         let (mut opt_g, mut opt_d) = (adam().init(), adam().init());
-        // ndarray's transposed convolution is plain loops (a few images per second): one short
-        // timed run there keeps the bench within minutes.
-        let timer = if self.backend == BackendChoice::Ndarray {
+        // ndarray's own transposed convolution is plain loops (a few images per second): when
+        // gen-core's convolutions are switched off (`GEN_FAST_CONV=0`), one short timed run
+        // there keeps the bench within minutes.
+        let timer = if self.backend == BackendChoice::Ndarray && !gen_core::nn::fastconv::has_fast_conv::<B>() {
             BenchJob {
                 warmup: 1,
                 runs: 1,

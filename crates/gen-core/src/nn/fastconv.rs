@@ -13,14 +13,14 @@
 //!
 //! | | forward | input gradient | weight gradient |
 //! |---|---|---|---|
-//! | `conv2d` | `cols(x) · Wᵀ` | the backend's | `Gᵀ · cols(x)` |
-//! | `conv_transpose2d` | the backend's | `cols(G) · Wᵀ` | `Xᵀ · cols(G)` |
+//! | `conv2d` | `cols(x) · Wᵀ` | `col2im(G · W)`\* | `Gᵀ · cols(x)` |
+//! | `conv_transpose2d` | `col2im(X · W)`\* | `cols(G) · Wᵀ` | `Xᵀ · cols(G)` |
 //!
 //! with `W` the weight as a matrix, `X` the input and `G` the output gradient as rows. The
-//! im2col and layout changes are loops over host memory, parallel over the samples; the
-//! products are the backend's matmul. The two passes left to the backend are Flex's transposed
-//! convolution, which measured faster than a col2im and product of ours (`cargo xtask bench`,
-//! `conv_*_train`).
+//! im2col, col2im and layout changes are loops over host memory, parallel over the samples; the
+//! products are the backend's matmul. \*The two col2im passes replace a transposed convolution:
+//! on ndarray, whose own is plain nested loops; Flex keeps its own, which measured faster than
+//! ours (`cargo xtask bench`, `conv_*_train`).
 //!
 //! # Using it
 //! [`conv2d`] and [`conv_transpose2d`] take the arguments of burn's functions of the same names
@@ -381,6 +381,38 @@ fn im2col(rows: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Ge
     cols
 }
 
+/// col2im, the adjoint of [`im2col`]: each row's window added back into the map, returned as
+/// rows (`[N·h·w, c]`). The samples run in parallel.
+fn col2im(cols: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+    let [kh, kw] = geo.kernel;
+    let (positions, width) = (oh * ow, kh * kw * c);
+    let mut rows = vec![0.0f32; n * h * w * c];
+    rows.par_chunks_mut(h * w * c)
+        .zip(cols.par_chunks(positions * width))
+        .for_each(|(map, sample_cols)| {
+            for (position, row) in sample_cols.chunks_exact(width).enumerate() {
+                let (y, x) = (position / ow, position % ow);
+                for a in 0..kh {
+                    let Some(iy) = geo.source(0, y, a, h) else { continue };
+                    for b in 0..kw {
+                        let Some(ix) = geo.source(1, x, b, w) else { continue };
+                        let window = &row[(a * kw + b) * c..][..c];
+                        for (m, v) in map[(iy * w + ix) * c..][..c].iter_mut().zip(window) {
+                            *m += v;
+                        }
+                    }
+                }
+            }
+        });
+    rows
+}
+
+/// Whether the backend's transposed convolution is slower than a col2im and product of ours:
+/// ndarray's is plain nested loops; Flex's measured faster than ours.
+fn col2im_wins<I: Backend>(device: &I::Device) -> bool {
+    I::name(device) == "ndarray"
+}
+
 /// A weight `[a, b, k_h, k_w]` as the matrix `[a, k_h·k_w·b]` whose columns follow
 /// [`im2col`]'s order.
 fn weight_matrix<I: Backend>(weight: Tensor<I, 4>) -> Tensor<I, 2> {
@@ -416,9 +448,9 @@ fn conv2d_forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options
     float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
 }
 
-/// The input and weight gradients of `conv2d(x, weight)`, those asked for: the backend's input
-/// gradient (a transposed convolution, faster on Flex than a col2im of ours), and
-/// `dW = Gᵀ · cols(x)` on the host path, with `G` the output gradient as rows.
+/// The input and weight gradients of `conv2d(x, weight)`, those asked for: `dW = Gᵀ · cols(x)`
+/// on the host path, with `G` the output gradient as rows; `dx = col2im(G · W)` where the
+/// backend's transposed convolution is slower ([`col2im_wins`]), else the backend's.
 fn conv2d_backward<I: Backend>(
     x: FloatTensor<I>,
     weight: FloatTensor<I>,
@@ -427,14 +459,14 @@ fn conv2d_backward<I: Backend>(
     want_x: bool,
     want_weight: bool,
 ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-    let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
-    if !want_weight {
-        return (dx, None);
-    }
     if !host_path::<I>([&x, &grad], options.groups) {
-        return (dx, Some(I::conv2d_weight_backward(x, weight, grad, options)));
+        let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
+        let dw = want_weight.then(|| I::conv2d_weight_backward(x, weight, grad, options));
+        return (dx, dw);
     }
     let device = I::float_device(&x);
+    let dx = (want_x && !col2im_wins::<I>(&device))
+        .then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
     let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
     let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
     let geo = Geometry {
@@ -444,21 +476,59 @@ fn conv2d_backward<I: Backend>(
         dilation: options.dilation,
     };
     let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
-    let x_rows = to_rows(&values(x), n, c_in, h * w);
-    let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
-    let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
-    let dw = weight_from_matrix(g.transpose().matmul(cols), weight.dims());
-    (dx, Some(float(dw)))
+    let dims = weight.dims();
+    let dx = dx.or_else(|| {
+        want_x.then(|| {
+            let cols = values(g.clone().matmul(weight_matrix(weight)));
+            let rows = col2im(&cols, [n, c_in, h, w], [oh, ow], &geo);
+            float(host_tensor::<I, 4>(
+                from_rows(&rows, n, c_in, h * w),
+                [n, c_in, h, w],
+                &device,
+            ))
+        })
+    });
+    let dw = want_weight.then(|| {
+        let x_rows = to_rows(&values(x), n, c_in, h * w);
+        let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
+        let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
+        float(weight_from_matrix(g.transpose().matmul(cols), dims))
+    });
+    (dx, dw)
 }
 
-/// `conv_transpose2d(x, weight)` without bias: the backend's own (on Flex, faster than a col2im
-/// of ours).
+/// `conv_transpose2d(x, weight)` without bias: `col2im(X · W)` where the backend's own is slower
+/// ([`col2im_wins`]), else the backend's.
 fn conv_transpose2d_forward<I: Backend>(
     x: FloatTensor<I>,
     weight: FloatTensor<I>,
     options: ConvTransposeOptions<2>,
 ) -> FloatTensor<I> {
-    I::conv_transpose2d(x, weight, None, options)
+    if !host_path::<I>([&x, &weight], options.groups) || !col2im_wins::<I>(&I::float_device(&x)) {
+        return I::conv_transpose2d(x, weight, None, options);
+    }
+    let device = I::float_device(&x);
+    let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
+    let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (x.dims(), weight.dims());
+    let side = |s: usize, len: usize| {
+        ((len - 1) * options.stride[s] + options.dilation[s] * ([kh, kw][s] - 1) + options.padding_out[s] + 1)
+            .saturating_sub(2 * options.padding[s])
+    };
+    let (oh, ow) = (side(0, ih), side(1, iw));
+    let geo = Geometry {
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let x_rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
+    let cols = values(x_rows.matmul(weight_matrix(weight)));
+    let rows = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo);
+    float(host_tensor::<I, 4>(
+        from_rows(&rows, n, c_out, oh * ow),
+        [n, c_out, oh, ow],
+        &device,
+    ))
 }
 
 /// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for:
