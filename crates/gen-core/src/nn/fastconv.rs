@@ -301,6 +301,30 @@ struct Geometry {
 }
 
 impl Geometry {
+    fn conv(kernel: [usize; 2], o: &ConvOptions<2>) -> Self {
+        Self {
+            kernel,
+            stride: o.stride,
+            padding: o.padding,
+            dilation: o.dilation,
+        }
+    }
+
+    fn transposed(kernel: [usize; 2], o: &ConvTransposeOptions<2>) -> Self {
+        Self {
+            kernel,
+            stride: o.stride,
+            padding: o.padding,
+            dilation: o.dilation,
+        }
+    }
+
+    /// The side of a transposed convolution's output along `side`, from its input side `len`.
+    fn transposed_side(&self, side: usize, len: usize, padding_out: usize) -> usize {
+        ((len - 1) * self.stride[side] + self.dilation[side] * (self.kernel[side] - 1) + padding_out + 1)
+            .saturating_sub(2 * self.padding[side])
+    }
+
     /// The number of window positions along `side` of a map whose side is `len`.
     fn windows(&self, side: usize, len: usize) -> usize {
         (len + 2 * self.padding[side]).saturating_sub(self.dilation[side] * (self.kernel[side] - 1) + 1)
@@ -433,12 +457,7 @@ fn conv2d_forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options
     let device = I::float_device(&x);
     let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
     let ([n, c_in, h, w], [c_out, _, kh, kw]) = (x.dims(), weight.dims());
-    let geo = Geometry {
-        kernel: [kh, kw],
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
+    let geo = Geometry::conv([kh, kw], &options);
     let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
     let x_rows = to_rows(&values(x), n, c_in, h * w);
     let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
@@ -469,12 +488,7 @@ fn conv2d_backward<I: Backend>(
         .then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
     let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
     let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
-    let geo = Geometry {
-        kernel: [kh, kw],
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
+    let geo = Geometry::conv([kh, kw], &options);
     let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
     let dims = weight.dims();
     let dx = dx.or_else(|| {
@@ -510,17 +524,11 @@ fn conv_transpose2d_forward<I: Backend>(
     let device = I::float_device(&x);
     let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
     let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (x.dims(), weight.dims());
-    let side = |s: usize, len: usize| {
-        ((len - 1) * options.stride[s] + options.dilation[s] * ([kh, kw][s] - 1) + options.padding_out[s] + 1)
-            .saturating_sub(2 * options.padding[s])
-    };
-    let (oh, ow) = (side(0, ih), side(1, iw));
-    let geo = Geometry {
-        kernel: [kh, kw],
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
+    let geo = Geometry::transposed([kh, kw], &options);
+    let (oh, ow) = (
+        geo.transposed_side(0, ih, options.padding_out[0]),
+        geo.transposed_side(1, iw, options.padding_out[1]),
+    );
     let x_rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
     let cols = values(x_rows.matmul(weight_matrix(weight)));
     let rows = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo);
@@ -550,12 +558,7 @@ fn conv_transpose2d_backward<I: Backend>(
     let device = I::float_device(&x);
     let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
     let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
-    let geo = Geometry {
-        kernel: [kh, kw],
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
+    let geo = Geometry::transposed([kh, kw], &options);
     let width = c_out * kh * kw;
     let g_rows = to_rows(&values(grad), n, c_out, oh * ow);
     let cols = im2col(&g_rows, [n, c_out, oh, ow], [ih, iw], &geo);
