@@ -66,13 +66,13 @@ pub fn register_fast_conv<I: Backend>() {
     let entries = [
         Entry {
             backend: TypeId::of::<Autodiff<I>>(),
-            conv2d: erased_conv2d::<I>,
-            conv_transpose2d: erased_conv_transpose2d::<I>,
+            conv2d: erased_autodiff::<I, Conv>,
+            conv_transpose2d: erased_autodiff::<I, ConvTranspose>,
         },
         Entry {
             backend: TypeId::of::<I>(),
-            conv2d: erased_inner_conv2d::<I>,
-            conv_transpose2d: erased_inner_conv_transpose2d::<I>,
+            conv2d: erased_inner::<I, Conv>,
+            conv_transpose2d: erased_inner::<I, ConvTranspose>,
         },
     ];
     let mut table = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -182,34 +182,53 @@ fn tensor<B: Backend, const D: usize>(p: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
-fn erased_conv2d<I: Backend>(x: Erased, weight: Erased, options: ConvOptions<2>) -> Erased {
+/// One of the two convolutions: its options and its passes on the inner backend.
+trait ConvPass: Default + Send + std::fmt::Debug + 'static {
+    type Options: Clone + Send + std::fmt::Debug + 'static;
+
+    /// The output, without bias.
+    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I>;
+
+    /// The input and weight gradients, those asked for.
+    fn backward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        grad: FloatTensor<I>,
+        options: Self::Options,
+        want_x: bool,
+        want_weight: bool,
+    ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>);
+}
+
+/// The autodiff node of a [`ConvPass`]: the input and the weight are its two parents.
+#[derive(Debug)]
+struct ConvBackward<K>(K);
+
+impl<I: Backend, K: ConvPass> Backward<I, 2> for ConvBackward<K> {
+    type State = (NodeId, NodeId, K::Options);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<I>(&ops.node);
+        let (x_state, weight_state, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
+        let (dx, dw) = K::backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<I>(node.id, dx);
+        }
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
+            grads.register::<I>(node.id, dw);
+        }
+    }
+}
+
+/// `K`'s forward pass on `Autodiff<I>` tensors, recorded as a [`ConvBackward`] node.
+fn erased_autodiff<I: Backend, K: ConvPass>(x: Erased, weight: Erased, options: K::Options) -> Erased {
     let x: Tensor<Autodiff<I>, 4> = unerase(x);
     let weight: Tensor<Autodiff<I>, 4> = unerase(weight);
     let (x, weight) = (float(x), float(weight));
-
-    #[derive(Debug)]
-    struct Conv2dBackward;
-
-    impl<I: Backend> Backward<I, 2> for Conv2dBackward {
-        type State = (NodeId, NodeId, ConvOptions<2>);
-
-        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-            let [node_x, node_weight] = ops.parents;
-            let grad = grads.consume::<I>(&ops.node);
-            let (x_state, weight_state, options) = ops.state;
-            let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
-            let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
-            let (dx, dw) = conv2d_backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
-            if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<I>(node.id, dx);
-            }
-            if let (Some(node), Some(dw)) = (node_weight, dw) {
-                grads.register::<I>(node.id, dw);
-            }
-        }
-    }
-
-    let out = match Conv2dBackward
+    let out = match ConvBackward(K::default())
         .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
         .compute_bound()
         .stateful()
@@ -217,70 +236,18 @@ fn erased_conv2d<I: Backend>(x: Erased, weight: Erased, options: ConvOptions<2>)
         OpsKind::Tracked(mut prep) => {
             let x_state = prep.checkpoint(&x);
             let weight_state = prep.checkpoint(&weight);
-            let out = conv2d_forward::<I>(x.primitive, weight.primitive, options.clone());
+            let out = K::forward::<I>(x.primitive, weight.primitive, options.clone());
             prep.finish((x_state, weight_state, options), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(conv2d_forward::<I>(x.primitive, weight.primitive, options)),
+        OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(x.primitive, weight.primitive, options)),
     };
     Box::new(tensor::<Autodiff<I>, 4>(out))
 }
 
-fn erased_conv_transpose2d<I: Backend>(x: Erased, weight: Erased, options: ConvTransposeOptions<2>) -> Erased {
-    let x: Tensor<Autodiff<I>, 4> = unerase(x);
-    let weight: Tensor<Autodiff<I>, 4> = unerase(weight);
-    let (x, weight) = (float(x), float(weight));
-
-    #[derive(Debug)]
-    struct ConvTranspose2dBackward;
-
-    impl<I: Backend> Backward<I, 2> for ConvTranspose2dBackward {
-        type State = (NodeId, NodeId, ConvTransposeOptions<2>);
-
-        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-            let [node_x, node_weight] = ops.parents;
-            let grad = grads.consume::<I>(&ops.node);
-            let (x_state, weight_state, options) = ops.state;
-            let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
-            let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
-            let (dx, dw) =
-                conv_transpose2d_backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
-            if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<I>(node.id, dx);
-            }
-            if let (Some(node), Some(dw)) = (node_weight, dw) {
-                grads.register::<I>(node.id, dw);
-            }
-        }
-    }
-
-    let out = match ConvTranspose2dBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
-            let weight_state = prep.checkpoint(&weight);
-            let out = conv_transpose2d_forward::<I>(x.primitive, weight.primitive, options.clone());
-            prep.finish((x_state, weight_state, options), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(conv_transpose2d_forward::<I>(x.primitive, weight.primitive, options)),
-    };
-    Box::new(tensor::<Autodiff<I>, 4>(out))
-}
-
-fn erased_inner_conv2d<I: Backend>(x: Erased, weight: Erased, options: ConvOptions<2>) -> Erased {
+/// `K`'s forward pass on `I` tensors, without autodiff.
+fn erased_inner<I: Backend, K: ConvPass>(x: Erased, weight: Erased, options: K::Options) -> Erased {
     let (x, weight): (Tensor<I, 4>, Tensor<I, 4>) = (unerase(x), unerase(weight));
-    Box::new(tensor::<I, 4>(conv2d_forward::<I>(float(x), float(weight), options)))
-}
-
-fn erased_inner_conv_transpose2d<I: Backend>(x: Erased, weight: Erased, options: ConvTransposeOptions<2>) -> Erased {
-    let (x, weight): (Tensor<I, 4>, Tensor<I, 4>) = (unerase(x), unerase(weight));
-    Box::new(tensor::<I, 4>(conv_transpose2d_forward::<I>(
-        float(x),
-        float(weight),
-        options,
-    )))
+    Box::new(tensor::<I, 4>(K::forward::<I>(float(x), float(weight), options)))
 }
 
 /// Whether the host path applies: `f32` tensors in host memory, no groups.
@@ -449,132 +416,145 @@ fn weight_from_matrix<I: Backend>(m: Tensor<I, 2>, [a, b, kh, kw]: [usize; 4]) -
     m.reshape([a, kh, kw, b]).permute([0, 3, 1, 2])
 }
 
-/// `conv2d(x, weight)` without bias: `cols(x) · Wᵀ` on the host path.
-fn conv2d_forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: ConvOptions<2>) -> FloatTensor<I> {
-    if !host_path::<I>([&x, &weight], options.groups) {
-        return I::conv2d(x, weight, None, options);
-    }
-    let device = I::float_device(&x);
-    let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
-    let ([n, c_in, h, w], [c_out, _, kh, kw]) = (x.dims(), weight.dims());
-    let geo = Geometry::conv([kh, kw], &options);
-    let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
-    let x_rows = to_rows(&values(x), n, c_in, h * w);
-    let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
-    let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
-    let rows = cols.matmul(weight_matrix(weight).transpose());
-    let out = from_rows(&values(rows), n, c_out, oh * ow);
-    float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
-}
+/// `conv2d`: `cols(x) · Wᵀ` forward; `dW = Gᵀ · cols(x)` and `dx = col2im(G · W)` backward.
+#[derive(Debug, Default)]
+struct Conv;
 
-/// The input and weight gradients of `conv2d(x, weight)`, those asked for: `dW = Gᵀ · cols(x)`
-/// on the host path, with `G` the output gradient as rows; `dx = col2im(G · W)` where the
-/// backend's transposed convolution is slower ([`col2im_wins`]), else the backend's.
-fn conv2d_backward<I: Backend>(
-    x: FloatTensor<I>,
-    weight: FloatTensor<I>,
-    grad: FloatTensor<I>,
-    options: ConvOptions<2>,
-    want_x: bool,
-    want_weight: bool,
-) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-    if !host_path::<I>([&x, &grad], options.groups) {
-        let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
-        let dw = want_weight.then(|| I::conv2d_weight_backward(x, weight, grad, options));
-        return (dx, dw);
-    }
-    let device = I::float_device(&x);
-    let dx = (want_x && !col2im_wins::<I>(&device))
-        .then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
-    let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
-    let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
-    let geo = Geometry::conv([kh, kw], &options);
-    let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
-    let dims = weight.dims();
-    let dx = dx.or_else(|| {
-        want_x.then(|| {
-            let cols = values(g.clone().matmul(weight_matrix(weight)));
-            let rows = col2im(&cols, [n, c_in, h, w], [oh, ow], &geo);
-            float(host_tensor::<I, 4>(
-                from_rows(&rows, n, c_in, h * w),
-                [n, c_in, h, w],
-                &device,
-            ))
-        })
-    });
-    let dw = want_weight.then(|| {
+impl ConvPass for Conv {
+    type Options = ConvOptions<2>;
+
+    /// `conv2d(x, weight)` without bias: `cols(x) · Wᵀ` on the host path.
+    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I> {
+        if !host_path::<I>([&x, &weight], options.groups) {
+            return I::conv2d(x, weight, None, options);
+        }
+        let device = I::float_device(&x);
+        let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
+        let ([n, c_in, h, w], [c_out, _, kh, kw]) = (x.dims(), weight.dims());
+        let geo = Geometry::conv([kh, kw], &options);
+        let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
         let x_rows = to_rows(&values(x), n, c_in, h * w);
         let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
         let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
-        float(weight_from_matrix(g.transpose().matmul(cols), dims))
-    });
-    (dx, dw)
+        let rows = cols.matmul(weight_matrix(weight).transpose());
+        let out = from_rows(&values(rows), n, c_out, oh * ow);
+        float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
+    }
+
+    /// The input and weight gradients of `conv2d(x, weight)`, those asked for: `dW = Gᵀ · cols(x)`
+    /// on the host path, with `G` the output gradient as rows; `dx = col2im(G · W)` where the
+    /// backend's transposed convolution is slower ([`col2im_wins`]), else the backend's.
+    fn backward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        grad: FloatTensor<I>,
+        options: Self::Options,
+        want_x: bool,
+        want_weight: bool,
+    ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
+        if !host_path::<I>([&x, &grad], options.groups) {
+            let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
+            let dw = want_weight.then(|| I::conv2d_weight_backward(x, weight, grad, options));
+            return (dx, dw);
+        }
+        let device = I::float_device(&x);
+        let dx = (want_x && !col2im_wins::<I>(&device))
+            .then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
+        let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
+        let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+        let geo = Geometry::conv([kh, kw], &options);
+        let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
+        let dims = weight.dims();
+        let dx = dx.or_else(|| {
+            want_x.then(|| {
+                let cols = values(g.clone().matmul(weight_matrix(weight)));
+                let rows = col2im(&cols, [n, c_in, h, w], [oh, ow], &geo);
+                float(host_tensor::<I, 4>(
+                    from_rows(&rows, n, c_in, h * w),
+                    [n, c_in, h, w],
+                    &device,
+                ))
+            })
+        });
+        let dw = want_weight.then(|| {
+            let x_rows = to_rows(&values(x), n, c_in, h * w);
+            let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
+            let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
+            float(weight_from_matrix(g.transpose().matmul(cols), dims))
+        });
+        (dx, dw)
+    }
 }
 
-/// `conv_transpose2d(x, weight)` without bias: `col2im(X · W)` where the backend's own is slower
-/// ([`col2im_wins`]), else the backend's.
-fn conv_transpose2d_forward<I: Backend>(
-    x: FloatTensor<I>,
-    weight: FloatTensor<I>,
-    options: ConvTransposeOptions<2>,
-) -> FloatTensor<I> {
-    if !host_path::<I>([&x, &weight], options.groups) || !col2im_wins::<I>(&I::float_device(&x)) {
-        return I::conv_transpose2d(x, weight, None, options);
-    }
-    let device = I::float_device(&x);
-    let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
-    let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (x.dims(), weight.dims());
-    let geo = Geometry::transposed([kh, kw], &options);
-    let (oh, ow) = (
-        geo.transposed_side(0, ih, options.padding_out[0]),
-        geo.transposed_side(1, iw, options.padding_out[1]),
-    );
-    let x_rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
-    let cols = values(x_rows.matmul(weight_matrix(weight)));
-    let rows = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo);
-    float(host_tensor::<I, 4>(
-        from_rows(&rows, n, c_out, oh * ow),
-        [n, c_out, oh, ow],
-        &device,
-    ))
-}
+/// `conv_transpose2d`: `col2im(X · W)` forward; `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)`
+/// backward.
+#[derive(Debug, Default)]
+struct ConvTranspose;
 
-/// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for:
-/// `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)` on the host path, with `X` the input as rows and
-/// `cols(G)` the output gradient's windows at the input's positions.
-fn conv_transpose2d_backward<I: Backend>(
-    x: FloatTensor<I>,
-    weight: FloatTensor<I>,
-    grad: FloatTensor<I>,
-    options: ConvTransposeOptions<2>,
-    want_x: bool,
-    want_weight: bool,
-) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-    if !host_path::<I>([&x, &grad], options.groups) {
-        let dx = want_x.then(|| I::conv_transpose2d_x_backward(weight.clone(), grad.clone(), options.clone()));
-        let dw = want_weight.then(|| I::conv_transpose2d_weight_backward(x, weight, grad, options));
-        return (dx, dw);
-    }
-    let device = I::float_device(&x);
-    let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
-    let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
-    let geo = Geometry::transposed([kh, kw], &options);
-    let width = c_out * kh * kw;
-    let g_rows = to_rows(&values(grad), n, c_out, oh * ow);
-    let cols = im2col(&g_rows, [n, c_out, oh, ow], [ih, iw], &geo);
-    let cols = host_tensor::<I, 2>(cols, [n * ih * iw, width], &device);
-    let dims = weight.dims();
-    let dx = want_x.then(|| {
-        let rows = values(cols.clone().matmul(weight_matrix(weight).transpose()));
+impl ConvPass for ConvTranspose {
+    type Options = ConvTransposeOptions<2>;
+
+    /// `conv_transpose2d(x, weight)` without bias: `col2im(X · W)` where the backend's own is slower
+    /// ([`col2im_wins`]), else the backend's.
+    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I> {
+        if !host_path::<I>([&x, &weight], options.groups) || !col2im_wins::<I>(&I::float_device(&x)) {
+            return I::conv_transpose2d(x, weight, None, options);
+        }
+        let device = I::float_device(&x);
+        let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
+        let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (x.dims(), weight.dims());
+        let geo = Geometry::transposed([kh, kw], &options);
+        let (oh, ow) = (
+            geo.transposed_side(0, ih, options.padding_out[0]),
+            geo.transposed_side(1, iw, options.padding_out[1]),
+        );
+        let x_rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
+        let cols = values(x_rows.matmul(weight_matrix(weight)));
+        let rows = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo);
         float(host_tensor::<I, 4>(
-            from_rows(&rows, n, c_in, ih * iw),
-            [n, c_in, ih, iw],
+            from_rows(&rows, n, c_out, oh * ow),
+            [n, c_out, oh, ow],
             &device,
         ))
-    });
-    let dw = want_weight.then(|| {
-        let rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
-        float(weight_from_matrix(rows.transpose().matmul(cols), dims))
-    });
-    (dx, dw)
+    }
+
+    /// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for:
+    /// `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)` on the host path, with `X` the input as rows and
+    /// `cols(G)` the output gradient's windows at the input's positions.
+    fn backward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        grad: FloatTensor<I>,
+        options: Self::Options,
+        want_x: bool,
+        want_weight: bool,
+    ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
+        if !host_path::<I>([&x, &grad], options.groups) {
+            let dx = want_x.then(|| I::conv_transpose2d_x_backward(weight.clone(), grad.clone(), options.clone()));
+            let dw = want_weight.then(|| I::conv_transpose2d_weight_backward(x, weight, grad, options));
+            return (dx, dw);
+        }
+        let device = I::float_device(&x);
+        let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
+        let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+        let geo = Geometry::transposed([kh, kw], &options);
+        let width = c_out * kh * kw;
+        let g_rows = to_rows(&values(grad), n, c_out, oh * ow);
+        let cols = im2col(&g_rows, [n, c_out, oh, ow], [ih, iw], &geo);
+        let cols = host_tensor::<I, 2>(cols, [n * ih * iw, width], &device);
+        let dims = weight.dims();
+        let dx = want_x.then(|| {
+            let rows = values(cols.clone().matmul(weight_matrix(weight).transpose()));
+            float(host_tensor::<I, 4>(
+                from_rows(&rows, n, c_in, ih * iw),
+                [n, c_in, ih, iw],
+                &device,
+            ))
+        });
+        let dw = want_weight.then(|| {
+            let rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
+            float(weight_from_matrix(rows.transpose().matmul(cols), dims))
+        });
+        (dx, dw)
+    }
 }
