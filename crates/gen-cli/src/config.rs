@@ -206,6 +206,9 @@ pub struct ModelSpec {
     /// DiffAugment of the GAN discriminator's input: none (default), standard, or
     /// `translation[:PIXELS],cutout[:PIXELS]`.
     pub diff_augment: Option<String>,
+    /// Largest random shift, in pixels, of the real images a GAN's discriminator sees (0,
+    /// the default: none); unlike DiffAugment, the generator learns to draw shifted images.
+    pub real_shift: usize,
     /// Weight of a super-resolution model's adversarial loss (default 0.01; 0: content alone).
     pub adversarial_weight: Option<f64>,
     /// A super-resolution model's content loss: `l1` (default) or `mse`.
@@ -237,6 +240,7 @@ impl Default for ModelSpec {
             ema: None,
             batch_norm: true,
             diff_augment: None,
+            real_shift: 0,
             adversarial_weight: None,
             content: None,
         }
@@ -293,6 +297,7 @@ impl ModelSpec {
                 Some(s) => gen_gan::DiffAugment::parse(s, image).map_err(anyhow::Error::msg)?,
                 None => None,
             },
+            real_shift: self.real_shift,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -507,6 +512,11 @@ pub struct TrainFlags {
     /// `translation[:PIXELS],cutout[:PIXELS]`.
     #[arg(long)]
     pub diff_augment: Option<String>,
+    /// Randomly shift each real image a GAN's discriminator sees by up to N pixels (default 0:
+    /// none): augments the training set itself, so the generator learns to draw shifted images
+    /// and its samples carry that variety.
+    #[arg(long)]
+    pub real_shift: Option<usize>,
     /// Weight of the super-resolution model's adversarial loss (default 0.01; 0: content alone).
     #[arg(long, allow_negative_numbers = true)]
     pub adversarial_weight: Option<f64>,
@@ -623,6 +633,9 @@ impl TrainFlags {
         }
         if self.diff_augment.is_some() {
             m.diff_augment = self.diff_augment.clone();
+        }
+        if let Some(v) = self.real_shift {
+            m.real_shift = v;
         }
         if self.adversarial_weight.is_some() {
             m.adversarial_weight = self.adversarial_weight;
@@ -830,10 +843,25 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(format!("{e:#}").contains("unknown augmentation \"colour\""), "{e:#}");
-        let cfg = flags(&["--model", "cgan", "--diff-augment", "translation:2"])
-            .resolve()
-            .unwrap();
+        let cfg = flags(&[
+            "--model",
+            "cgan",
+            "--diff-augment",
+            "translation:2",
+            "--real-shift",
+            "2",
+        ])
+        .resolve()
+        .unwrap();
         let gan = cfg.model.gan(ImageShape::grey(28, 28), Some(10), 2e-4).unwrap();
+        assert_eq!(gan.real_shift, 2);
+        let e = flags(&["--model", "cgan", "--real-shift", "28"])
+            .resolve()
+            .unwrap()
+            .model
+            .gan(ImageShape::grey(28, 28), Some(10), 2e-4)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("shift (28)"), "{e:#}");
         assert_eq!(
             gan.augment,
             Some(gen_gan::DiffAugment {

@@ -689,6 +689,12 @@ struct AugmentReport {
     accuracy_augmented: Vec<f64>,
     mean_real: f64,
     mean_augmented: f64,
+    /// The GAN's `real_shift`: when above 0, the GAN learned from real images shifted by up to
+    /// this many pixels, and a third arm trains the classifier on the real images with the same
+    /// random shifts and no synthetic ones, so the GAN's part of any gain can be told apart.
+    real_shift: usize,
+    accuracy_real_shifted: Vec<f64>,
+    mean_real_shifted: Option<f64>,
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -787,7 +793,8 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
         );
     }
     let augmentation = if augmentation {
-        Some(augment_experiment::<B>(&g, &splits, flags, device)?)
+        let real_shift = stored.gan.as_ref().map_or(0, |c| c.real_shift);
+        Some(augment_experiment::<B>(&g, &splits, flags, real_shift, device)?)
     } else {
         None
     };
@@ -863,6 +870,17 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
             spread(sa),
             100.0 * (ma - mr)
         );
+        if !a.accuracy_real_shifted.is_empty() {
+            let (ms, ss) = mean_sd(&a.accuracy_real_shifted);
+            println!(
+                "    the GAN learned from images shifted by up to {} px; the real images with those shifts and \
+                 no synthetic ones: {:.2}{} % ({:+.2} points)",
+                a.real_shift,
+                100.0 * ms,
+                spread(ss),
+                100.0 * (ms - mr)
+            );
+        }
     }
     let path = run.file("eval.json");
     write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
@@ -915,6 +933,44 @@ fn train_probe_classifier<B: AutodiffBackend>(
     };
     let fitted = Trainer::new(train)?.fit(model, &stream, None::<&Dataset>, &serde_json::Value::Null, device)?;
     Ok((test_accuracy(&fitted.model.valid(), test, device)?, fitted.model))
+}
+
+/// `n` copies of `data`'s images, in turn, each shifted by its own random whole number of pixels,
+/// up to `max` in each direction, with zero fill: the classical augmentation of the experiment's
+/// third arm, the same as a GAN's `real_shift`.
+fn shifted_copies(data: &Dataset, n: usize, max: usize, seed: u64) -> anyhow::Result<Dataset> {
+    use rand::{Rng, SeedableRng};
+    let shape = data.image_shape().context("shifting needs images")?;
+    let labels = data.labels().context("the training images have no labels")?;
+    ensure!(!data.is_empty(), "no images to shift");
+    let (c, h, w) = (shape.channels, shape.height, shape.width);
+    let d = shape.numel();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let m = max as i64;
+    let mut x = vec![0.0f32; n * d];
+    let mut y = Vec::with_capacity(n);
+    for (i, out) in x.chunks_exact_mut(d).enumerate() {
+        let src = i % data.len();
+        let img = &data.features()[src * d..][..d];
+        let (dy, dx) = (rng.random_range(-m..=m), rng.random_range(-m..=m));
+        // Output pixel (r, q) is input pixel (r + dy, q + dx), as in `gen_gan::translate`.
+        for ch in 0..c {
+            for r in 0..h {
+                let sr = r as i64 + dy;
+                if !(0..h as i64).contains(&sr) {
+                    continue;
+                }
+                for q in 0..w {
+                    let sq = q as i64 + dx;
+                    if (0..w as i64).contains(&sq) {
+                        out[(ch * h + r) * w + q] = img[(ch * h + sr as usize) * w + sq as usize];
+                    }
+                }
+            }
+        }
+        y.push(labels[src]);
+    }
+    Ok(Dataset::new("shifted", x, d, Some(y), Some(shape))?)
 }
 
 /// The synthetic images kept so far, per class up to a quota.
@@ -1023,10 +1079,12 @@ fn filtered_synthetic<B: Backend>(
 /// class-balanced synthetic images (optionally filtered by the first classifier), for several
 /// seeds; both arms see the same number of training images. The second arm mixes real and
 /// synthetic images half and half, or pre-trains on the synthetic ones (`--augment-mode`).
+/// With `real_shift` above 0 (the GAN's), a third arm sees the real images randomly shifted.
 fn augment_experiment<B: AutodiffBackend>(
     g: &Generator<B::InnerBackend>,
     splits: &Splits,
     flags: &GanEvalFlags,
+    real_shift: usize,
     device: &B::Device,
 ) -> anyhow::Result<AugmentReport> {
     let real = &splits.train;
@@ -1035,6 +1093,7 @@ fn augment_experiment<B: AutodiffBackend>(
     let shape = real.image_shape().context("images needed")?;
     let mut acc_real = Vec::new();
     let mut acc_aug = Vec::new();
+    let mut acc_shifted = Vec::new();
     let mut pass_shares = Vec::new();
     for seed in 0..flags.augment_seeds as u64 {
         eprintln!("augmentation experiment, seed {seed}: {} real images alone", real.len());
@@ -1076,6 +1135,14 @@ fn augment_experiment<B: AutodiffBackend>(
             }
         };
         acc_aug.push(acc);
+        if real_shift > 0 {
+            eprintln!(
+                "augmentation experiment, seed {seed}: {} real images shifted by up to {real_shift} px",
+                real.len()
+            );
+            let shifted = shifted_copies(real, budget, real_shift, 2000 + seed)?;
+            acc_shifted.push(train_probe_classifier::<B>(&shifted, &splits.test, k, budget, seed, None, device)?.0);
+        }
     }
     Ok(AugmentReport {
         n_real: real.len(),
@@ -1089,6 +1156,9 @@ fn augment_experiment<B: AutodiffBackend>(
         mean_augmented: mean_sd(&acc_aug).0,
         accuracy_real: acc_real,
         accuracy_augmented: acc_aug,
+        real_shift,
+        mean_real_shifted: (!acc_shifted.is_empty()).then(|| mean_sd(&acc_shifted).0),
+        accuracy_real_shifted: acc_shifted,
     })
 }
 
@@ -1471,6 +1541,37 @@ pub(crate) fn upscale(args: UpscaleArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifted_copies_move_each_image_by_at_most_the_shift() {
+        // Two 5x6 images, one lit pixel each, at (2, 3) and (1, 1).
+        let shape = ImageShape::grey(5, 6);
+        let mut x = vec![0.0f32; 60];
+        x[2 * 6 + 3] = 1.0;
+        x[30 + 6 + 1] = 0.5;
+        let data = Dataset::new("two", x, 30, Some(vec![4, 7]), Some(shape)).unwrap();
+        let out = shifted_copies(&data, 200, 1, 3).unwrap();
+        assert_eq!(
+            (out.len(), out.image_shape(), out.labels().unwrap()[..4].to_vec()),
+            (200, Some(shape), vec![4, 7, 4, 7])
+        );
+        let mut seen = std::collections::HashSet::new();
+        for (i, img) in out.features().chunks(30).enumerate() {
+            let (y0, x0, v) = if i % 2 == 0 { (2, 3, 1.0) } else { (1, 1, 0.5) };
+            let lit: Vec<usize> = (0..30).filter(|&p| img[p] != 0.0).collect();
+            assert_eq!(lit.len(), 1, "copy {i}: {img:?}");
+            let (y, x) = (lit[0] / 6, lit[0] % 6);
+            assert!(
+                y.abs_diff(y0) <= 1 && x.abs_diff(x0) <= 1 && img[lit[0]] == v,
+                "copy {i} at ({y}, {x})"
+            );
+            seen.insert((i % 2, lit[0]));
+        }
+        // Every one of the 3 x 3 shifts of both images turns up among 100 copies each.
+        assert_eq!(seen.len(), 18);
+        let same = shifted_copies(&data, 4, 0, 3).unwrap();
+        assert_eq!(same.features(), [data.features(), data.features()].concat());
+    }
 
     #[test]
     fn balanced_labels_follow_the_weights() {

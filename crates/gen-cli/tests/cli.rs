@@ -681,8 +681,23 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     ok(
         dir,
         &[
-            "train", "--model", "cgan", "--arch", "conv", "--latent", "8", "--epochs", "2", "--ema", "0.9", "--name",
-            "cg", nd[0], nd[1],
+            "train",
+            "--model",
+            "cgan",
+            "--arch",
+            "conv",
+            "--latent",
+            "8",
+            "--epochs",
+            "2",
+            "--ema",
+            "0.9",
+            "--real-shift",
+            "1",
+            "--name",
+            "cg",
+            nd[0],
+            nd[1],
         ],
     );
     let run = dir.join("runs/cg");
@@ -746,6 +761,11 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     assert!(r["conditional_accuracy"].as_f64().is_some());
     assert_eq!(r["augmentation"]["accuracy_real"].as_array().unwrap().len(), 1);
     assert_eq!(r["augmentation"]["mode"], "mix");
+    // The GAN learned from shifted images, so the third arm ran: the shifts without the GAN.
+    assert_eq!(cfg["gan"]["real_shift"], 1);
+    assert_eq!(r["augmentation"]["real_shift"], 1);
+    assert_eq!(r["augmentation"]["accuracy_real_shifted"].as_array().unwrap().len(), 1);
+    assert!(text.contains("shifted by up to 1 px"), "{text}");
     assert_eq!(r["generator"], "moving average");
 
     // Pre-training on filtered synthetic images: at threshold 0 every draw passes.

@@ -60,6 +60,12 @@ pub struct GanConfig {
     /// both phases (for small training sets); `None`: the images as they are.
     #[serde(default)]
     pub augment: Option<DiffAugment>,
+    /// Largest random shift, in whole pixels, of the real images (0: none). This augments the
+    /// training set itself, unlike [`GanConfig::augment`]: the discriminator sees only shifted
+    /// real images, so the generator learns to draw shifted images too, and its samples carry
+    /// that variety (for data augmentation from a few hundred images).
+    #[serde(default)]
+    pub real_shift: usize,
 }
 
 impl GanConfig {
@@ -80,6 +86,7 @@ impl GanConfig {
             lr_discriminator: 2e-4,
             ema: None,
             augment: None,
+            real_shift: 0,
         }
     }
 
@@ -142,6 +149,13 @@ impl GanConfig {
         if let Some(a) = &self.augment {
             a.validate(self.image)?;
         }
+        let side = self.image.height.min(self.image.width);
+        if self.real_shift >= side {
+            return Err(ConfigError::Invalid(format!(
+                "the real images' shift ({}) must be smaller than the image's side {side}",
+                self.real_shift
+            )));
+        }
         if matches!(self.loss, GanLoss::Wasserstein { .. }) && self.spectral_norm {
             return Err(ConfigError::Invalid(
                 "weight clipping and spectral normalisation both bound the critic; choose one".into(),
@@ -182,6 +196,9 @@ impl GanConfig {
         }
         if let Some(a) = &self.augment {
             s.push_str(&format!(", DiffAugment ({})", a.describe()));
+        }
+        if self.real_shift > 0 {
+            s.push_str(&format!(", real images shifted by up to {} px", self.real_shift));
         }
         s
     }
@@ -236,6 +253,13 @@ mod tests {
                     ..ok.clone()
                 },
                 "2 classes",
+            ),
+            (
+                GanConfig {
+                    real_shift: 28,
+                    ..ok.clone()
+                },
+                "shift (28) must be smaller",
             ),
             (
                 GanConfig {

@@ -110,6 +110,7 @@ impl SrConfig {
             lr_discriminator: 2e-4,
             ema: None,
             augment: None,
+            real_shift: 0,
         }
     }
 

@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use gen_core::train::{EpochMetrics, FlushingAdam, Observer, RunDir, TrainConfig, epoch_seed, save_module};
 use gen_core::{Batch, BatchSource, CoreError};
 
+use crate::augment::DiffAugment;
 use crate::config::GanConfig;
 use crate::loss::GanLoss;
 use crate::nets::{Discriminator, Generator};
@@ -397,8 +398,9 @@ pub struct DiscriminatorStep<B: AutodiffBackend> {
 /// The discriminator phase: `gan.loss` on the real `batch` and the detached `fakes` (with the
 /// gradient penalty for WGAN-GP), one step of `optim` at rate `lr` on the discriminator's
 /// weights only, then clipping for the Wasserstein loss. With `gan.spectral_norm`, one
-/// power-iteration step first; with `gan.augment`, the discriminator scores augmented copies of
-/// both (the penalty stays on the images as they are). `generator` is only inspected, to count
+/// power-iteration step first; with `gan.real_shift`, the real images are randomly shifted
+/// first (the training set's augmentation); with `gan.augment`, the discriminator scores
+/// augmented copies of both (the penalty stays on the images before DiffAugment). `generator` is only inspected, to count
 /// the parameters the loss reached.
 #[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
 pub fn discriminator_phase<B, G, O>(
@@ -420,7 +422,8 @@ where
     let d = if gan.spectral_norm { d.power_iteration() } else { d };
     let fakes = fakes.detach();
     let real_labels = batch.y.clone().filter(|_| labels.is_some());
-    let real = d.forward(augmented(gan, batch.x.clone()), real_labels);
+    let real_x = shifted_reals(gan, batch.x.clone());
+    let real = d.forward(augmented(gan, real_x.clone()), real_labels);
     let fake_out = d.forward(augmented(gan, fakes.clone()), labels.clone());
     let mut stats = vec![
         ("d_real", scalar(loss.display(real.clone().detach()).mean())),
@@ -428,7 +431,7 @@ where
     ];
     let mut total = loss.discriminator(real, fake_out);
     if let GanLoss::WassersteinGp { lambda } = *loss {
-        let gp = gradient_penalty(&d, batch.x.clone(), fakes, labels);
+        let gp = gradient_penalty(&d, real_x, fakes, labels);
         stats.push(("penalty", scalar(gp.clone().detach())));
         total = total + gp.mul_scalar(lambda);
     }
@@ -502,6 +505,18 @@ where
     }
 }
 
+/// The real batch shifted by up to `gan.real_shift` pixels, each image on its own (zero fill).
+fn shifted_reals<B: Backend>(gan: &GanConfig, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    if gan.real_shift == 0 {
+        return x;
+    }
+    let shift = DiffAugment {
+        translation: gan.real_shift,
+        cutout: 0,
+    };
+    shift.apply(x, gan.image)
+}
+
 /// `x` as the discriminator sees it: augmented when `gan.augment` says so.
 fn augmented<B: Backend>(gan: &GanConfig, x: Tensor<B, 2>) -> Tensor<B, 2> {
     match &gan.augment {
@@ -552,6 +567,41 @@ mod tests {
         s.0
     }
 
+    #[test]
+    fn real_images_are_shifted_each_by_at_most_the_shift() {
+        let device = Default::default();
+        let image = ImageShape::grey(8, 8);
+        // One lit pixel at (3, 4) in each of 64 images: each moves by at most 2 in each
+        // direction, with its value kept, and the shifts differ between images.
+        let mut x = vec![0.0f32; 64 * 64];
+        for s in 0..64 {
+            x[s * 64 + 3 * 8 + 4] = 1.0;
+        }
+        let x = Tensor::<AB, 2>::from_data(burn::tensor::TensorData::new(x, [64, 64]), &device);
+        let gan = GanConfig {
+            real_shift: 2,
+            ..GanConfig::dcgan(image)
+        };
+        AB::seed(&device, 7);
+        let out = shifted_reals(&gan, x.clone()).into_data().to_vec::<f32>().unwrap();
+        let mut positions = std::collections::HashSet::new();
+        for row in out.chunks(64) {
+            let lit: Vec<usize> = (0..64).filter(|&i| row[i] != 0.0).collect();
+            assert_eq!(lit.len(), 1, "{row:?}");
+            assert!((row[lit[0]] - 1.0).abs() < 1e-6);
+            let (y, x) = (lit[0] / 8, lit[0] % 8);
+            assert!(y.abs_diff(3) <= 2 && x.abs_diff(4) <= 2, "moved to ({y}, {x})");
+            positions.insert(lit[0]);
+        }
+        assert!(positions.len() > 10, "only {} distinct shifts", positions.len());
+        let unshifted = GanConfig::dcgan(image);
+        let same = shifted_reals(&unshifted, x.clone())
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_eq!(same, x.into_data().to_vec::<f32>().unwrap());
+    }
+
     fn configs() -> Vec<GanConfig> {
         let base = GanConfig::dcgan(ImageShape::grey(8, 8));
         vec![
@@ -579,6 +629,7 @@ mod tests {
                     batch_norm: false,
                 },
                 loss: GanLoss::WassersteinGp { lambda: 10.0 },
+                real_shift: 1,
                 ..base.clone()
             },
             GanConfig {
