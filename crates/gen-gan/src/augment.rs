@@ -283,7 +283,12 @@ mod tests {
     #[test]
     fn random_draws_stay_in_range_and_vary_between_samples() {
         let image = ImageShape::grey(8, 8);
-        let n = 256;
+        // Each of the 25 shifts is drawn a Binomial(8192, 1/25) number of times: mean 328,
+        // standard deviation 17.7. A count outside 35 % of the mean is more than six standard
+        // deviations out (probability < 1e-7 over the 25), while a shift drawn at 3/4 of its
+        // rate would be caught. (With 256 samples, "all 25 seen" failed with probability 7e-4,
+        // and one CI run met it.)
+        let n = 8192;
         // A single bright pixel at (4, 4): after translation by at most 2 it lies in 2..=6.
         let mut x = vec![0.0f32; n * 64];
         for s in 0..n {
@@ -295,7 +300,7 @@ mod tests {
             cutout: 0,
         };
         let got = values(aug.apply(t, image));
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = std::collections::BTreeMap::new();
         for s in 0..n {
             let img = &got[s * 64..(s + 1) * 64];
             let hits: Vec<usize> = (0..64).filter(|&p| img[p] != 0.0).collect();
@@ -305,9 +310,17 @@ mod tests {
                 (2..=6).contains(&i) && (2..=6).contains(&j),
                 "sample {s}: pixel at ({i}, {j})"
             );
-            seen.insert((i, j));
+            *seen.entry((i, j)).or_insert(0usize) += 1;
         }
-        assert_eq!(seen.len(), 25, "256 samples should show all 25 shifts");
+        assert_eq!(seen.len(), 25, "{n} samples should show all 25 shifts: {seen:?}");
+        let expected = n as f64 / 25.0;
+        for (shift, &count) in &seen {
+            let ratio = count as f64 / expected;
+            assert!(
+                (0.65..=1.35).contains(&ratio),
+                "shift {shift:?} drawn {count} times of {n}: {seen:?}"
+            );
+        }
     }
 
     #[test]
