@@ -582,6 +582,7 @@ mod tests {
             real_shift: 2,
             ..GanConfig::dcgan(image)
         };
+        let _lock = crate::test_util::seed_lock();
         AB::seed(&device, 7);
         let out = shifted_reals(&gan, x.clone()).into_data().to_vec::<f32>().unwrap();
         let mut positions = std::collections::HashSet::new();
@@ -781,6 +782,7 @@ mod tests {
             ema: Some(0.9),
             ..GanConfig::dcgan(ImageShape::grey(4, 4))
         };
+        let _lock = crate::test_util::seed_lock();
         AB::seed(&device, 3);
         let (g, d) = cfg.try_init::<AB>(&device).unwrap();
         let distance = |g: &Generator<crate::test_util::TestBackend>| {

@@ -325,6 +325,8 @@ mod tests {
     #[test]
     fn a_few_adam_steps_lower_the_loss() {
         let device = Default::default();
+        let _guard = crate::test_util::seed_lock();
+        TestBackend::seed(&device, 5);
         for cfg in [
             AutoencoderConfig::mlp(16, vec![32], 4),
             AutoencoderConfig::conv(ImageShape::grey(4, 4), vec![8], 4),
@@ -501,7 +503,10 @@ mod tests {
     #[test]
     fn contractive_penalty_trains_through_autodiff() {
         // The penalty's gradient reaches the encoder's weights and lowers the penalty.
+        // Seeded: from an unseeded start the penalty fell by less than half about once in 4000.
         let device = Default::default();
+        let _guard = crate::test_util::seed_lock();
+        TestBackend::seed(&device, 5);
         for cfg in [
             AutoencoderConfig::mlp(16, vec![12], 4).with_activation(Activation::Tanh),
             AutoencoderConfig::conv(ImageShape::grey(4, 4), vec![4], 3),

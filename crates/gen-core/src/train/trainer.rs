@@ -600,6 +600,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_data_and_bad_config() {
+        let _lock = crate::test_util::seed_lock();
         let device = Default::default();
         let empty = Data {
             x: vec![],
