@@ -642,8 +642,8 @@ fn gan(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
         // 13.6 %). The same 64/128 recipe conditioned on the class: 10.26 (4.04x) in 10 epochs.
         // Recomputing the generator's batch-norm statistics for its averaged weights
         // ("standing statistics") changed neither by more than 0.5. 30 epochs with the rate
-        // annealed by `--lr-schedule cosine` (2026-12): 7.19 (2.83x), worse than these 20 epochs
-        // at a constant rate (6.70), in 69 minutes. The hinge loss with a spectrally normalised
+        // annealed by `--lr-schedule cosine` (2026-12): 7.19 (2.83x), worse than 20 epochs of that
+        // recipe at a constant rate (6.70), in 69 minutes. The hinge loss with a spectrally normalised
         // projection discriminator, 10 epochs: 7.55 (2.97x) against the non-saturating loss's
         // 10.26 in as many; with it, 20 epochs give 6.06 (2.38x), so the section trains with it.
         "--arch conv --channels 64,128 --latent 64 --epochs 20 --ema 0.999 --gan-loss hinge \
