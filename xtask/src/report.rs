@@ -841,11 +841,18 @@ fn git_commit(root: &Path) -> String {
 
 /// `cargo xtask report`.
 pub fn report(root: &Path, args: &[String], build_gen: impl FnOnce() -> anyhow::Result<PathBuf>) -> anyhow::Result<()> {
-    let a =
-        ReportArgs::try_parse_from(std::iter::once("report".to_string()).chain(args.iter().cloned())).map_err(|e| {
+    let a = match ReportArgs::try_parse_from(std::iter::once("report".to_string()).chain(args.iter().cloned())) {
+        Ok(a) => a,
+        // `--help` (and a version request) is an answer, not an error.
+        Err(e) if !e.use_stderr() => {
+            e.print()?;
+            return Ok(());
+        }
+        Err(e) => {
             let _ = e.print();
-            anyhow::anyhow!("bad arguments to cargo xtask report")
-        })?;
+            bail!("bad arguments to cargo xtask report");
+        }
+    };
     if a.list {
         for s in SECTIONS {
             println!("{:<13} {}", s.name, s.title);
