@@ -40,11 +40,7 @@ where
         .unwrap()
 }
 
-/// burn's CPU backends share one random generator per process: tests that seed it hold this.
-pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use gen_toolkit::core::testing::seed_lock;
 
 /// Whether the variable is set to something other than `0`.
 fn required(var: &str) -> bool {

@@ -13,9 +13,8 @@ type B = Autodiff<NdArray>;
 
 #[test]
 fn digits_validation_loss_falls_below_half_and_below_the_mean_image() {
-    let _lock = common::seed_lock();
     let device = Default::default();
-    B::seed(&device, 1);
+    let _lock = gen_toolkit::core::testing::seeded::<B>(&device, 1);
     let (train, valid) = digits().unwrap().split(0.2, 3).unwrap();
     for config in [
         AutoencoderConfig::mlp(64, vec![128, 64], 8),

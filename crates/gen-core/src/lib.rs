@@ -6,6 +6,7 @@ pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod noise;
+pub mod testing;
 pub mod train;
 
 pub use error::{ConfigError, CoreError, Result};
@@ -18,11 +19,4 @@ pub(crate) mod test_util {
     pub type TestBackend = burn::backend::NdArray<f32>;
     /// Autodiff over [`TestBackend`].
     pub type TestAutodiffBackend = burn::backend::Autodiff<TestBackend>;
-
-    /// burn's CPU backends draw random numbers from one process-wide generator, so tests that
-    /// seed it and compare results hold this lock to keep parallel tests from interleaving draws.
-    pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }

@@ -135,7 +135,7 @@ impl std::str::FromStr for Noise {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{TestBackend, seed_lock};
+    use crate::test_util::TestBackend;
     use proptest::prelude::*;
 
     fn values(t: Tensor<TestBackend, 2>) -> Vec<f32> {
@@ -144,9 +144,8 @@ mod tests {
 
     #[test]
     fn corruptions_change_the_expected_share_and_stay_in_range() {
-        let _guard = seed_lock();
         let device = Default::default();
-        TestBackend::seed(&device, 7);
+        let _guard = crate::testing::seeded::<TestBackend>(&device, 7);
         let n = 200 * 100;
         let x = Tensor::<TestBackend, 2>::random([200, 100], Distribution::Uniform(0.2, 0.8), &device);
         let clean = values(x.clone());
@@ -211,9 +210,8 @@ mod tests {
         fn every_corruption_keeps_images_in_range(
             sigma in 0.0f64..2.0, fraction in 0.0f64..=1.0, seed in 0u64..1000,
         ) {
-            let _guard = seed_lock();
             let device = Default::default();
-            TestBackend::seed(&device, seed);
+            let _guard = crate::testing::seeded::<TestBackend>(&device, seed);
             let x = Tensor::<TestBackend, 2>::random([8, 16], Distribution::Default, &device);
             for noise in [
                 Noise::Gaussian { sigma },

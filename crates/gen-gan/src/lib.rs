@@ -42,11 +42,4 @@ pub(crate) mod test_util {
     pub type TestBackend = burn::backend::NdArray<f32>;
     /// Autodiff over [`TestBackend`].
     pub type TestAutodiffBackend = burn::backend::Autodiff<TestBackend>;
-
-    /// burn's CPU backends draw random numbers from one process-wide generator, so tests that
-    /// seed it hold this lock to keep parallel seeded tests from reseeding under each other.
-    pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }

@@ -582,8 +582,7 @@ mod tests {
             real_shift: 2,
             ..GanConfig::dcgan(image)
         };
-        let _lock = crate::test_util::seed_lock();
-        AB::seed(&device, 7);
+        let _lock = gen_core::testing::seeded::<AB>(&device, 7);
         let out = shifted_reals(&gan, x.clone()).into_data().to_vec::<f32>().unwrap();
         let mut positions = std::collections::HashSet::new();
         for row in out.chunks(64) {
@@ -782,8 +781,7 @@ mod tests {
             ema: Some(0.9),
             ..GanConfig::dcgan(ImageShape::grey(4, 4))
         };
-        let _lock = crate::test_util::seed_lock();
-        AB::seed(&device, 3);
+        let _lock = gen_core::testing::seeded::<AB>(&device, 3);
         let (g, d) = cfg.try_init::<AB>(&device).unwrap();
         let distance = |g: &Generator<crate::test_util::TestBackend>| {
             let s = g

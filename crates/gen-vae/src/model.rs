@@ -453,13 +453,6 @@ mod tests {
     type TB = NdArray<f32>;
     type AB = Autodiff<TB>;
 
-    /// burn's CPU backends draw random numbers from one process-wide generator, so tests that
-    /// seed it hold this lock to keep parallel seeded tests from reseeding under each other.
-    fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn t2<Bk: Backend>(v: &[f32], dims: [usize; 2]) -> Tensor<Bk, 2> {
         Tensor::from_data(TensorData::new(v.to_vec(), dims), &Default::default())
     }
@@ -474,8 +467,7 @@ mod tests {
 
     #[test]
     fn closed_form_kl_matches_monte_carlo() {
-        let _lock = seed_lock();
-        TB::seed(&Default::default(), 7);
+        let _lock = gen_core::testing::seeded::<TB>(&Default::default(), 7);
         let q = Posterior::<TB> {
             mu: t2(&[0.5, -1.0, 0.0], [1, 3]),
             log_var: t2(&[0.0, -1.0, 0.7], [1, 3]),
@@ -573,8 +565,7 @@ mod tests {
     #[test]
     fn importance_bound_with_one_sample_is_the_elbo_in_expectation() {
         let device = Default::default();
-        let _lock = seed_lock();
-        TB::seed(&device, 3);
+        let _lock = gen_core::testing::seeded::<TB>(&device, 3);
         let vae = VaeConfig::mlp(6, vec![8], 2).init::<TB>(&device);
         let x = Tensor::<TB, 2>::random([4, 6], Distribution::Default, &device);
         let reps = 2000;
@@ -655,8 +646,7 @@ mod tests {
         let device = Default::default();
         // 200,000 draws: the mean's standard deviation is 0.001, so the tolerance of 0.01 is
         // ten of them, whichever stream a test running beside this one leaves.
-        let _lock = seed_lock();
-        TB::seed(&device, 1);
+        let _lock = gen_core::testing::seeded::<TB>(&device, 1);
         let x = Tensor::<TB, 2>::full([200, 1000], 0.3, &device);
         let b = Vae::binarize(x);
         let v = b.clone().into_data().to_vec::<f32>().unwrap();

@@ -325,8 +325,7 @@ mod tests {
     #[test]
     fn a_few_adam_steps_lower_the_loss() {
         let device = Default::default();
-        let _guard = crate::test_util::seed_lock();
-        TestBackend::seed(&device, 5);
+        let _guard = gen_core::testing::seeded::<TestBackend>(&device, 5);
         for cfg in [
             AutoencoderConfig::mlp(16, vec![32], 4),
             AutoencoderConfig::conv(ImageShape::grey(4, 4), vec![8], 4),
@@ -373,8 +372,7 @@ mod tests {
     #[test]
     fn contractive_penalty_equals_finite_difference_jacobian_norm() {
         let device = Default::default();
-        let _guard = crate::test_util::seed_lock();
-        TestBackend::seed(&device, 3);
+        let _guard = gen_core::testing::seeded::<TestBackend>(&device, 3);
         for cfg in [
             AutoencoderConfig::mlp(10, vec![7, 5], 3).with_activation(Activation::Tanh),
             AutoencoderConfig::mlp(10, vec![6], 4)
@@ -407,8 +405,7 @@ mod tests {
     #[test]
     fn random_projections_estimate_the_exact_norm_without_bias() {
         let device = Default::default();
-        let _guard = crate::test_util::seed_lock();
-        TestBackend::seed(&device, 11);
+        let _guard = gen_core::testing::seeded::<TestBackend>(&device, 11);
         let cfg = AutoencoderConfig::mlp(12, vec![8], 6).with_activation(Activation::Tanh);
         let ae = cfg.init::<TestBackend>(&device);
         let x = Tensor::<TestBackend, 2>::random([4, 12], Distribution::Normal(0.0, 1.0), &device);
@@ -505,8 +502,7 @@ mod tests {
         // The penalty's gradient reaches the encoder's weights and lowers the penalty.
         // Seeded: from an unseeded start the penalty fell by less than half about once in 4000.
         let device = Default::default();
-        let _guard = crate::test_util::seed_lock();
-        TestBackend::seed(&device, 5);
+        let _guard = gen_core::testing::seeded::<TestBackend>(&device, 5);
         for cfg in [
             AutoencoderConfig::mlp(16, vec![12], 4).with_activation(Activation::Tanh),
             AutoencoderConfig::conv(ImageShape::grey(4, 4), vec![4], 3),

@@ -137,8 +137,7 @@ mod tests {
         let device = Default::default();
         let (mu, lv) = (0.7f64, -0.4f64);
         let n = 400_000;
-        let _lock = crate::test_util::seed_lock();
-        <TestBackend as burn::tensor::backend::Backend>::seed(&device, 7);
+        let _lock = crate::testing::seeded::<TestBackend>(&device, 7);
         let eps = Tensor::<TestBackend, 1>::random([n], Distribution::Normal(0.0, 1.0), &device);
         let sigma = (0.5 * lv).exp();
         let z = eps.clone().mul_scalar(sigma).add_scalar(mu);

@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn loss_falls_and_metrics_are_written() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), &serde_json::json!({}), false).unwrap();
         let (train, valid) = (Data::new(512, 1), Data::new(128, 2));
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn same_seed_gives_bit_identical_weights() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let data = Data::new(256, 1);
         let device = Default::default();
         let run = |seed| {
@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let dir = tempfile::tempdir().unwrap();
         let device = Default::default();
         let data = Data::new(256, 1);
@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn non_finite_loss_stops_with_epoch_and_step_and_keeps_the_last_checkpoint() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let dir = tempfile::tempdir().unwrap();
         let device = Default::default();
         let run = RunDir::create(dir.path().join("r"), &serde_json::json!({}), false).unwrap();
@@ -578,7 +578,7 @@ mod tests {
 
     #[test]
     fn early_stopping_stops_after_patience_epochs_without_improvement() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let device = Default::default();
         let data = Data::new(128, 1);
         // Validation on unrelated noise cannot keep improving with this learning rate.
@@ -600,7 +600,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_data_and_bad_config() {
-        let _lock = crate::test_util::seed_lock();
+        let _lock = crate::testing::seed_lock();
         let device = Default::default();
         let empty = Data {
             x: vec![],

@@ -1,0 +1,72 @@
+//! Reproducible random draws on burn's CPU backends, for tests.
+//!
+//! burn's CPU backends (ndarray, Flex) draw random numbers from one process-wide generator, and
+//! `cargo test` runs tests on parallel threads: a test that seeds the generator and compares
+//! what it draws can see another test reseed it, or draw from it, in between. Every test of
+//! the workspace that seeds the backend holds [`seed_lock`] (or takes [`seeded`]) for as long
+//! as it draws.
+
+use std::sync::{Mutex, MutexGuard};
+
+use burn::tensor::backend::Backend;
+
+/// The process-wide lock around the backend's random generator. A test that panicked while
+/// holding it leaves it poisoned; the next holder takes it anyway, since the generator is
+/// reseeded by whoever holds it next.
+pub fn seed_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes [`seed_lock`], then seeds `B`'s generator on `device` with `seed`; hold the guard for
+/// as long as the test draws.
+pub fn seeded<B: Backend>(device: &B::Device, seed: u64) -> MutexGuard<'static, ()> {
+    let guard = seed_lock();
+    B::seed(device, seed);
+    guard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, Tensor};
+
+    type B = burn::backend::NdArray<f32>;
+
+    fn draw() -> Vec<f32> {
+        let device = Default::default();
+        Tensor::<B, 1>::random([16], Distribution::Default, &device)
+            .into_data()
+            .to_vec()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_draws_and_another_seed_others() {
+        let device = Default::default();
+        let a = {
+            let _g = seeded::<B>(&device, 3);
+            draw()
+        };
+        let b = {
+            let _g = seeded::<B>(&device, 3);
+            draw()
+        };
+        let c = {
+            let _g = seeded::<B>(&device, 4);
+            draw()
+        };
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_still_taken() {
+        let _ = std::thread::spawn(|| {
+            let _g = seed_lock();
+            panic!("poisons the lock");
+        })
+        .join();
+        drop(seed_lock());
+    }
+}
