@@ -40,7 +40,7 @@ where
         .unwrap()
 }
 
-pub use gen_toolkit::core::testing::seed_lock;
+pub use gen_toolkit::core::testing::{seed_lock, seeded};
 
 /// Whether the variable is set to something other than `0`.
 fn required(var: &str) -> bool {

@@ -14,7 +14,7 @@ type B = Autodiff<NdArray>;
 #[test]
 fn digits_validation_loss_falls_below_half_and_below_the_mean_image() {
     let device = Default::default();
-    let _lock = gen_toolkit::core::testing::seeded::<B>(&device, 1);
+    let _lock = common::seeded::<B>(&device, 1);
     let (train, valid) = digits().unwrap().split(0.2, 3).unwrap();
     for config in [
         AutoencoderConfig::mlp(64, vec![128, 64], 8),

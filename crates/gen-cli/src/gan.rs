@@ -638,6 +638,10 @@ pub struct GanEvalFlags {
     /// the real ones, or `pretrain` on them for half the budget, then train on the real images.
     #[arg(long, value_enum, default_value_t = AugmentMode::Mix)]
     pub augment_mode: AugmentMode,
+    /// The real images' share of the mixed arm's data (`--augment-mode mix`): the real images
+    /// are repeated until they make up this share, the synthetic ones fill the rest.
+    #[arg(long, default_value_t = 0.5)]
+    pub augment_real_share: f64,
     /// Another super-resolution run to compare with (e.g. the content-loss-only model).
     #[arg(long)]
     pub compare: Option<PathBuf>,
@@ -683,6 +687,8 @@ struct AugmentReport {
     filter_min_probability: Option<f64>,
     /// `--augment-mode`.
     mode: AugmentMode,
+    /// `--augment-real-share`: the real images' share of the mixed arm's data.
+    real_share: f64,
     /// Per seed, the share of synthetic draws that passed the filter.
     filter_pass_share: Vec<f64>,
     accuracy_real: Vec<f64>,
@@ -792,6 +798,11 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
             "--augment-filter is a probability in [0, 1), got {p}"
         );
     }
+    let r = flags.augment_real_share;
+    ensure!(
+        r > 0.0 && r < 1.0,
+        "--augment-real-share is the real images' share of the mixed data, strictly between 0 and 1, got {r}"
+    );
     let augmentation = if augmentation {
         let real_shift = stored.gan.as_ref().map_or(0, |c| c.real_shift);
         Some(augment_experiment::<B>(&g, &splits, flags, real_shift, device)?)
@@ -851,12 +862,13 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
                 String::new()
             }
         };
-        let how = match (a.mode, a.filter_min_probability) {
-            (AugmentMode::Mix, None) => "mixed".to_string(),
-            (AugmentMode::Pretrain, None) => "pre-training".to_string(),
-            (AugmentMode::Mix, Some(p)) => format!("mixed, filtered at {p}"),
-            (AugmentMode::Pretrain, Some(p)) => format!("pre-training, filtered at {p}"),
+        let mut how = match a.mode {
+            AugmentMode::Mix => format!("mixed, {:.0} % real", 100.0 * a.real_share),
+            AugmentMode::Pretrain => "pre-training".to_string(),
         };
+        if let Some(p) = a.filter_min_probability {
+            how.push_str(&format!(", filtered at {p}"));
+        }
         println!(
             "  augmentation ({} seed(s), {} images seen per classifier): {} real images {:.2}{} %; \
              + {} synthetic ({how}) {:.2}{} % ({:+.2} points)",
@@ -1008,10 +1020,12 @@ impl Kept<'_> {
     }
 }
 
-/// `real` repeated until it is as many as `syn`, then `syn`: half of every batch drawn from
-/// the result is real, so synthetic images add variety and do not crowd out the labelled data.
-fn half_real(real: &Dataset, syn: &Dataset) -> anyhow::Result<Dataset> {
-    let copies = (syn.len() / real.len().max(1)).max(1);
+/// `real` repeated until it makes up `real_share` of the result (as near as whole copies
+/// allow, at least one copy), then `syn`: that share of every batch drawn from the result is
+/// real, so synthetic images add variety and do not crowd out the labelled data.
+fn mix_real(real: &Dataset, syn: &Dataset, real_share: f64) -> anyhow::Result<Dataset> {
+    let wanted = real_share / (1.0 - real_share) * syn.len() as f64 / real.len().max(1) as f64;
+    let copies = (wanted.round() as usize).max(1);
     let (real_y, syn_y) = (
         real.labels().context("the training images have no labels")?,
         syn.labels().context("the synthetic images have no labels")?,
@@ -1078,7 +1092,8 @@ fn filtered_synthetic<B: Backend>(
 /// The augmentation experiment: the classifier on the run's training images alone, and with
 /// class-balanced synthetic images (optionally filtered by the first classifier), for several
 /// seeds; both arms see the same number of training images. The second arm mixes real and
-/// synthetic images half and half, or pre-trains on the synthetic ones (`--augment-mode`).
+/// synthetic images (the real ones repeated to `--augment-real-share` of the mix, half by
+/// default), or pre-trains on the synthetic ones (`--augment-mode`).
 /// With `real_shift` above 0 (the GAN's), a third arm sees the real images randomly shifted.
 fn augment_experiment<B: AutodiffBackend>(
     g: &Generator<B::InnerBackend>,
@@ -1117,11 +1132,12 @@ fn augment_experiment<B: AutodiffBackend>(
         let syn = Dataset::new("synthetic", syn, shape.numel(), Some(labels), Some(shape))?;
         let acc = match flags.augment_mode {
             AugmentMode::Mix => {
+                let mixed = mix_real(real, &syn, flags.augment_real_share)?;
                 eprintln!(
-                    "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images, mixed",
-                    real.len()
+                    "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images, mixed ({:.0} % real)",
+                    real.len(),
+                    100.0 * (mixed.len() - n_syn) as f64 / mixed.len() as f64
                 );
-                let mixed = half_real(real, &syn)?;
                 train_probe_classifier::<B>(&mixed, &splits.test, k, budget, seed, None, device)?.0
             }
             AugmentMode::Pretrain => {
@@ -1151,6 +1167,7 @@ fn augment_experiment<B: AutodiffBackend>(
         seeds: flags.augment_seeds,
         filter_min_probability: flags.augment_filter,
         mode: flags.augment_mode,
+        real_share: flags.augment_real_share,
         filter_pass_share: pass_shares,
         mean_real: mean_sd(&acc_real).0,
         mean_augmented: mean_sd(&acc_aug).0,
@@ -1571,6 +1588,25 @@ mod tests {
         assert_eq!(seen.len(), 18);
         let same = shifted_copies(&data, 4, 0, 3).unwrap();
         assert_eq!(same.features(), [data.features(), data.features()].concat());
+    }
+
+    #[test]
+    fn mixing_repeats_the_real_images_to_their_share() {
+        let shape = ImageShape::grey(1, 2);
+        let real = Dataset::new("real", vec![1.0, 2.0, 3.0, 4.0], 2, Some(vec![0, 1]), Some(shape)).unwrap();
+        let syn = Dataset::new("syn", vec![9.0; 12], 2, Some(vec![5; 6]), Some(shape)).unwrap();
+        let real_count = |d: &Dataset| d.labels().unwrap().iter().filter(|&&c| c != 5).count();
+        // Half: 6 synthetic images need 3 copies of the 2 real ones.
+        let half = mix_real(&real, &syn, 0.5).unwrap();
+        assert_eq!((half.len(), real_count(&half)), (12, 6));
+        assert_eq!(&half.features()[..4], real.features());
+        assert_eq!(&half.labels().unwrap()[6..], &[5; 6]);
+        // Three quarters: 18 real images beside the 6 synthetic ones.
+        let most = mix_real(&real, &syn, 0.75).unwrap();
+        assert_eq!((most.len(), real_count(&most)), (24, 18));
+        // A small share still keeps one copy of every real image.
+        let few = mix_real(&real, &syn, 0.01).unwrap();
+        assert_eq!((few.len(), real_count(&few)), (8, 2));
     }
 
     #[test]

@@ -779,6 +779,9 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     assert!((0.0..=1.0).contains(&acc), "{a}");
     let e = fails(dir, &pretrain("1.5"));
     assert!(e.contains("--augment-filter is a probability"), "{e}");
+    let share = |r| [&augment[..], &["--augment-real-share", r]].concat();
+    let e = fails(dir, &share("1"));
+    assert!(e.contains("--augment-real-share") && e.contains("got 1"), "{e}");
 
     ok(
         dir,
