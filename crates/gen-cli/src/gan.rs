@@ -634,8 +634,9 @@ pub struct GanEvalFlags {
     /// full): label noise and off-manifold samples are left out.
     #[arg(long)]
     pub augment_filter: Option<f64>,
-    /// How the augmented classifier uses the synthetic images: `mix` them half and half with
-    /// the real ones, or `pretrain` on them for half the budget, then train on the real images.
+    /// How the augmented classifier uses the synthetic images: `mix` them with the real ones
+    /// (see `--augment-real-share`), or `pretrain` on them for half the budget, then train on
+    /// the real images.
     #[arg(long, value_enum, default_value_t = AugmentMode::Mix)]
     pub augment_mode: AugmentMode,
     /// The real images' share of the mixed arm's data (`--augment-mode mix`): the real images
@@ -651,7 +652,7 @@ pub struct GanEvalFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AugmentMode {
-    /// Real and synthetic images together, half and half.
+    /// Real and synthetic images together, the real ones repeated to `--augment-real-share`.
     Mix,
     /// Synthetic images for the first half of the budget, then the real images.
     Pretrain,
@@ -687,7 +688,11 @@ struct AugmentReport {
     filter_min_probability: Option<f64>,
     /// `--augment-mode`.
     mode: AugmentMode,
-    /// `--augment-real-share`: the real images' share of the mixed arm's data.
+    /// `--augment-real-share`: the real images' share asked for in the mixed arm.
+    real_share_requested: f64,
+    /// Copies of the real images in the mixed arm: the whole number nearest that share.
+    real_copies: usize,
+    /// The real images' share of the mixed arm's data that those copies give.
     real_share: f64,
     /// Per seed, the share of synthetic draws that passed the filter.
     filter_pass_share: Vec<f64>,
@@ -863,7 +868,7 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
             }
         };
         let mut how = match a.mode {
-            AugmentMode::Mix => format!("mixed, {:.0} % real", 100.0 * a.real_share),
+            AugmentMode::Mix => format!("mixed, {:.1} % real", 100.0 * a.real_share),
             AugmentMode::Pretrain => "pre-training".to_string(),
         };
         if let Some(p) = a.filter_min_probability {
@@ -1020,12 +1025,23 @@ impl Kept<'_> {
     }
 }
 
-/// `real` repeated until it makes up `real_share` of the result (as near as whole copies
-/// allow, at least one copy), then `syn`: that share of every batch drawn from the result is
-/// real, so synthetic images add variety and do not crowd out the labelled data.
-fn mix_real(real: &Dataset, syn: &Dataset, real_share: f64) -> anyhow::Result<Dataset> {
-    let wanted = real_share / (1.0 - real_share) * syn.len() as f64 / real.len().max(1) as f64;
-    let copies = (wanted.round() as usize).max(1);
+/// How many whole copies of `n_real` real images bring them nearest `real_share` of a mix with
+/// `n_syn` synthetic ones (at least one copy, so no labelled image is left out).
+fn real_copies(n_real: usize, n_syn: usize, real_share: f64) -> usize {
+    let wanted = real_share / (1.0 - real_share) * n_syn as f64 / n_real.max(1) as f64;
+    (wanted.round() as usize).max(1)
+}
+
+/// The real images' share of a mix of `copies` copies of `n_real` with `n_syn` synthetic ones.
+fn mixed_real_share(n_real: usize, n_syn: usize, copies: usize) -> f64 {
+    let real = (copies * n_real) as f64;
+    real / (real + n_syn as f64).max(1.0)
+}
+
+/// `copies` copies of `real`, then `syn` (see [`real_copies`]): the real images' share of every
+/// batch drawn from the result is fixed, so synthetic images add variety and do not crowd out
+/// the labelled data.
+fn mix_real(real: &Dataset, syn: &Dataset, copies: usize) -> anyhow::Result<Dataset> {
     let (real_y, syn_y) = (
         real.labels().context("the training images have no labels")?,
         syn.labels().context("the synthetic images have no labels")?,
@@ -1105,6 +1121,9 @@ fn augment_experiment<B: AutodiffBackend>(
     let real = &splits.train;
     let k = g.n_classes();
     let n_syn = flags.synthetic.unwrap_or(10 * real.len());
+    // Computed once, so the mixed sets, the progress lines and the report agree on the share.
+    let copies = real_copies(real.len(), n_syn, flags.augment_real_share);
+    let real_share = mixed_real_share(real.len(), n_syn, copies);
     let shape = real.image_shape().context("images needed")?;
     let mut acc_real = Vec::new();
     let mut acc_aug = Vec::new();
@@ -1132,11 +1151,11 @@ fn augment_experiment<B: AutodiffBackend>(
         let syn = Dataset::new("synthetic", syn, shape.numel(), Some(labels), Some(shape))?;
         let acc = match flags.augment_mode {
             AugmentMode::Mix => {
-                let mixed = mix_real(real, &syn, flags.augment_real_share)?;
+                let mixed = mix_real(real, &syn, copies)?;
                 eprintln!(
-                    "augmentation experiment, seed {seed}: {} real + {n_syn} synthetic images, mixed ({:.0} % real)",
+                    "augmentation experiment, seed {seed}: {} real ({copies} copies) + {n_syn} synthetic images, mixed ({:.1} % real)",
                     real.len(),
-                    100.0 * (mixed.len() - n_syn) as f64 / mixed.len() as f64
+                    100.0 * real_share
                 );
                 train_probe_classifier::<B>(&mixed, &splits.test, k, budget, seed, None, device)?.0
             }
@@ -1167,7 +1186,9 @@ fn augment_experiment<B: AutodiffBackend>(
         seeds: flags.augment_seeds,
         filter_min_probability: flags.augment_filter,
         mode: flags.augment_mode,
-        real_share: flags.augment_real_share,
+        real_share_requested: flags.augment_real_share,
+        real_copies: copies,
+        real_share,
         filter_pass_share: pass_shares,
         mean_real: mean_sd(&acc_real).0,
         mean_augmented: mean_sd(&acc_aug).0,
@@ -1596,17 +1617,28 @@ mod tests {
         let real = Dataset::new("real", vec![1.0, 2.0, 3.0, 4.0], 2, Some(vec![0, 1]), Some(shape)).unwrap();
         let syn = Dataset::new("syn", vec![9.0; 12], 2, Some(vec![5; 6]), Some(shape)).unwrap();
         let real_count = |d: &Dataset| d.labels().unwrap().iter().filter(|&&c| c != 5).count();
+        let mix = |share| {
+            let copies = real_copies(real.len(), syn.len(), share);
+            (
+                mix_real(&real, &syn, copies).unwrap(),
+                mixed_real_share(real.len(), syn.len(), copies),
+            )
+        };
         // Half: 6 synthetic images need 3 copies of the 2 real ones.
-        let half = mix_real(&real, &syn, 0.5).unwrap();
-        assert_eq!((half.len(), real_count(&half)), (12, 6));
+        let (half, share) = mix(0.5);
+        assert_eq!((half.len(), real_count(&half), share), (12, 6, 0.5));
         assert_eq!(&half.features()[..4], real.features());
         assert_eq!(&half.labels().unwrap()[6..], &[5; 6]);
         // Three quarters: 18 real images beside the 6 synthetic ones.
-        let most = mix_real(&real, &syn, 0.75).unwrap();
-        assert_eq!((most.len(), real_count(&most)), (24, 18));
-        // A small share still keeps one copy of every real image.
-        let few = mix_real(&real, &syn, 0.01).unwrap();
-        assert_eq!((few.len(), real_count(&few)), (8, 2));
+        let (most, share) = mix(0.75);
+        assert_eq!((most.len(), real_count(&most), share), (24, 18, 0.75));
+        // A small share still keeps one copy of every real image, and the share says so.
+        let (few, share) = mix(0.01);
+        assert_eq!((few.len(), real_count(&few), share), (8, 2, 0.25));
+        // Whole copies cannot always hit the share: the report carries the one they give, as
+        // the experiment's 600 real and 6,000 synthetic images at a quarter real do (23.1 %).
+        assert_eq!(real_copies(600, 6000, 0.25), 3);
+        assert!((mixed_real_share(600, 6000, 3) - 1800.0 / 7800.0).abs() < 1e-12);
     }
 
     #[test]
