@@ -427,7 +427,7 @@ pub struct TrainFlags {
     /// Overwrite an existing run folder of the same name.
     #[arg(long)]
     pub force: bool,
-    /// Continue an existing run from its last checkpoint.
+    /// Continue an existing run (`--name`) from its last checkpoint, up to `--epochs`.
     #[arg(long, conflicts_with = "force")]
     pub resume: bool,
     /// Compute backend.

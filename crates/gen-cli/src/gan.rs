@@ -14,7 +14,7 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Args;
 use gen_core::eval::{mean_psnr, mean_ssim};
 use gen_core::nn::ImageShape;
-use gen_core::train::{RunDir, TrainConfig, Trainer, load_module, write_atomic};
+use gen_core::train::{Checkpoint, RunDir, TrainConfig, Trainer, load_module, write_atomic};
 use gen_data::Dataset;
 use gen_gan::classifier::{Classifier, ClassifierConfig};
 use gen_gan::metrics::{class_shares, classifier_score, distinct_modes, frechet_distance};
@@ -56,15 +56,19 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     }
 }
 
-fn create_run(job: &TrainJob, stored: &StoredConfig) -> anyhow::Result<RunDir> {
-    if job.resume {
-        bail!(
-            "--resume is not supported for {} runs: each epoch's weights are in {} already; train a new run",
-            job.cfg.model.family.name(),
-            job.root.display()
-        );
+/// When resuming, an error if the run has trained its `--epochs` already (before any work).
+fn check_epochs_left(job: &TrainJob) -> anyhow::Result<()> {
+    let path = job.root.join(gen_gan::GENERATOR);
+    if !job.resume || !path.is_file() {
+        return Ok(());
     }
-    Ok(RunDir::create(&job.root, stored, job.force)?)
+    let done = Checkpoint::load(&path)?.header.epoch;
+    ensure!(
+        done < job.cfg.train.num_epochs,
+        "{} has its {done} epochs already; pass a larger --epochs to continue it",
+        job.root.display()
+    );
+    Ok(())
 }
 
 fn image_splits(job: &TrainJob) -> anyhow::Result<(Splits, ImageShape)> {
@@ -280,6 +284,7 @@ fn grid(path: &Path, images: &[f32], shape: ImageShape, cols: usize) -> anyhow::
 
 fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
     let started = Instant::now();
+    check_epochs_left(&job)?;
     let (splits, shape) = image_splits(&job)?;
     let classes = n_classes(&splits).ok();
     if job.cfg.model.family == Family::Cgan && classes.is_none() {
@@ -294,10 +299,7 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         gan: Some(gan_cfg.clone()),
         ..StoredConfig::bare(job.cfg.clone(), job.backend)
     };
-    if job.resume {
-        create_run(&job, &stored)?;
-    }
-    if !job.force && job.root.join("config.json").exists() {
+    if !job.resume && !job.force && job.root.join("config.json").exists() {
         bail!("{} exists; pass --force to overwrite it", job.root.display());
     }
     let k = classes.context("the GAN's evaluation needs labelled images (for the class coverage)")?;
@@ -308,7 +310,7 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         job.backend,
         &device,
     )?;
-    let run = create_run(&job, &stored)?;
+    let run = job.open_run(&stored)?;
     eprintln!(
         "training {} ({}) on {} ({} images) with {}",
         job.root.display(),
@@ -359,6 +361,7 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     let meta = serde_json::to_value(&stored)?;
     let fitted = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
         .with_run_dir(run.clone())
+        .with_resume(job.resume)
         .with_observer(crate::progress::Progress::new())
         .fit(g, d, &splits.train, &meta, &device, monitor)?;
     if let Some(first) = fitted.warnings.first() {
@@ -367,10 +370,10 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
             fitted.warnings.len()
         );
     }
-    let last = progress_dir.join(format!("epoch-{:03}.png", fitted.history.len()));
+    let row = fitted.history.last().context("no epoch was trained")?;
+    let last = progress_dir.join(format!("epoch-{:03}.png", row.epoch));
     std::fs::copy(&last, run.file("samples.png")).with_context(|| format!("cannot copy {}", last.display()))?;
     let secs = started.elapsed().as_secs_f64();
-    let row = fitted.history.last().context("no epoch was trained")?;
     let get = |k: &str| row.parts.iter().find(|(n, _)| n == k).map_or(f64::NAN, |p| p.1);
     println!(
         "done in {secs:.1}s: last epoch D loss {:.3}, G loss {:.3}, mean D(x) {:.3}, D(G(z)) {:.3}, {} of {k} classes covered",
@@ -411,11 +414,11 @@ pub(crate) fn load_generator<B: Backend>(
         )
     })?;
     let fresh = Generator::new(&cfg, device);
-    let ema = run.file("generator_ema.ckpt");
+    let ema = run.file(gen_gan::GENERATOR_EMA);
     let (path, which) = if ema.is_file() && !last {
         (ema, "moving average")
     } else {
-        (run.file("generator.ckpt"), "last epoch")
+        (run.file(gen_gan::GENERATOR), "last epoch")
     };
     let (g, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
     Ok((stored, run, g, which))
@@ -426,6 +429,7 @@ pub(crate) fn load_generator<B: Backend>(
 
 fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
     let started = Instant::now();
+    check_epochs_left(&job)?;
     let (splits, shape) = image_splits(&job)?;
     let m = &job.cfg.model;
     let sr = SrConfig {
@@ -448,7 +452,7 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
         sr: Some((sr.clone(), dcfg.clone())),
         ..StoredConfig::bare(job.cfg.clone(), job.backend)
     };
-    let run = create_run(&job, &stored)?;
+    let run = job.open_run(&stored)?;
     eprintln!(
         "training {} (2x super-resolution {}x{} -> {}x{}, {:?} content loss, adversarial weight {}) on {} with {}",
         job.root.display(),
@@ -475,6 +479,7 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
     let meta = serde_json::to_value(&stored)?;
     let fitted = GanTrainer::new(job.cfg.train.clone(), dcfg)?
         .with_run_dir(run.clone())
+        .with_resume(job.resume)
         .with_observer(crate::progress::Progress::new())
         .fit(g, d, &splits.train, &meta, &device, monitor)?;
     let g = fitted.generator.valid();
@@ -596,7 +601,7 @@ fn load_sr<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<(Store
             stored.kind()
         )
     })?;
-    let path = run.file("generator.ckpt");
+    let path = run.file(gen_gan::GENERATOR);
     let (g, _) = load_module(cfg.try_init::<B>(device)?, &path, device)
         .with_context(|| format!("loading {}", path.display()))?;
     Ok((stored, run, g))

@@ -761,6 +761,16 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     assert!(r["conditional_accuracy"].as_f64().is_some());
     assert_eq!(r["augmentation"]["accuracy_real"].as_array().unwrap().len(), 1);
     assert_eq!(r["augmentation"]["mode"], "mix");
+    // 100 synthetic images beside the real ones: one copy of those is nearest half, and the
+    // report carries the share that copy gives, beside the one asked for.
+    let a = &r["augmentation"];
+    let n_real = a["n_real"].as_f64().unwrap();
+    assert_eq!(
+        (a["real_copies"].as_u64(), a["real_share_requested"].as_f64()),
+        (Some(1), Some(0.5))
+    );
+    let share = a["real_share"].as_f64().unwrap();
+    assert!((share - n_real / (n_real + 100.0)).abs() < 1e-12, "{a}");
     // The GAN learned from shifted images, so the third arm ran: the shifts without the GAN.
     assert_eq!(cfg["gan"]["real_shift"], 1);
     assert_eq!(r["augmentation"]["real_shift"], 1);
@@ -870,6 +880,13 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
             .unwrap()
             .contains("penalty")
     );
+    // Resumed for a second epoch, it continues from its checkpoints; once done, it says so.
+    let resume = |epochs: &'static str| ["train", "--resume", "--name", "g", "--epochs", epochs, nd[0], nd[1]];
+    ok(dir, &resume("2"));
+    assert_eq!(rows(&dir.join("runs/g/metrics.csv")), 2);
+    assert!(dir.join("runs/g/progress/epoch-002.png").is_file());
+    let e = fails(dir, &resume("2"));
+    assert!(e.contains("has its 2 epochs already"), "{e}");
     let e = fails(
         dir,
         &[

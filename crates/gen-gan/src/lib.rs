@@ -30,8 +30,8 @@ pub use config::{GanArchitecture, GanConfig};
 pub use loss::GanLoss;
 pub use nets::{Discriminator, Generator, cycle_labels, one_hot};
 pub use train::{
-    Adversary, DiscriminatorStep, EpochReport, FittedGan, GanTrainer, GeneratorStep, discriminator_phase, ema_update,
-    generator_phase, grad_norm, gradient_penalty,
+    Adversary, DISCRIMINATOR, DiscriminatorStep, EpochReport, FittedGan, GENERATOR, GENERATOR_EMA, GanTrainer,
+    GeneratorStep, discriminator_phase, ema_update, generator_phase, grad_norm, gradient_penalty,
 };
 
 pub use gen_core;

@@ -21,7 +21,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use gen_core::train::{EpochMetrics, FlushingAdam, Observer, RunDir, TrainConfig, epoch_seed, save_module};
+use gen_core::train::{
+    CheckpointHeader, EpochMetrics, FlushingAdam, Observer, RunDir, TrainConfig, epoch_seed, load_module,
+    load_resumable, optimizer_to_bytes, save_checkpoint,
+};
 use gen_core::{Batch, BatchSource, CoreError};
 
 use crate::augment::DiffAugment;
@@ -94,6 +97,7 @@ pub struct GanTrainer<'a> {
     train: TrainConfig,
     gan: GanConfig,
     run: Option<RunDir>,
+    resume: bool,
     observer: Box<dyn Observer + 'a>,
 }
 
@@ -187,14 +191,24 @@ impl<'a> GanTrainer<'a> {
             train,
             gan,
             run: None,
+            resume: false,
             observer: Box::new(()),
         })
     }
 
-    /// Writes `generator.ckpt`, `discriminator.ckpt` (and `generator_ema.ckpt`) and
-    /// `metrics.csv` into `run` after every epoch.
+    /// Writes `generator.ckpt` and `discriminator.ckpt` (each with its Adam state and the
+    /// epoch), `generator_ema.ckpt` and `metrics.csv` into `run` after every epoch.
     pub fn with_run_dir(mut self, run: RunDir) -> Self {
         self.run = Some(run);
+        self
+    }
+
+    /// Continues from the run folder's checkpoints, if it has any: the networks, the moving
+    /// average, both Adam states and the step count are restored and training goes on from the
+    /// next epoch. Every epoch's random draws depend on the seed and the epoch alone, so a
+    /// resumed run ends with the same weights as one that was never interrupted.
+    pub fn with_resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
         self
     }
 
@@ -215,6 +229,9 @@ impl<'a> GanTrainer<'a> {
     ///   last completed epoch are left as they were.
     /// - [`CoreError::Data`] for an empty data set, I/O errors from the run folder, and a
     ///   monitor's error.
+    /// - When resuming: checkpoint errors, and [`CoreError::CheckpointMismatch`] when the
+    ///   networks' checkpoints hold different epochs (a save was interrupted) or no Adam state
+    ///   (written before resuming existed).
     pub fn fit<B, G, S>(
         &mut self,
         generator: G,
@@ -246,13 +263,26 @@ impl<'a> GanTrainer<'a> {
         let (mut g, mut d) = (generator, discriminator);
         let mut ema = gan.ema.map(|_| g.valid());
         let mut history: Vec<EpochMetrics> = Vec::new();
+        // The generator's loss by epoch, for the warning that the discriminator wins.
+        let mut g_losses: Vec<f64> = Vec::new();
         let mut warnings = Vec::new();
         let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = cfg.num_epochs * steps_per_epoch;
         let mut step = 0usize;
-        let mut g_steps = 0usize;
         let adv = g.adversarial_weight();
-        for epoch in 1..=cfg.num_epochs {
+        let mut done = 0usize;
+        if let (true, Some(run)) = (self.resume, &self.run)
+            && run.file(GENERATOR).is_file()
+        {
+            let resumed = resume_from(run, g, d, ema, optim_g, optim_d, adv > 0.0, device)?;
+            (g, d, ema, optim_g, optim_d) = resumed.state;
+            (done, step) = (resumed.epoch, resumed.step);
+            run.metrics().truncate_after(done)?;
+            g_losses = past_g_losses(run, done)?;
+        }
+        // Generator steps so far (every `n_critic`-th iteration), for the average's warm-up.
+        let mut g_steps = step / gan.n_critic;
+        for epoch in done + 1..=cfg.num_epochs {
             let start = Instant::now();
             let seed = epoch_seed(cfg.seed, epoch);
             B::seed(device, seed);
@@ -327,14 +357,10 @@ impl<'a> GanTrainer<'a> {
             parts.extend(report.columns.iter().cloned());
             // Balance warnings.
             let d_wins = adv > 0.0 && gan.loss.is_probabilistic() && m.get("d_fake") < 0.05 && {
-                let prev: Vec<f64> = history
-                    .iter()
-                    .rev()
-                    .take(2)
-                    .filter_map(|h| h.parts.iter().find(|(k, _)| k == "g_loss").map(|p| p.1))
-                    .collect();
+                let prev: Vec<f64> = g_losses.iter().rev().take(2).copied().collect();
                 prev.len() == 2 && m.get("g_loss") > prev[0] && prev[0] > prev[1]
             };
+            g_losses.push(m.get("g_loss"));
             if d_wins {
                 warnings.push(format!(
                     "epoch {epoch}: the discriminator wins outright (mean D(G(z)) = {:.3}, generator loss rising \
@@ -361,14 +387,22 @@ impl<'a> GanTrainer<'a> {
                 seconds: start.elapsed().as_secs_f64(),
             };
             if let Some(run) = &self.run {
-                let meta = run_config.clone();
-                save_module(&g, meta.clone(), &run.file("generator.ckpt"))?;
+                let header = CheckpointHeader {
+                    epoch,
+                    global_step: step,
+                    config: run_config.clone(),
+                    ..Default::default()
+                };
+                // The generator last: on resuming, the others must hold its epoch, so a save
+                // cut short is detected, not silently mixed.
                 if adv > 0.0 {
-                    save_module(&d, meta.clone(), &run.file("discriminator.ckpt"))?;
+                    let state = optimizer_to_bytes(&optim_d)?;
+                    save_checkpoint(&d, header.clone(), Some(state), &run.file(DISCRIMINATOR))?;
                 }
                 if let Some(e) = &ema {
-                    save_module(e, meta, &run.file("generator_ema.ckpt"))?;
+                    save_checkpoint(e, header.clone(), None, &run.file(GENERATOR_EMA))?;
                 }
+                save_checkpoint(&g, header, Some(optimizer_to_bytes(&optim_g)?), &run.file(GENERATOR))?;
                 run.metrics().append(&metrics)?;
             }
             self.observer.on_epoch_end(&metrics);
@@ -382,6 +416,89 @@ impl<'a> GanTrainer<'a> {
             warnings,
         })
     }
+}
+
+/// The generator's checkpoint in a run folder (with its Adam state).
+pub const GENERATOR: &str = "generator.ckpt";
+/// The discriminator's checkpoint in a run folder (with its Adam state).
+pub const DISCRIMINATOR: &str = "discriminator.ckpt";
+/// The moving average of the generator's weights in a run folder.
+pub const GENERATOR_EMA: &str = "generator_ema.ckpt";
+
+/// What [`resume_from`] restores.
+struct Resumed<B: AutodiffBackend, G: AutodiffModule<B>, OG, OD> {
+    state: (G, Discriminator<B>, Option<G::InnerModule>, OG, OD),
+    epoch: usize,
+    step: usize,
+}
+
+/// Loads the networks, the moving average and both Adam states of `run`'s last epoch, checking
+/// that every file holds that epoch.
+#[allow(clippy::too_many_arguments)] // the trainer's state, taken apart and put back
+fn resume_from<B, G, OG, OD>(
+    run: &RunDir,
+    g: G,
+    d: Discriminator<B>,
+    ema: Option<G::InnerModule>,
+    optim_g: OG,
+    optim_d: OD,
+    adversarial: bool,
+    device: &B::Device,
+) -> gen_core::Result<Resumed<B, G, OG, OD>>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B>,
+    OG: Optimizer<G, B>,
+    OD: Optimizer<Discriminator<B>, B>,
+{
+    let (g, optim_g, header) = load_resumable(g, optim_g, &run.file(GENERATOR), device)?;
+    let same_epoch = |name: &str, epoch: usize| {
+        if epoch == header.epoch {
+            Ok(())
+        } else {
+            Err(CoreError::CheckpointMismatch {
+                path: run.file(name),
+                reason: format!(
+                    "it holds epoch {epoch} and {GENERATOR} epoch {}: saving was cut short, so the run \
+                     cannot be resumed consistently (train it anew, or judge the saved generator as it is)",
+                    header.epoch
+                ),
+            })
+        }
+    };
+    let (d, optim_d) = if adversarial {
+        let (d, o, h) = load_resumable(d, optim_d, &run.file(DISCRIMINATOR), device)?;
+        same_epoch(DISCRIMINATOR, h.epoch)?;
+        (d, o)
+    } else {
+        (d, optim_d)
+    };
+    let ema = match ema {
+        Some(e) => {
+            let (e, h) = load_module(e, &run.file(GENERATOR_EMA), device)?;
+            same_epoch(GENERATOR_EMA, h.epoch)?;
+            Some(e)
+        }
+        None => None,
+    };
+    Ok(Resumed {
+        state: (g, d, ema, optim_g, optim_d),
+        epoch: header.epoch,
+        step: header.global_step,
+    })
+}
+
+/// The generator's loss of epochs 1 to `epochs` from `run`'s metrics.csv.
+fn past_g_losses(run: &RunDir, epochs: usize) -> gen_core::Result<Vec<f64>> {
+    let log = run.metrics();
+    if !log.path().is_file() {
+        return Ok(Vec::new());
+    }
+    let (header, rows) = log.read()?;
+    let Some(col) = header.iter().position(|h| h == "g_loss") else {
+        return Ok(Vec::new());
+    };
+    Ok(rows.iter().take(epochs).filter_map(|r| r.get(col).copied()).collect())
 }
 
 /// What [`discriminator_phase`] returns.

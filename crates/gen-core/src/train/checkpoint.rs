@@ -1,9 +1,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use burn::module::AutodiffModule;
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -204,13 +207,27 @@ pub fn module_to_bytes<B: Backend, M: Module<B>>(module: M) -> Result<Vec<u8>> {
 pub fn save_module<B: Backend, M: Module<B>>(module: &M, config: serde_json::Value, path: &Path) -> Result<()> {
     let header = CheckpointHeader {
         config,
-        param_shapes: param_shapes(module),
         ..Default::default()
+    };
+    save_checkpoint(module, header, None, path)
+}
+
+/// Saves `module` under `header` (its parameter shapes are filled in) with an optimizer state
+/// from [`optimizer_to_bytes`], atomically: what a trainer needs to resume.
+pub fn save_checkpoint<B: Backend, M: Module<B>>(
+    module: &M,
+    header: CheckpointHeader,
+    optimizer: Option<Vec<u8>>,
+    path: &Path,
+) -> Result<()> {
+    let header = CheckpointHeader {
+        param_shapes: param_shapes(module),
+        ..header
     };
     Checkpoint {
         header,
         model: module_to_bytes(module.clone())?,
-        optimizer: None,
+        optimizer,
     }
     .save(path)
 }
@@ -227,6 +244,54 @@ pub fn load_module<B: Backend, M: Module<B>>(
     let ckpt = Checkpoint::load(path)?;
     let module = load_into(module, &ckpt, path, device)?;
     Ok((module, ckpt.header))
+}
+
+/// Loads `path` into `module` and `optimizer`: a checkpoint written by [`save_checkpoint`] with
+/// an optimizer state, to resume training from.
+///
+/// # Errors
+/// As [`load_module`], and [`CoreError::CheckpointMismatch`] when the file holds no optimizer
+/// state, [`CoreError::CorruptCheckpoint`] when that state does not decode.
+pub fn load_resumable<B, M, O>(
+    module: M,
+    optimizer: O,
+    path: &Path,
+    device: &B::Device,
+) -> Result<(M, O, CheckpointHeader)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let ckpt = Checkpoint::load(path)?;
+    let module = load_into(module, &ckpt, path, device)?;
+    let bytes = ckpt.optimizer.ok_or_else(|| CoreError::CheckpointMismatch {
+        path: path.to_path_buf(),
+        reason: "it holds no optimizer state, so it cannot be resumed".into(),
+    })?;
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes, device)
+        .map_err(|e| CoreError::CorruptCheckpoint {
+            path: path.to_path_buf(),
+            reason: format!("optimizer state: {e}"),
+        })?;
+    Ok((module, optimizer.load_record(record), ckpt.header))
+}
+
+/// Serialises an optimizer's state (burn's named MessagePack, full precision) for
+/// [`save_checkpoint`].
+pub fn optimizer_to_bytes<B, M, O>(optimizer: &O) -> Result<Vec<u8>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .record(optimizer.to_record(), ())
+        .map_err(|e| CoreError::Serialise {
+            what: "optimizer state",
+            reason: e.to_string(),
+        })
 }
 
 pub(crate) fn load_into<B: Backend, M: Module<B>>(

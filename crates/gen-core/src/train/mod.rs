@@ -16,7 +16,10 @@ mod optim;
 mod run_dir;
 mod trainer;
 
-pub use checkpoint::{Checkpoint, CheckpointHeader, load_module, module_to_bytes, save_module, write_atomic};
+pub use checkpoint::{
+    Checkpoint, CheckpointHeader, load_module, load_resumable, module_to_bytes, optimizer_to_bytes, save_checkpoint,
+    save_module, write_atomic,
+};
 pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
 pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};

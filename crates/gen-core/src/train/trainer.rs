@@ -2,7 +2,6 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use rand::SeedableRng;
@@ -10,7 +9,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{load_into, param_shapes};
-use super::{Checkpoint, CheckpointHeader, EpochMetrics, FlushingAdam, RunDir, TrainConfig, module_to_bytes};
+use super::{
+    Checkpoint, CheckpointHeader, EpochMetrics, FlushingAdam, RunDir, TrainConfig, load_resumable, module_to_bytes,
+    optimizer_to_bytes,
+};
 use crate::{BatchSource, CoreError, Objective, Result, Stage};
 
 /// Receives progress from the [`Trainer`]; the library itself never prints.
@@ -188,7 +190,6 @@ impl<'a> Trainer<'a> {
         if valid.is_some_and(|v| v.num_samples() == 0) {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
-        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
         let mut optim = FlushingAdam {
             beta_1: cfg.beta_1,
             beta_2: cfg.beta_2,
@@ -206,22 +207,11 @@ impl<'a> Trainer<'a> {
         if let (true, Some(run)) = (self.resume, &self.run) {
             let path = run.checkpoint_path();
             if path.is_file() {
-                let ckpt = Checkpoint::load(&path)?;
-                model = load_into(model, &ckpt, &path, device)?;
-                let opt_bytes = ckpt.optimizer.clone().ok_or_else(|| CoreError::CheckpointMismatch {
-                    path: path.clone(),
-                    reason: "it holds no optimizer state, so it cannot be resumed".into(),
-                })?;
-                let record = recorder
-                    .load(opt_bytes, device)
-                    .map_err(|e| CoreError::CorruptCheckpoint {
-                        path: path.clone(),
-                        reason: format!("optimizer state: {e}"),
-                    })?;
-                optim = optim.load_record(record);
+                let (m, o, header) = load_resumable(model, optim, &path, device)?;
+                (model, optim) = (m, o);
                 state = CheckpointHeader {
                     config: run_config.clone(),
-                    ..ckpt.header
+                    ..header
                 };
                 let best = run.best_path();
                 if best.is_file() {
@@ -315,12 +305,7 @@ impl<'a> Trainer<'a> {
                     };
                     ckpt.save(&run.best_path())?;
                 }
-                let optim_bytes = recorder
-                    .record(optim.to_record(), ())
-                    .map_err(|e| CoreError::Serialise {
-                        what: "optimizer state",
-                        reason: e.to_string(),
-                    })?;
+                let optim_bytes = optimizer_to_bytes(&optim)?;
                 let ckpt = Checkpoint {
                     header,
                     model: model_bytes,
