@@ -9,6 +9,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+use crate::{Batch, BatchSource};
 
 /// The process-wide lock around the backend's random generator. A test that panicked while
 /// holding it leaves it poisoned; the next holder takes it anyway, since the generator is
@@ -24,6 +27,37 @@ pub fn seeded<B: Backend>(device: &B::Device, seed: u64) -> MutexGuard<'static, 
     let guard = seed_lock();
     B::seed(device, seed);
     guard
+}
+
+/// Unlabelled rows of `d` features as a [`BatchSource`]: data for tests of trainers.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    /// The features, row after row.
+    pub x: Vec<f32>,
+    /// Features per row.
+    pub d: usize,
+}
+
+impl<B: Backend> BatchSource<B> for Rows {
+    fn num_samples(&self) -> usize {
+        self.x.len() / self.d.max(1)
+    }
+
+    fn d_input(&self) -> usize {
+        self.d
+    }
+
+    fn batch(&self, indices: &[usize], device: &B::Device) -> Batch<B> {
+        let d = self.d;
+        let v: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| self.x[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        Batch {
+            x: Tensor::from_data(TensorData::new(v, [indices.len(), d]), device),
+            y: None,
+        }
+    }
 }
 
 #[cfg(test)]

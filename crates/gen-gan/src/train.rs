@@ -669,6 +669,7 @@ mod tests {
     use crate::nets::cycle_labels;
     use crate::test_util::TestAutodiffBackend as AB;
     use gen_core::nn::ImageShape;
+    use gen_core::testing::Rows;
 
     /// Every float in the module (running statistics included), by parameter id.
     fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<(ParamId, Vec<f32>)> {
@@ -853,30 +854,6 @@ mod tests {
         }
     }
 
-    /// Real "images": 16 values near a fixed pattern. The generator must learn the pattern.
-    struct Pattern {
-        rows: Vec<f32>,
-    }
-
-    impl<B: Backend> BatchSource<B> for Pattern {
-        fn num_samples(&self) -> usize {
-            self.rows.len() / 16
-        }
-        fn d_input(&self) -> usize {
-            16
-        }
-        fn batch(&self, idx: &[usize], device: &B::Device) -> Batch<B> {
-            let v: Vec<f32> = idx
-                .iter()
-                .flat_map(|&i| self.rows[i * 16..(i + 1) * 16].to_vec())
-                .collect();
-            Batch {
-                x: Tensor::from_data(burn::tensor::TensorData::new(v, [idx.len(), 16]), device),
-                y: None,
-            }
-        }
-    }
-
     fn pattern(i: usize) -> f32 {
         0.15 + 0.7 * ((i * 7) % 16) as f32 / 15.0
     }
@@ -889,7 +866,8 @@ mod tests {
         let rows: Vec<f32> = (0..512 * 16)
             .map(|k| pattern(k % 16) + rng.random_range(-0.05..0.05))
             .collect();
-        let data = Pattern { rows };
+        // Real "images": 16 values near a fixed pattern. The generator must learn the pattern.
+        let data = Rows { x: rows, d: 16 };
         let cfg = GanConfig {
             image: ImageShape::grey(4, 4),
             d_latent: 4,
@@ -983,9 +961,14 @@ mod tests {
         let (g, d) = cfg.try_init::<AB>(&device).unwrap();
         let err = GanTrainer::new(TrainConfig::default().with_num_epochs(2).with_batch_size(32), cfg)
             .unwrap()
-            .fit(g, d, &Pattern { rows }, &serde_json::json!({}), &device, |_, _| {
-                Ok(EpochReport::default())
-            })
+            .fit(
+                g,
+                d,
+                &Rows { x: rows, d: 16 },
+                &serde_json::json!({}),
+                &device,
+                |_, _| Ok(EpochReport::default()),
+            )
             .err()
             .expect("NaN data must fail");
         assert!(

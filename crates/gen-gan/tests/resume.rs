@@ -7,8 +7,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use gen_core::nn::ImageShape;
+use gen_core::testing::Rows;
 use gen_core::train::{RunDir, TrainConfig};
-use gen_core::{Batch, BatchSource};
 use gen_gan::{DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitecture, GanConfig, GanLoss, GanTrainer};
 
 type AB = Autodiff<NdArray<f32>>;
@@ -27,30 +27,6 @@ fn values<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
     s.0
 }
 
-/// Real "images": 16 values of a fixed pattern.
-struct Pattern {
-    rows: Vec<f32>,
-}
-
-impl<B: Backend> BatchSource<B> for Pattern {
-    fn num_samples(&self) -> usize {
-        self.rows.len() / 16
-    }
-    fn d_input(&self) -> usize {
-        16
-    }
-    fn batch(&self, idx: &[usize], device: &B::Device) -> Batch<B> {
-        let v: Vec<f32> = idx
-            .iter()
-            .flat_map(|&i| self.rows[i * 16..(i + 1) * 16].to_vec())
-            .collect();
-        Batch {
-            x: Tensor::from_data(burn::tensor::TensorData::new(v, [idx.len(), 16]), device),
-            y: None,
-        }
-    }
-}
-
 fn pattern(i: usize) -> f32 {
     0.15 + 0.7 * ((i * 7) % 16) as f32 / 15.0
 }
@@ -58,8 +34,9 @@ fn pattern(i: usize) -> f32 {
 #[test]
 fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     let device = Default::default();
-    let data = Pattern {
-        rows: (0..48 * 16).map(|k| pattern(k % 16)).collect(),
+    let data = Rows {
+        x: (0..48 * 16).map(|k| pattern(k % 16)).collect(),
+        d: 16,
     };
     // Spectral norm (its power-iteration vectors are state), two critic steps, the moving
     // average and DiffAugment's random shifts: everything a resume must carry over.
