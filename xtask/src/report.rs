@@ -47,6 +47,12 @@ pub struct ReportArgs {
     /// List the sections and exit.
     #[arg(long)]
     list: bool,
+    /// Continue training runs that an earlier report started with the same `gen train` command
+    /// instead of retraining them: an unfinished one from its last checkpoint (`gen train
+    /// --resume`), a finished one reused as it is. For the sections that take hours (the GAN's),
+    /// so a report cut short loses no finished epoch.
+    #[arg(long)]
+    resume: bool,
 }
 
 /// One part of the report.
@@ -112,7 +118,12 @@ struct Ctx {
     runs: PathBuf,
     data_dir: PathBuf,
     quick: bool,
+    resume: bool,
 }
+
+/// Where `Ctx::train` records, per run, the `gen train` arguments it started and whether that
+/// command finished: what `--resume` checks before continuing a run.
+const TRAIN_RECORDS: &str = "train-records";
 
 impl Ctx {
     /// Runs `gen ARGS`, adding `--data-dir`, and records the command.
@@ -163,6 +174,56 @@ impl Ctx {
         a
     }
 
+    /// `gen train ARGS` into run `name`; returns the training time.
+    ///
+    /// Fresh (`--force`) unless `--resume` finds a record of this very command (the same
+    /// arguments) started on the run: then a finished run is reused as it is, and an unfinished
+    /// one continues from its last checkpoint. The time of a run that was resumed or reused is
+    /// the sum of its epochs' times in `metrics.csv`, which holds the epochs of the final weights
+    /// only (a resumed run truncates it to its last checkpoint).
+    fn train(&self, out: &mut Out, name: &str, rest: &[&str]) -> anyhow::Result<f64> {
+        let args = self.train_args(name, rest);
+        let record_path = self.out.join(TRAIN_RECORDS).join(format!("{name}.json"));
+        let write_record = |finished: bool| -> anyhow::Result<()> {
+            std::fs::create_dir_all(self.out.join(TRAIN_RECORDS))?;
+            let text = serde_json::to_string_pretty(&json!({ "args": args, "finished": finished }))?;
+            std::fs::write(&record_path, text).with_context(|| format!("cannot write {}", record_path.display()))
+        };
+        let dir = self.run_dir(name);
+        let record = std::fs::read_to_string(&record_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let same = record.as_ref().is_some_and(|r| r["args"] == json!(args));
+        let done = epochs_done(&dir);
+        if !self.resume || !same || done.is_none() {
+            write_record(false)?;
+            let secs = self.run_gen(out, &args)?;
+            write_record(true)?;
+            return Ok(secs);
+        }
+        let target = flag_value(&args, "--epochs").and_then(|e| e.parse::<usize>().ok());
+        let finished = record.as_ref().is_some_and(|r| r["finished"] == json!(true));
+        if finished || target.is_some_and(|t| done.is_some_and(|d| d >= t)) {
+            println!(
+                "\n[report {} · {}] reusing {}: `gen {}` finished there",
+                out.name,
+                clock(out.started.elapsed().as_secs_f64()),
+                self.arg(&dir),
+                args.join(" ")
+            );
+            out.commands
+                .push(json!({ "command": format!("gen {}", args.join(" ")), "reused": true }));
+        } else {
+            let resumed: Vec<&str> = args
+                .iter()
+                .map(|a| if a == "--force" { "--resume" } else { a.as_str() })
+                .collect();
+            self.run_gen(out, &resumed)?;
+        }
+        write_record(true)?;
+        epoch_seconds(&dir)
+    }
+
     fn run_dir(&self, name: &str) -> PathBuf {
         self.runs.join(name)
     }
@@ -197,7 +258,7 @@ impl Ctx {
     ) -> anyhow::Result<(f64, Value)> {
         let mut args = vec!["train", "--model", model, "--dataset", set];
         args.extend(flags);
-        let train_s = self.run_gen(out, &self.train_args(name, &args))?;
+        let train_s = self.train(out, name, &args)?;
         let run = self.arg(&self.run_dir(name));
         let mut args = vec!["eval", "--run", &run];
         args.extend(eval);
@@ -790,7 +851,7 @@ fn sr(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
     let adv = format!("sr-adversarial-{set}");
     let mut args = vec!["train", "--model", "sr", "--dataset", set, "--adversarial-weight", "0"];
     args.extend(&model);
-    let content_s = cx.run_gen(out, &cx.train_args(&content, &args))?;
+    let content_s = cx.train(out, &content, &args)?;
     let other = cx.arg(&cx.run_dir(&content));
     let (adv_s, j) = cx.train_and_eval(out, &adv, "sr", set, &model, &["--compare", &other])?;
     let c = &j["compared"][1];
@@ -823,6 +884,43 @@ fn sr(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Driver
 // ---------------------------------------------------------------------------------------------
+
+/// The value after `flag` in a command's arguments.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// The last epoch a run's `metrics.csv` records, if it records any.
+fn epochs_done(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).ok()?;
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .last()
+}
+
+/// The sum of the `seconds` column of a run's `metrics.csv`: the time its epochs took.
+fn epoch_seconds(dir: &Path) -> anyhow::Result<f64> {
+    let path = dir.join("metrics.csv");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split(',')
+        .position(|c| c == "seconds")
+        .with_context(|| format!("{} has no seconds column", path.display()))?;
+    lines
+        .map(|l| {
+            l.split(',')
+                .nth(col)
+                .and_then(|v| v.parse::<f64>().ok())
+                .with_context(|| format!("{}: a row without seconds: {l}", path.display()))
+        })
+        .sum()
+}
 
 fn default_data_dir(root: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os("GEN_DATA_DIR").filter(|p| !p.is_empty()) {
@@ -897,6 +995,7 @@ pub fn report(root: &Path, args: &[String], build_gen: impl FnOnce() -> anyhow::
         out: out.clone(),
         data_dir,
         quick: a.quick,
+        resume: a.resume,
     };
     let chosen: Vec<&Section> = SECTIONS
         .iter()
@@ -1135,6 +1234,88 @@ mod tests {
         std::fs::write(&new, "{trunc").unwrap();
         assert!(metrics_of(&new).unwrap_err().to_string().contains("invalid JSON"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `Ctx::train` against a stand-in `gen` (a shell script that logs its arguments and writes
+    /// a two-epoch `metrics.csv`): fresh, reused, resumed and retrained when the command changed.
+    #[cfg(unix)]
+    #[test]
+    fn train_resumes_only_the_same_command() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("xtask-train-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let gen_bin = root.join("gen");
+        std::fs::write(
+            &gen_bin,
+            "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls.log\"\n\
+             while [ $# -gt 0 ]; do case $1 in --name) n=$2;; --runs-dir) r=$2;; esac; shift; done\n\
+             mkdir -p \"$r/$n\" && printf 'epoch,train_loss,seconds\\n1,0.5,2.0\\n2,0.4,3.5\\n' > \"$r/$n/metrics.csv\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&gen_bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out_dir = root.join("report");
+        let mut cx = Ctx {
+            gen_bin,
+            root: root.clone(),
+            runs: out_dir.join("runs"),
+            out: out_dir.clone(),
+            data_dir: root.join("data"),
+            quick: true,
+            resume: true,
+        };
+        let mut out = Out {
+            name: "gan",
+            started: Instant::now(),
+            md: String::new(),
+            metrics: Vec::new(),
+            commands: Vec::new(),
+            figures: Vec::new(),
+            datasets: Vec::new(),
+            protocol: String::new(),
+        };
+        let calls = || std::fs::read_to_string(root.join("calls.log")).unwrap_or_default();
+        let record = out_dir.join(TRAIN_RECORDS).join("g.json");
+        let flags = ["train", "--model", "gan", "--epochs", "2"];
+
+        // No record: a fresh run, recorded as finished.
+        cx.train(&mut out, "g", &flags).unwrap();
+        assert_eq!(calls().lines().count(), 1);
+        assert!(calls().contains("--force") && !calls().contains("--resume"));
+        assert!(std::fs::read_to_string(&record).unwrap().contains("\"finished\": true"));
+
+        // The same command, finished: reused, timed by its epochs.
+        assert_eq!(cx.train(&mut out, "g", &flags).unwrap(), 5.5);
+        assert_eq!(calls().lines().count(), 1);
+        assert_eq!(out.commands.last().unwrap()["reused"], json!(true));
+
+        // Cut short (recorded as unfinished) with more epochs to go: continued.
+        let more = ["train", "--model", "gan", "--epochs", "3"];
+        let unfinished = json!({ "args": cx.train_args("g", &more), "finished": false });
+        std::fs::write(&record, unfinished.to_string()).unwrap();
+        assert_eq!(cx.train(&mut out, "g", &more).unwrap(), 5.5);
+        let last = calls().lines().last().unwrap().to_string();
+        assert!(last.contains("--resume") && !last.contains("--force"), "{last}");
+
+        // Cut short after its last epoch: reused, not resumed (gen would refuse).
+        std::fs::write(
+            &record,
+            json!({ "args": cx.train_args("g", &flags), "finished": false }).to_string(),
+        )
+        .unwrap();
+        cx.train(&mut out, "g", &flags).unwrap();
+        assert_eq!(calls().lines().count(), 2);
+
+        // Another command, or no --resume: trained afresh.
+        cx.train(&mut out, "g", &["train", "--model", "gan", "--epochs", "4"])
+            .unwrap();
+        assert!(calls().lines().last().unwrap().contains("--force"));
+        cx.resume = false;
+        cx.train(&mut out, "g", &["train", "--model", "gan", "--epochs", "4"])
+            .unwrap();
+        assert_eq!(calls().lines().count(), 4);
+        assert!(calls().lines().last().unwrap().contains("--force"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
