@@ -8,6 +8,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
@@ -27,6 +28,21 @@ pub fn seeded<B: Backend>(device: &B::Device, seed: u64) -> MutexGuard<'static, 
     let guard = seed_lock();
     B::seed(device, seed);
     guard
+}
+
+/// Every float parameter of `module` with its id, in visiting order, as host `f32` values: to
+/// assert which weights a step changed, or that two models hold the same weights.
+pub fn param_values<B: Backend, M: Module<B>>(module: &M) -> Vec<(ParamId, Vec<f32>)> {
+    struct Values(Vec<(ParamId, Vec<f32>)>);
+    impl<B: Backend> ModuleVisitor<B> for Values {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let data = p.val().into_data().convert::<f32>();
+            self.0.push((p.id, data.to_vec().expect("f32 after convert")));
+        }
+    }
+    let mut v = Values(Vec::new());
+    module.visit(&mut v);
+    v.0
 }
 
 /// Unlabelled rows of `d` features as a [`BatchSource`]: data for tests of trainers.

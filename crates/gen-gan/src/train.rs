@@ -669,21 +669,7 @@ mod tests {
     use crate::nets::cycle_labels;
     use crate::test_util::TestAutodiffBackend as AB;
     use gen_core::nn::ImageShape;
-    use gen_core::testing::Rows;
-
-    /// Every float in the module (running statistics included), by parameter id.
-    fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<(ParamId, Vec<f32>)> {
-        struct Snap(Vec<(ParamId, Vec<f32>)>);
-        impl<B: Backend> ModuleVisitor<B> for Snap {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-                self.0
-                    .push((p.id, p.val().into_data().convert::<f32>().to_vec().unwrap()));
-            }
-        }
-        let mut s = Snap(Vec::new());
-        m.visit(&mut s);
-        s.0
-    }
+    use gen_core::testing::{Rows, param_values};
 
     #[test]
     fn real_images_are_shifted_each_by_at_most_the_shift() {
@@ -771,17 +757,17 @@ mod tests {
             let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
             let mut optim_g = FlushingAdam::default().init::<AB, Generator<AB>>();
             let (fakes, labels) = g.fakes(&batch);
-            let (g0, d0) = (snapshot(&g), snapshot(&d));
+            let (g0, d0) = (param_values(&g), param_values(&d));
 
             let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-2, &batch, fakes.clone(), labels.clone());
             assert_eq!(out.generator_params_reached, 0, "{}", cfg.variant());
             assert_eq!(
-                snapshot(&g),
+                param_values(&g),
                 g0,
                 "{}: the discriminator phase changed the generator",
                 cfg.variant()
             );
-            let d1 = snapshot(&out.discriminator);
+            let d1 = param_values(&out.discriminator);
             assert_ne!(
                 d1,
                 d0,
@@ -792,13 +778,13 @@ mod tests {
             let step = generator_phase(&cfg, g, &out.discriminator, &mut optim_g, 1e-2, &batch, fakes, labels);
             assert_eq!(step.discriminator_params_reached, 0, "{}", cfg.variant());
             assert_eq!(
-                snapshot(&out.discriminator),
+                param_values(&out.discriminator),
                 d1,
                 "{}: the generator phase changed the discriminator",
                 cfg.variant()
             );
             assert_ne!(
-                snapshot(&step.generator),
+                param_values(&step.generator),
                 g0,
                 "{}: the generator phase must move the generator",
                 cfg.variant()
@@ -817,12 +803,12 @@ mod tests {
         };
         let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
         let mut d = d;
-        let mut last = snapshot(&d);
+        let mut last = param_values(&d);
         for step in 0..3 {
             let (fakes, labels) = g.fakes(&batch);
             let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-3, &batch, fakes, labels);
             d = out.discriminator;
-            let now = snapshot(&d);
+            let now = param_values(&d);
             for (_, v) in &now {
                 assert!(v.iter().all(|w| w.abs() <= 0.01 + 1e-7));
             }
@@ -841,7 +827,7 @@ mod tests {
         let (g, _) = cfg.try_init::<crate::test_util::TestBackend>(&device).unwrap();
         let zero = g.clone().map(&mut Zero);
         let blended = ema_update(zero.clone(), &g, 0.75);
-        for ((_, b), (_, src)) in snapshot(&blended).into_iter().zip(snapshot(&g)) {
+        for ((_, b), (_, src)) in param_values(&blended).into_iter().zip(param_values(&g)) {
             for (x, y) in b.iter().zip(&src) {
                 assert!((x - 0.25 * y).abs() < 1e-6);
             }

@@ -3,11 +3,10 @@
 //! numbers while it runs (the unit tests draw freely, unlocked, on parallel threads).
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::Module;
 use burn::tensor::backend::Backend;
 use gen_core::nn::ImageShape;
-use gen_core::testing::Rows;
+use gen_core::testing::{Rows, param_values};
 use gen_core::train::{RunDir, TrainConfig};
 use gen_gan::{DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitecture, GanConfig, GanLoss, GanTrainer};
 
@@ -15,16 +14,9 @@ type AB = Autodiff<NdArray<f32>>;
 
 /// Every float of the module (running statistics and power-iteration vectors included), in
 /// visiting order.
+/// The float parameters' values, without their ids (which a loaded model does not share).
 fn values<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
-    struct Snap(Vec<Vec<f32>>);
-    impl<B: Backend> ModuleVisitor<B> for Snap {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.push(p.val().into_data().convert::<f32>().to_vec().unwrap());
-        }
-    }
-    let mut s = Snap(Vec::new());
-    m.visit(&mut s);
-    s.0
+    param_values(m).into_iter().map(|(_, v)| v).collect()
 }
 
 fn pattern(i: usize) -> f32 {
