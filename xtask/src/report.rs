@@ -299,6 +299,20 @@ struct Out {
 }
 
 impl Out {
+    /// An empty section named `name`, its clock started now.
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            started: Instant::now(),
+            md: String::new(),
+            metrics: Vec::new(),
+            commands: Vec::new(),
+            figures: Vec::new(),
+            datasets: Vec::new(),
+            protocol: String::new(),
+        }
+    }
+
     /// Records a number for `--compare`: `better` is "higher", "lower" or "none".
     fn metric(&mut self, name: impl Into<String>, value: f64, better: &str) {
         if value.is_finite() {
@@ -1015,16 +1029,7 @@ pub fn report(root: &Path, args: &[String], build_gen: impl FnOnce() -> anyhow::
             s.name,
             clock(started.elapsed().as_secs_f64())
         );
-        let mut o = Out {
-            name: s.name,
-            started: Instant::now(),
-            md: String::new(),
-            metrics: Vec::new(),
-            commands: Vec::new(),
-            figures: Vec::new(),
-            datasets: Vec::new(),
-            protocol: String::new(),
-        };
+        let mut o = Out::new(s.name);
         if let Err(e) = (s.run)(&cx, &mut o) {
             eprintln!("section {} failed: {e:#}", s.name);
             failed.push(s.name);
@@ -1268,16 +1273,7 @@ mod tests {
             quick: true,
             resume: true,
         };
-        let mut out = Out {
-            name: "gan",
-            started: Instant::now(),
-            md: String::new(),
-            metrics: Vec::new(),
-            commands: Vec::new(),
-            figures: Vec::new(),
-            datasets: Vec::new(),
-            protocol: String::new(),
-        };
+        let mut out = Out::new("gan");
         let calls = || std::fs::read_to_string(root.join("calls.log")).unwrap_or_default();
         let record = out_dir.join(TRAIN_RECORDS).join("g.json");
         let flags = ["train", "--model", "gan", "--epochs", "2"];
