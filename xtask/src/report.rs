@@ -193,17 +193,16 @@ impl Ctx {
         let record = std::fs::read_to_string(&record_path)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        let same = record.as_ref().is_some_and(|r| r["args"] == json!(args));
-        let done = epochs_done(&dir);
-        if !self.resume || !same || done.is_none() {
+        let same = self.resume && record.as_ref().is_some_and(|r| r["args"] == json!(args));
+        let Some(done) = same.then(|| epochs_done(&dir)).flatten() else {
             write_record(false)?;
             let secs = self.run_gen(out, &args)?;
             write_record(true)?;
             return Ok(secs);
-        }
+        };
         let target = flag_value(&args, "--epochs").and_then(|e| e.parse::<usize>().ok());
         let finished = record.as_ref().is_some_and(|r| r["finished"] == json!(true));
-        if finished || target.is_some_and(|t| done.is_some_and(|d| d >= t)) {
+        if finished || target.is_some_and(|t| done >= t) {
             println!(
                 "\n[report {} · {}] reusing {}: `gen {}` finished there",
                 out.name,

@@ -13,8 +13,7 @@ use gen_gan::{DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitectur
 type AB = Autodiff<NdArray<f32>>;
 
 /// Every float of the module (running statistics and power-iteration vectors included), in
-/// visiting order.
-/// The float parameters' values, without their ids (which a loaded model does not share).
+/// visiting order, without the ids (which a loaded model does not share).
 fn values<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
     param_values(m).into_iter().map(|(_, v)| v).collect()
 }
