@@ -1,6 +1,7 @@
 //! Trains the undercomplete autoencoder on the embedded digits and compares it with the mean image.
 //!
-//! `cargo run --release --example ae_digits` (add `--features flex` and `-- flex` for Flex).
+//! `cargo run --release --example ae_digits` (Flex; add `--features ndarray` and `-- ndarray` for
+//! ndarray).
 //! Writes `target/ae_digits/` with the config, checkpoints and metrics.
 
 use burn::backend::Autodiff;
@@ -54,9 +55,10 @@ fn serde_json_config(config: &AutoencoderConfig) -> serde_json::Value {
 }
 
 fn main() {
-    #[cfg(feature = "flex")]
-    if std::env::args().nth(1).as_deref() == Some("flex") {
-        return launch::<Autodiff<burn::backend::Flex>>(Default::default());
+    #[cfg(feature = "ndarray")]
+    if std::env::args().nth(1).as_deref() == Some("ndarray") || cfg!(not(feature = "flex")) {
+        return launch::<Autodiff<burn::backend::NdArray>>(Default::default());
     }
-    launch::<Autodiff<burn::backend::NdArray>>(Default::default());
+    #[cfg(feature = "flex")]
+    launch::<Autodiff<burn::backend::Flex>>(Default::default());
 }

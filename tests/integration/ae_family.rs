@@ -4,14 +4,14 @@
 
 use crate::common;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::core::eval::mean_psnr;
 use gen_toolkit::prelude::*;
 
-type B = Autodiff<NdArray>;
-type I = NdArray;
+type B = Autodiff<Flex>;
+type I = Flex;
 
 /// Trains `config` on `train` for `epochs` with a fixed seed.
 fn fit(config: &AutoencoderConfig, train: &Dataset, epochs: usize) -> Autoencoder<I> {

@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::core::train::Fitted;
 use gen_toolkit::prelude::*;
 
 /// The backend the model-family tests train on.
-pub type B = Autodiff<NdArray>;
+pub type B = Autodiff<Flex>;
 
 /// Seeds the backend's generator with `seed`, builds a model with `init`, and trains it on
 /// `train` (validating on `valid`, if any) for `epochs`: batch 32, Adam at 2e-3, `seed` for the
@@ -24,7 +24,7 @@ pub fn fit<M>(
 ) -> Fitted<M>
 where
     M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<NdArray>,
+    M::InnerModule: Objective<Flex>,
 {
     let device = Default::default();
     B::seed(&device, seed);

@@ -3,13 +3,13 @@
 
 use crate::common;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::core::train::evaluate;
 use gen_toolkit::prelude::*;
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<Flex>;
 
 #[test]
 fn digits_validation_loss_falls_below_half_and_below_the_mean_image() {

@@ -5,15 +5,15 @@
 
 use crate::common;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use gen_toolkit::core::train::Fitted;
 use gen_toolkit::prelude::*;
 
-type B = Autodiff<NdArray>;
-type I = NdArray;
+type B = Autodiff<Flex>;
+type I = Flex;
 
 /// Trains `config` on `train`, validating on `valid`, for `epochs` with a fixed seed.
 fn fit(config: &VaeConfig, train: &Dataset, valid: &Dataset, epochs: usize) -> Fitted<Vae<B>> {

@@ -327,7 +327,7 @@ mod tests {
         fn d_input(&self) -> usize {
             self.1
         }
-        fn batch(&self, indices: &[usize], device: &burn::backend::ndarray::NdArrayDevice) -> Batch<TestBackend> {
+        fn batch(&self, indices: &[usize], device: &burn::tensor::Device<TestBackend>) -> Batch<TestBackend> {
             let v: Vec<f32> = indices
                 .iter()
                 .flat_map(|&i| self.0[i * self.1..(i + 1) * self.1].to_vec())

@@ -10,8 +10,8 @@ pub use autoencoder::{
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    /// The backend unit tests run on.
-    pub type TestBackend = burn::backend::NdArray<f32>;
+    /// The backend unit tests run on (see gen-core's `test_util`).
+    pub type TestBackend = burn::backend::Flex;
     /// Autodiff over [`TestBackend`].
     pub type TestAutodiffBackend = burn::backend::Autodiff<TestBackend>;
 }

@@ -51,7 +51,7 @@ fn train_refuse_resume_eval_encode_reconstruct() {
         "--hidden",
         "64",
         "--backend",
-        "ndarray",
+        "flex",
     ];
     let text = ok(dir, &train);
     assert!(text.contains("results in runs/r/"), "{text}");
@@ -79,21 +79,12 @@ fn train_refuse_resume_eval_encode_reconstruct() {
 
     let text = ok(
         dir,
-        &[
-            "train",
-            "--name",
-            "r",
-            "--resume",
-            "--epochs",
-            "5",
-            "--backend",
-            "ndarray",
-        ],
+        &["train", "--name", "r", "--resume", "--epochs", "5", "--backend", "flex"],
     );
     assert!(text.contains("epoch   4") && !text.contains("epoch   3 "), "{text}");
     assert_eq!(rows(&run.join("metrics.csv")), 5);
 
-    let text = ok(dir, &["eval", "--run", "runs/r", "--backend", "ndarray"]);
+    let text = ok(dir, &["eval", "--run", "runs/r", "--backend", "flex"]);
     assert!(
         text.contains("PCA, 8 components") && text.contains("mean of training set"),
         "{text}"
@@ -106,7 +97,7 @@ fn train_refuse_resume_eval_encode_reconstruct() {
     );
     assert!(ae < mean, "autoencoder {ae} vs mean image {mean}");
 
-    ok(dir, &["encode", "--run", "runs/r", "--backend", "ndarray"]);
+    ok(dir, &["encode", "--run", "runs/r", "--backend", "flex"]);
     let codes = std::fs::read_to_string(run.join("codes-test.csv")).unwrap();
     assert!(codes.starts_with("z0,z1,z2,z3,z4,z5,z6,z7,label\n"));
     assert_eq!(codes.lines().count(), 1 + 359);
@@ -123,11 +114,17 @@ fn train_refuse_resume_eval_encode_reconstruct() {
             "--output",
             png.to_str().unwrap(),
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     let (w, h) = image_size(&png);
     assert_eq!((w, h), (5 * 33 + 1, 2 * 33 + 1));
+
+    // A backend this build leaves out is refused with the feature that adds it.
+    if !cfg!(feature = "ndarray") {
+        let err = fails(dir, &["eval", "--run", "runs/r", "--backend", "ndarray"]);
+        assert!(err.contains("--features ndarray"), "{err}");
+    }
 
     // A damaged checkpoint is reported with its path, not a panic.
     let best = run.join("best.ckpt");
@@ -135,7 +132,7 @@ fn train_refuse_resume_eval_encode_reconstruct() {
     let n = bytes.len();
     bytes.truncate(n - 10);
     std::fs::write(&best, bytes).unwrap();
-    let err = fails(dir, &["eval", "--run", "runs/r", "--backend", "ndarray"]);
+    let err = fails(dir, &["eval", "--run", "runs/r", "--backend", "flex"]);
     assert!(err.contains("best.ckpt") && err.contains("corrupt"), "{err}");
 }
 
@@ -207,11 +204,11 @@ fn csv_tables_train_with_standardised_features() {
             "--epochs",
             "30",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert!(text.contains("reconstructions.csv"), "{text}");
-    let text = ok(dir, &["eval", "--run", "runs/ae-mlp-t-z2", "--backend", "ndarray"]);
+    let text = ok(dir, &["eval", "--run", "runs/ae-mlp-t-z2", "--backend", "flex"]);
     assert!(text.contains("PCA, 2 components"), "{text}");
 }
 
@@ -257,7 +254,7 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-const QUICK: [&str; 6] = ["--hidden", "32", "--backend", "ndarray", "--batch-size", "32"];
+const QUICK: [&str; 6] = ["--hidden", "32", "--backend", "flex", "--batch-size", "32"];
 
 fn with_quick<'a>(args: &[&'a str]) -> Vec<&'a str> {
     args.iter().copied().chain(QUICK).collect()
@@ -276,10 +273,7 @@ fn every_family_trains_and_eval_reports_its_uses() {
         let mut args = vec!["train", "--model", family, "--epochs", "3", "--name", family];
         args.extend(extra);
         ok(dir, &with_quick(&args));
-        let text = ok(
-            dir,
-            &["eval", "--run", &format!("runs/{family}"), "--backend", "ndarray"],
-        );
+        let text = ok(dir, &["eval", "--run", &format!("runs/{family}"), "--backend", "flex"]);
         assert!(text.contains(&format!("code ({family})")), "{text}");
         assert!(text.contains("3x3 median") && text.contains("bits/value"), "{text}");
         let r = json(&dir.join(format!("runs/{family}/eval.json")));
@@ -324,10 +318,7 @@ fn sweep_writes_the_table_plots_and_2d_scatter() {
         "each size is a run of its own"
     );
 
-    ok(
-        dir,
-        &["encode", "--run", "runs/ae-mlp-digits-z2", "--backend", "ndarray"],
-    );
+    ok(dir, &["encode", "--run", "runs/ae-mlp-digits-z2", "--backend", "flex"]);
     let npy = std::fs::read(dir.join("runs/ae-mlp-digits-z2/codes-test.npy")).unwrap();
     assert_eq!(&npy[..6], b"\x93NUMPY");
     assert!(String::from_utf8_lossy(&npy[..128]).contains("'shape': (359, 2)"));
@@ -434,7 +425,7 @@ fn compress_decompress_and_denoise_image_files() {
             "--bits",
             "6",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert!(text.contains("compressed 30 images"), "{text}");
@@ -451,7 +442,7 @@ fn compress_decompress_and_denoise_image_files() {
             "--output",
             "out",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 30);
@@ -492,7 +483,7 @@ fn compress_decompress_and_denoise_image_files() {
             "--add-noise",
             "gaussian:0.3",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert_eq!(std::fs::read_dir(dir.join("clean/noisy")).unwrap().count(), 30);
@@ -537,7 +528,7 @@ fn vae_trains_evaluates_and_draws_its_figures() {
     assert_eq!(cfg["vae"]["binarize"], true);
     assert!(cfg.get("autoencoder").is_none());
 
-    let text = ok(dir, &["eval", "--run", "runs/v", "--k", "50", "--backend", "ndarray"]);
+    let text = ok(dir, &["eval", "--run", "runs/v", "--k", "50", "--backend", "flex"]);
     assert!(text.contains("negative ELBO") && text.contains("k = 50"), "{text}");
     let r = json(&run.join("eval.json"));
     let (nll, neg_elbo) = (r["nll"].as_f64().unwrap(), r["elbo"]["neg_elbo"].as_f64().unwrap());
@@ -559,7 +550,7 @@ fn vae_trains_evaluates_and_draws_its_figures() {
             "--output",
             "s.png",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     ok(
@@ -575,16 +566,13 @@ fn vae_trains_evaluates_and_draws_its_figures() {
             "--steps",
             "5",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert!(run.join("interpolation-3-7.png").is_file());
-    ok(
-        dir,
-        &["traverse", "--run", "runs/v", "--dim", "1", "--backend", "ndarray"],
-    );
+    ok(dir, &["traverse", "--run", "runs/v", "--dim", "1", "--backend", "flex"]);
     assert!(run.join("traversal-dim1.png").is_file());
-    let text = ok(dir, &["encode", "--run", "runs/v", "--backend", "ndarray"]);
+    let text = ok(dir, &["encode", "--run", "runs/v", "--backend", "flex"]);
     assert!(text.contains("mean σ"), "{text}");
     let csv = std::fs::read_to_string(run.join("codes-test.csv")).unwrap();
     assert!(csv.starts_with("mu0,mu1,sigma0,sigma1,label"), "{csv}");
@@ -629,7 +617,7 @@ fn vae_trains_evaluates_and_draws_its_figures() {
             "--output",
             "c.png",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     let (w, h) = image_size(&dir.join("c.png"));
@@ -645,7 +633,7 @@ fn vae_trains_evaluates_and_draws_its_figures() {
             "--output",
             "c7.png",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     let err = fails(dir, &["sample", "--run", "runs/c", "--class", "10"]);
@@ -661,7 +649,7 @@ fn vae_trains_evaluates_and_draws_its_figures() {
             "--nll-rows",
             "50",
             "--backend",
-            "ndarray",
+            "flex",
         ],
     );
     assert!(text.contains("cvae"), "{text}");

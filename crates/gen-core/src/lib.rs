@@ -14,9 +14,10 @@ pub use model::{Batch, BatchSource, Decoder, Encoder, Generator, LossTerms, Obje
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    /// The backend unit tests run on. Only `f32`: burn 0.21 keeps one default float type per
-    /// device, so `NdArray<f32>` and `NdArray<f64>` must not share a test process.
-    pub type TestBackend = burn::backend::NdArray<f32>;
+    /// The backend unit tests run on: Flex, whose operations burn-flex compiles once, where
+    /// ndarray's are generic and compiled again in every test binary (see ARCHITECTURE.md,
+    /// "Test backends"). Only `f32`: burn 0.21 keeps one default float type per device.
+    pub type TestBackend = burn::backend::Flex;
     /// Autodiff over [`TestBackend`].
     pub type TestAutodiffBackend = burn::backend::Autodiff<TestBackend>;
 }

@@ -81,7 +81,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tensor};
 
-    type B = burn::backend::NdArray<f32>;
+    type B = burn::backend::Flex;
 
     fn draw() -> Vec<f32> {
         let device = Default::default();

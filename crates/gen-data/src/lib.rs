@@ -14,7 +14,7 @@ pub use mnist::{DatasetSpec, FASHION_MNIST, MNIST, RemoteFile, Split, data_dir_f
 pub use table::load_csv;
 
 #[cfg(test)]
-pub(crate) type TestBackend = burn::backend::NdArray<f32>;
+pub(crate) type TestBackend = burn::backend::Flex;
 
 /// Tests that need an optional resource (the MNIST files) call this when it is missing: it prints
 /// why the test is skipped, or panics when `GEN_REQUIRE_DATA` is set (as CI does).

@@ -2,7 +2,7 @@
 //! generator, and this test compares two runs bit for bit, so no other test may draw random
 //! numbers while it runs (the unit tests draw freely, unlocked, on parallel threads).
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use gen_core::nn::ImageShape;
@@ -10,7 +10,7 @@ use gen_core::testing::{Rows, param_values};
 use gen_core::train::{RunDir, TrainConfig};
 use gen_gan::{DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitecture, GanConfig, GanLoss, GanTrainer};
 
-type AB = Autodiff<NdArray<f32>>;
+type AB = Autodiff<Flex>;
 
 /// Every float of the module (running statistics and power-iteration vectors included), in
 /// visiting order, without the ids (which a loaded model does not share).

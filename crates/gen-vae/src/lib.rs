@@ -10,10 +10,10 @@
 //!   interpolations, traversals and the 2-D manifold grid.
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
+//! use burn::backend::{Autodiff, Flex};
 //! use gen_vae::VaeConfig;
 //!
-//! type B = Autodiff<NdArray<f32>>;
+//! type B = Autodiff<Flex>;
 //! let device = Default::default();
 //! let vae = VaeConfig::mlp(64, vec![32], 2).init::<B>(&device);
 //! let x = burn::tensor::Tensor::<B, 2>::ones([3, 64], &device).mul_scalar(0.5);

@@ -447,10 +447,10 @@ pub fn warmup_weight(beta: f64, warmup: usize, epoch: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::config::VaeConfig;
-    use burn::backend::{Autodiff, NdArray};
+    use burn::backend::{Autodiff, Flex};
     use burn::tensor::{ElementConversion, TensorData, Tolerance};
 
-    type TB = NdArray<f32>;
+    type TB = Flex;
     type AB = Autodiff<TB>;
 
     fn t2<Bk: Backend>(v: &[f32], dims: [usize; 2]) -> Tensor<Bk, 2> {
