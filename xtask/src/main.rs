@@ -133,13 +133,22 @@ fn ci() -> anyhow::Result<()> {
     c.args(["fmt", "--all", "--check"]);
     run(c)?;
     let mut c = cargo();
-    c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    // The release profile throughout, as `.ci/run` (which says why).
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(c)?;
     let mut c = cargo();
     c.args(["test", "--workspace", "--release"]);
     run(c)?;
     let mut c = cargo();
-    c.args(["doc", "--workspace", "--no-deps"])
+    c.args(["doc", "--workspace", "--no-deps", "--release"])
         .env("RUSTDOCFLAGS", "-D warnings");
     run(c)
 }
