@@ -59,7 +59,9 @@ impl Observer for Progress {
             eprintln!("           G {g:.4}  D(x) {real:.3}  D(G(z)) {fake:.3}{modes}");
         }
         if part("warn_d_wins") == Some(1.0) {
-            eprintln!("           warning: the discriminator wins outright (D(G(z)) near 0, generator loss rising)");
+            eprintln!(
+                "           warning: the discriminator wins outright (it rejects the fakes, generator loss rising)"
+            );
         }
         if part("warn_collapse") == Some(1.0) {
             eprintln!("           warning: mode collapse suspected (the samples cover few classes)");

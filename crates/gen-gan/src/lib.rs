@@ -31,7 +31,8 @@ pub use loss::GanLoss;
 pub use nets::{Discriminator, Generator, cycle_labels, one_hot};
 pub use train::{
     Adversary, DISCRIMINATOR, DiscriminatorStep, EpochReport, FittedGan, GENERATOR, GENERATOR_EMA, GanTrainer,
-    GeneratorStep, discriminator_phase, ema_update, generator_phase, grad_norm, gradient_penalty,
+    GeneratorStep, collapse_suspected, discriminator_phase, discriminator_wins, ema_update, generator_phase, grad_norm,
+    gradient_penalty,
 };
 
 pub use gen_core;

@@ -67,6 +67,19 @@ impl GanLoss {
         matches!(self, GanLoss::Minimax | GanLoss::NonSaturating)
     }
 
+    /// The mean discriminator output on fakes (as [`display`](Self::display) shows it) past
+    /// which the discriminator rejects the fakes outright: a probability of 0.05 for the minimax
+    /// and non-saturating losses, the hinge's margin −1 (fakes scored below it give the
+    /// discriminator no loss left to lower); `None` for the Wasserstein critics, whose scores have
+    /// no fixed scale.
+    pub fn outright_rejection(&self) -> Option<f64> {
+        match self {
+            GanLoss::Minimax | GanLoss::NonSaturating => Some(0.05),
+            GanLoss::Hinge => Some(-1.0),
+            GanLoss::Wasserstein { .. } | GanLoss::WassersteinGp { .. } => None,
+        }
+    }
+
     /// The discriminator's loss, without any gradient penalty.
     ///
     /// # Shapes

@@ -227,8 +227,9 @@ impl<'a> GanTrainer<'a> {
     /// # Errors
     /// - [`CoreError::NonFiniteLoss`] when either loss turns NaN or infinite; the files of the
     ///   last completed epoch are left as they were.
-    /// - [`CoreError::Data`] for an empty data set, I/O errors from the run folder, and a
-    ///   monitor's error.
+    /// - [`CoreError::Data`] for an empty data set, samples of another width than `gan.image`,
+    ///   unlabelled data for a conditional GAN, an `n_critic` above the steps of an epoch, I/O
+    ///   errors from the run folder, and a monitor's error.
     /// - When resuming: checkpoint errors, and [`CoreError::CheckpointMismatch`] when the
     ///   networks' checkpoints hold different epochs (a save was interrupted) or no Adam state
     ///   (written before resuming existed).
@@ -252,6 +253,33 @@ impl<'a> GanTrainer<'a> {
         if n == 0 {
             return Err(CoreError::Data("the training set is empty".into()));
         }
+        let image = gan.image;
+        if data.d_input() != image.numel() {
+            return Err(CoreError::Data(format!(
+                "the training samples have {} values each, but the GAN is configured for {}x{}x{} images \
+                 ({} values)",
+                data.d_input(),
+                image.channels,
+                image.height,
+                image.width,
+                image.numel()
+            )));
+        }
+        if let Some(k) = gan.n_classes
+            && data.batch(&[0], device).y.is_none()
+        {
+            return Err(CoreError::Data(format!(
+                "a conditional GAN ({k} classes) needs labelled training data, and this set has no labels"
+            )));
+        }
+        let steps_per_epoch = n.div_ceil(cfg.batch_size);
+        if gan.n_critic > steps_per_epoch {
+            return Err(CoreError::Data(format!(
+                "n_critic {} is more than the {steps_per_epoch} steps of an epoch ({n} samples in batches of {}): \
+                 the generator would go whole epochs without a step; lower n_critic or the batch size",
+                gan.n_critic, cfg.batch_size
+            )));
+        }
         let adam = || FlushingAdam {
             beta_1: cfg.beta_1,
             beta_2: cfg.beta_2,
@@ -266,7 +294,6 @@ impl<'a> GanTrainer<'a> {
         // The generator's loss by epoch, for the warning that the discriminator wins.
         let mut g_losses: Vec<f64> = Vec::new();
         let mut warnings = Vec::new();
-        let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = cfg.num_epochs * steps_per_epoch;
         let mut step = 0usize;
         let adv = g.adversarial_weight();
@@ -356,11 +383,8 @@ impl<'a> GanTrainer<'a> {
             let report = monitor(epoch, &judged).map_err(CoreError::Data)?;
             parts.extend(report.columns.iter().cloned());
             // Balance warnings.
-            let d_wins = adv > 0.0 && gan.loss.is_probabilistic() && m.get("d_fake") < 0.05 && {
-                let prev: Vec<f64> = g_losses.iter().rev().take(2).copied().collect();
-                prev.len() == 2 && m.get("g_loss") > prev[0] && prev[0] > prev[1]
-            };
             g_losses.push(m.get("g_loss"));
+            let d_wins = adv > 0.0 && discriminator_wins(&gan.loss, m.get("d_fake"), &g_losses);
             if d_wins {
                 warnings.push(format!(
                     "epoch {epoch}: the discriminator wins outright (mean D(G(z)) = {:.3}, generator loss rising \
@@ -368,7 +392,9 @@ impl<'a> GanTrainer<'a> {
                     m.get("d_fake")
                 ));
             }
-            let collapse = report.modes.is_some_and(|(modes, classes)| modes * 10 < classes * 7);
+            let collapse = report
+                .modes
+                .is_some_and(|(modes, classes)| collapse_suspected(modes, classes));
             if let (true, Some((modes, classes))) = (collapse, report.modes) {
                 warnings.push(format!(
                     "epoch {epoch}: mode collapse suspected: the samples cover {modes} of {classes} classes"
@@ -416,6 +442,28 @@ impl<'a> GanTrainer<'a> {
             warnings,
         })
     }
+}
+
+/// Whether the discriminator wins outright after an epoch: its mean output on the fakes,
+/// `d_fake` (as [`GanLoss::display`] shows it), is past the loss's
+/// [`outright_rejection`](GanLoss::outright_rejection) while the generator's loss rose over the
+/// last three epochs (`g_losses`, one per epoch, oldest first, ending with this one's). Never for
+/// the Wasserstein losses.
+pub fn discriminator_wins(loss: &GanLoss, d_fake: f64, g_losses: &[f64]) -> bool {
+    let Some(limit) = loss.outright_rejection() else {
+        return false;
+    };
+    let rising = match g_losses {
+        [.., a, b, c] => a < b && b < c,
+        _ => false,
+    };
+    d_fake < limit && rising
+}
+
+/// Whether the samples suggest mode collapse: fewer than 70 % of the `classes` hold a fair
+/// share of them (`modes`, as the evaluation classifier counts them).
+pub fn collapse_suspected(modes: usize, classes: usize) -> bool {
+    modes * 10 < classes * 7
 }
 
 /// The generator's checkpoint in a run folder (with its Adam state).
@@ -759,14 +807,12 @@ mod tests {
             let (fakes, labels) = g.fakes(&batch);
             let (g0, d0) = (param_values(&g), param_values(&d));
 
+            // Each phase borrows the other network, so it cannot replace its weights; what is
+            // checked is that its loss reaches none of them (no gradient flows into the other
+            // network), with the count that `the_parameter_counts_see_a_leak` shows is not
+            // always zero.
             let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-2, &batch, fakes.clone(), labels.clone());
             assert_eq!(out.generator_params_reached, 0, "{}", cfg.variant());
-            assert_eq!(
-                param_values(&g),
-                g0,
-                "{}: the discriminator phase changed the generator",
-                cfg.variant()
-            );
             let d1 = param_values(&out.discriminator);
             assert_ne!(
                 d1,
@@ -777,12 +823,6 @@ mod tests {
 
             let step = generator_phase(&cfg, g, &out.discriminator, &mut optim_g, 1e-2, &batch, fakes, labels);
             assert_eq!(step.discriminator_params_reached, 0, "{}", cfg.variant());
-            assert_eq!(
-                param_values(&out.discriminator),
-                d1,
-                "{}: the generator phase changed the discriminator",
-                cfg.variant()
-            );
             assert_ne!(
                 param_values(&step.generator),
                 g0,
@@ -790,6 +830,144 @@ mod tests {
                 cfg.variant()
             );
         }
+    }
+
+    #[test]
+    fn the_parameter_counts_see_a_leak() {
+        // The control for the phases' zero counts: a loss through fakes that keep their graph,
+        // scored by a discriminator that is not frozen, reaches both networks, and the same
+        // count says so.
+        let device = Default::default();
+        for cfg in configs() {
+            let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+            let batch = Batch {
+                x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
+                y: cfg.n_classes.map(|k| cycle_labels(6, k, &device)),
+            };
+            let (fakes, labels) = g.fakes(&batch);
+            let mut grads = d.forward(fakes, labels).mean().backward();
+            let to_g = GradientsParams::from_module(&mut grads, &g).len();
+            let to_d = GradientsParams::from_module(&mut grads, &d).len();
+            assert!(
+                to_g > 0 && to_d > 0,
+                "{}: reached {to_g} of G, {to_d} of D",
+                cfg.variant()
+            );
+        }
+    }
+
+    #[test]
+    fn the_balance_warnings_fire_on_their_conditions() {
+        let rising = [0.5, 0.7, 0.9];
+        for loss in [GanLoss::NonSaturating, GanLoss::Minimax] {
+            assert!(discriminator_wins(&loss, 0.01, &rising));
+            assert!(
+                discriminator_wins(&loss, 0.01, &[2.0, 0.5, 0.7, 0.9]),
+                "only the last three count"
+            );
+            assert!(!discriminator_wins(&loss, 0.2, &rising), "D(G(z)) not near 0");
+            assert!(!discriminator_wins(&loss, 0.01, &[0.5, 0.9, 0.7]), "loss not rising");
+            assert!(!discriminator_wins(&loss, 0.01, &[0.5, 0.5, 0.9]), "flat, then rising");
+            assert!(!discriminator_wins(&loss, 0.01, &[0.7, 0.9]), "two epochs only");
+        }
+        assert!(discriminator_wins(&GanLoss::Hinge, -1.3, &rising));
+        assert!(!discriminator_wins(&GanLoss::Hinge, -0.6, &rising), "inside the margin");
+        for loss in [
+            GanLoss::Wasserstein { clip: 0.01 },
+            GanLoss::WassersteinGp { lambda: 10.0 },
+        ] {
+            assert!(!discriminator_wins(&loss, -100.0, &rising), "no scale to judge by");
+        }
+        assert!(collapse_suspected(6, 10));
+        assert!(!collapse_suspected(7, 10));
+        assert!(!collapse_suspected(10, 10));
+        assert!(collapse_suspected(1, 2));
+    }
+
+    fn tiny() -> GanConfig {
+        GanConfig {
+            image: ImageShape::grey(4, 4),
+            d_latent: 4,
+            architecture: GanArchitecture::Mlp { hidden: vec![8] },
+            ..GanConfig::dcgan(ImageShape::grey(4, 4))
+        }
+    }
+
+    #[test]
+    fn a_monitor_that_counts_few_modes_raises_the_collapse_warning() {
+        let device = Default::default();
+        let cfg = tiny();
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        let data = Rows {
+            x: (0..64 * 16).map(|k| pattern(k % 16)).collect(),
+            d: 16,
+        };
+        let fitted = GanTrainer::new(TrainConfig::default().with_num_epochs(2).with_batch_size(32), cfg)
+            .unwrap()
+            .fit(g, d, &data, &serde_json::json!({}), &device, |e, _| {
+                Ok(EpochReport {
+                    columns: Vec::new(),
+                    modes: Some(if e == 2 { (3, 10) } else { (10, 10) }),
+                })
+            })
+            .unwrap();
+        let flag = |e: usize| {
+            fitted.history[e - 1]
+                .parts
+                .iter()
+                .find(|(k, _)| k == "warn_collapse")
+                .unwrap()
+                .1
+        };
+        assert_eq!((flag(1), flag(2)), (0.0, 1.0));
+        assert_eq!(fitted.warnings.len(), 1, "{:?}", fitted.warnings);
+        assert!(
+            fitted.warnings[0].starts_with("epoch 2: mode collapse suspected: the samples cover 3 of 10"),
+            "{:?}",
+            fitted.warnings
+        );
+    }
+
+    #[test]
+    fn inputs_the_trainer_cannot_use_are_errors_before_any_step() {
+        let device = Default::default();
+        let data = |d: usize| Rows {
+            x: vec![0.5; 64 * d],
+            d,
+        };
+        let fit = |cfg: GanConfig, data: Rows, batch: usize| {
+            let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let run = RunDir::create(dir.path().join("run"), &serde_json::json!({}), false).unwrap();
+            let err = GanTrainer::new(TrainConfig::default().with_num_epochs(1).with_batch_size(batch), cfg)
+                .unwrap()
+                .with_run_dir(run.clone())
+                .fit(g, d, &data, &serde_json::json!({}), &device, |_, _| {
+                    Ok(EpochReport::default())
+                })
+                .err()
+                .expect("must fail")
+                .to_string();
+            assert!(!run.file(GENERATOR).exists(), "{err}: trained before failing");
+            err
+        };
+        let e = fit(tiny(), data(15), 32);
+        assert!(
+            e.contains("15 values each") && e.contains("1x4x4 images (16 values)"),
+            "{e}"
+        );
+        let conditional = GanConfig {
+            n_classes: Some(2),
+            ..tiny()
+        };
+        let e = fit(conditional, data(16), 32);
+        assert!(e.contains("needs labelled training data"), "{e}");
+        let slow = GanConfig { n_critic: 3, ..tiny() };
+        let e = fit(slow, data(16), 32);
+        assert!(
+            e.contains("n_critic 3 is more than the 2 steps of an epoch (64 samples in batches of 32)"),
+            "{e}"
+        );
     }
 
     #[test]
