@@ -745,6 +745,25 @@ impl RunConfig {
                 bail!("in [model]: adversarial_weight must be finite and >= 0, got {v}");
             }
             m.content_loss().context("in [model]")?;
+            // Settings the other kind of adversarial training would silently ignore.
+            if m.family == Family::Sr {
+                let gan_only = [
+                    ("ema", m.ema.is_some()),
+                    ("diff_augment", m.diff_augment.is_some()),
+                    ("real_shift", m.real_shift > 0),
+                ];
+                if let Some((name, _)) = gan_only.iter().find(|(_, set)| *set) {
+                    bail!("in [model]: {name} applies to GAN training (gan, cgan), not to super-resolution (sr)");
+                }
+            } else {
+                let sr_only = [
+                    ("adversarial_weight", m.adversarial_weight.is_some()),
+                    ("content", m.content.is_some()),
+                ];
+                if let Some((name, _)) = sr_only.iter().find(|(_, set)| *set) {
+                    bail!("in [model]: {name} applies to super-resolution (sr) only");
+                }
+            }
         }
         self.model
             .regularizer()
@@ -874,6 +893,33 @@ mod tests {
         std::fs::write(&path, "[model]\nlatnet = 3\n").unwrap();
         let e = flags(&["--config", path.to_str().unwrap()]).resolve().unwrap_err();
         assert!(format!("{e:#}").contains("latnet"), "{e:#}");
+    }
+
+    #[test]
+    fn settings_the_other_adversarial_kind_ignores_are_refused() {
+        for (args, name) in [
+            (["--model", "sr", "--ema", "0.99"], "ema applies to GAN training"),
+            (
+                ["--model", "sr", "--diff-augment", "translation:2"],
+                "diff_augment applies to GAN",
+            ),
+            (["--model", "sr", "--real-shift", "1"], "real_shift applies to GAN"),
+            (
+                ["--model", "cgan", "--adversarial-weight", "0.1"],
+                "adversarial_weight applies to super-resolution",
+            ),
+            (
+                ["--model", "gan", "--content", "mse"],
+                "content applies to super-resolution",
+            ),
+        ] {
+            let e = flags(&args).resolve().unwrap_err();
+            assert!(format!("{e:#}").contains(name), "{args:?}: {e:#}");
+        }
+        let sr = flags(&["--model", "sr", "--n-critic", "2", "--content", "mse"])
+            .resolve()
+            .unwrap();
+        assert_eq!(sr.model.n_critic, 2);
     }
 
     #[test]

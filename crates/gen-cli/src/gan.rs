@@ -172,19 +172,43 @@ pub(crate) fn ensure_classifier<B: AutodiffBackend>(
     let dataset = data.dataset.as_str();
     let probe = classifier_run(dataset, 1);
     let root = runs_dir.join(probe.run_name());
-    if !root.join("config.json").is_file() || !RunDir::open(&root)?.model_path().is_file() {
-        let splits = load_splits(&probe.data, data_dir)?;
-        let cfg = classifier_run(dataset, splits.train.len());
-        eprintln!(
-            "no evaluation classifier for {dataset} in {}: training it once ({} epochs)",
-            root.display(),
-            cfg.train.num_epochs
-        );
+    let trained = root.join("config.json").is_file() && RunDir::open(&root)?.model_path().is_file();
+    // A classifier whose training was cut short continues from its last epoch, rather than
+    // judging with a half-trained network (one that stopped early by its patience is done).
+    let unfinished = if trained {
+        let (stored, run) = read_stored(&root)?;
+        let done = run.metrics().read().map_or(0, |(_, rows)| rows.len());
+        let t = &stored.run.train;
+        (t.patience.is_none() && done < t.num_epochs).then_some((stored.run, done))
+    } else {
+        None
+    };
+    if !trained || unfinished.is_some() {
+        let cfg = match unfinished {
+            Some((cfg, done)) => {
+                eprintln!(
+                    "the evaluation classifier in {} stopped after {done} of its {} epochs: continuing it",
+                    root.display(),
+                    cfg.train.num_epochs
+                );
+                cfg
+            }
+            None => {
+                let splits = load_splits(&probe.data, data_dir)?;
+                let cfg = classifier_run(dataset, splits.train.len());
+                eprintln!(
+                    "no evaluation classifier for {dataset} in {}: training it once ({} epochs)",
+                    root.display(),
+                    cfg.train.num_epochs
+                );
+                cfg
+            }
+        };
         let job = TrainJob {
             cfg,
             root: root.clone(),
-            force: true,
-            resume: false,
+            force: !trained,
+            resume: trained,
             data_dir: data_dir.to_path_buf(),
             backend,
         };
@@ -442,6 +466,7 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
     sr.validate().context("in [model]")?;
     let mut dcfg = sr.discriminator();
     dcfg.lr_discriminator = m.lr_d.unwrap_or(job.cfg.train.learning_rate);
+    dcfg.n_critic = m.n_critic;
     if let Some(l) = &m.gan_loss {
         dcfg.loss = l.parse().map_err(anyhow::Error::msg).context("in [model]")?;
         // Spectral normalisation stays on, except where weight clipping bounds the critic.
@@ -740,6 +765,14 @@ impl Job for EvalJob {
                 100.0 * acc,
                 splits.test.len()
             );
+            let report = serde_json::json!({
+                "dataset": stored.run.data.dataset,
+                "n_test": splits.test.len(),
+                "test_accuracy": acc,
+            });
+            let path = args.run.join("eval.json");
+            write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+            println!("written to {}", path.display());
             return Ok(());
         }
         eval_gan::<B>(&args, &flags, &device)
@@ -757,6 +790,33 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     let (stored, run, g, which) = load_generator::<B::InnerBackend>(&args.run, flags.last, device)?;
     let dir = data_dir(args.data_dir.as_deref());
     let (splits, unseen) = load_splits_and_unseen(&stored.run.data, &dir)?;
+    // The flags are checked before the metrics take their time.
+    let augmentation = match (g.n_classes() > 0, flags.augment) {
+        (true, Some(true)) => true,
+        (true, None) => splits.train.len() <= 5000,
+        (false, Some(true)) => bail!("--augment needs a conditional GAN (gen train --model cgan)"),
+        _ => false,
+    };
+    ensure!(
+        !augmentation || flags.augment_seeds >= 1,
+        "--augment-seeds must be at least 1"
+    );
+    ensure!(
+        flags.synthetic != Some(0),
+        "--synthetic 0 leaves the augmented arm nothing to add to the real images; give at least 1"
+    );
+    ensure!(flags.augment_budget > 0, "--augment-budget must be at least 1 image");
+    if let Some(p) = flags.augment_filter {
+        ensure!(
+            (0.0..1.0).contains(&p),
+            "--augment-filter is a probability in [0, 1), got {p}"
+        );
+    }
+    let r = flags.augment_real_share;
+    ensure!(
+        r > 0.0 && r < 1.0,
+        "--augment-real-share is the real images' share of the mixed data, strictly between 0 and 1, got {r}"
+    );
     let shape = image_shape(&splits).context("a GAN run needs image data")?;
     let k = n_classes(&splits)?;
     let classifier = ensure_classifier::<B>(&runs_dir_of(&args.run), &stored.run.data, &dir, args.backend, device)?;
@@ -792,27 +852,6 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     };
     grid(&run.file("samples.png"), &first, shape, 10)?;
 
-    let augmentation = match (g.n_classes() > 0, flags.augment) {
-        (true, Some(true)) => true,
-        (true, None) => splits.train.len() <= 5000,
-        (false, Some(true)) => bail!("--augment needs a conditional GAN (gen train --model cgan)"),
-        _ => false,
-    };
-    ensure!(
-        !augmentation || flags.augment_seeds >= 1,
-        "--augment-seeds must be at least 1"
-    );
-    if let Some(p) = flags.augment_filter {
-        ensure!(
-            (0.0..1.0).contains(&p),
-            "--augment-filter is a probability in [0, 1), got {p}"
-        );
-    }
-    let r = flags.augment_real_share;
-    ensure!(
-        r > 0.0 && r < 1.0,
-        "--augment-real-share is the real images' share of the mixed data, strictly between 0 and 1, got {r}"
-    );
     let augmentation = if augmentation {
         let real_shift = stored.gan.as_ref().map_or(0, |c| c.real_shift);
         Some(augment_experiment::<B>(&g, &splits, flags, real_shift, device)?)
@@ -1221,7 +1260,20 @@ fn eval_sr<B: Backend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device)
     let model = sr_scores(&g, &splits.test, device)?;
     let base = bicubic_scores::<B>(&splits.test, device)?;
     let other = match &flags.compare {
-        Some(p) => Some(load_sr::<B>(p, device)?.2),
+        Some(p) => {
+            let o = load_sr::<B>(p, device)?.2;
+            ensure!(
+                o.image() == g.image(),
+                "--compare {}: that run upscales to {}x{} images, {} to {}x{}",
+                p.display(),
+                o.image().height,
+                o.image().width,
+                args.run.display(),
+                g.image().height,
+                g.image().width
+            );
+            Some(o)
+        }
         None => None,
     };
     let compared = match (&other, &flags.compare) {
@@ -1524,11 +1576,7 @@ impl Job for UpscaleJob {
             height: full.height / 2,
             width: full.width / 2,
         };
-        let x = Tensor::<B::InnerBackend, 2>::from_data(
-            TensorData::new(images.values.clone(), [images.n, images.shape.numel()]),
-            &device,
-        );
-        let low = if a.downsample {
+        if a.downsample {
             ensure!(
                 images.shape == full,
                 "--downsample takes {}x{} images, {} holds {}x{}",
@@ -1538,7 +1586,6 @@ impl Job for UpscaleJob {
                 images.shape.height,
                 images.shape.width
             );
-            downsample(x, full)
         } else {
             ensure!(
                 images.shape == low_shape,
@@ -1551,9 +1598,16 @@ impl Job for UpscaleJob {
                 images.shape.height,
                 images.shape.width
             );
-            x
-        };
-        let values = to_f32(g.upscale(low))?;
+        }
+        // In chunks, so a large input file does not hold every image's activations at once.
+        let d = images.shape.numel();
+        let mut values = Vec::with_capacity(images.n * full.numel());
+        for chunk in images.values.chunks(500 * d) {
+            let x =
+                Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), &device);
+            let low = if a.downsample { downsample(x, full) } else { x };
+            values.extend(to_f32(g.upscale(low))?);
+        }
         let out = a.output.unwrap_or_else(|| run.file("upscaled"));
         let written = write_pngs(
             &out,

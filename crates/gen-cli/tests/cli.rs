@@ -664,9 +664,20 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     let text = ok(dir, &["train", "--model", "classifier", "--epochs", "4", nd[0], nd[1]]);
     assert!(text.contains("test accuracy"), "{text}");
     assert!(dir.join("runs/classifier-digits/best.ckpt").is_file());
+    let text = ok(dir, &["eval", "--run", "runs/classifier-digits", nd[0], nd[1]]);
+    let r = json(&dir.join("runs/classifier-digits/eval.json"));
+    let acc = r["test_accuracy"].as_f64().unwrap();
+    assert!(text.contains(&format!("test accuracy {:.2} %", 100.0 * acc)), "{text}");
+    assert!(acc > 0.5 && r["dataset"] == "digits", "{r}");
+    // A classifier cut short (here: configured for one epoch more than it ran) is continued by
+    // the first command that needs it, not used half-trained.
+    let clf = dir.join("runs/classifier-digits");
+    let mut c = json(&clf.join("config.json"));
+    c["run"]["train"]["num_epochs"] = 5.into();
+    std::fs::write(clf.join("config.json"), serde_json::to_string_pretty(&c).unwrap()).unwrap();
 
     // A conditional DCGAN with a moving average: progress grids, balance columns, coverage.
-    ok(
+    let text = ok(
         dir,
         &[
             "train",
@@ -688,6 +699,11 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
             nd[1],
         ],
     );
+    assert!(
+        text.contains("stopped after 4 of its 5 epochs: continuing it"),
+        "{text}"
+    );
+    assert_eq!(rows(&clf.join("metrics.csv")), 5);
     let run = dir.join("runs/cg");
     for f in [
         "progress/epoch-001.png",
@@ -780,6 +796,11 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     let share = |r| [&augment[..], &["--augment-real-share", r]].concat();
     let e = fails(dir, &share("1"));
     assert!(e.contains("--augment-real-share") && e.contains("got 1"), "{e}");
+    let mut none = augment;
+    assert_eq!(none[7..9], ["--synthetic", "100"]);
+    none[8] = "0";
+    let e = fails(dir, &none);
+    assert!(e.contains("--synthetic 0"), "{e}");
 
     ok(
         dir,
@@ -974,6 +995,25 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     );
     assert_eq!(std::fs::read_dir(dir.join("up")).unwrap().count(), 20);
     assert_eq!(image_size(&dir.join("up/img-00000.png")), (8, 8));
+    // A PNG, full size and halved first, gives back its size.
+    ok(
+        dir,
+        &[
+            "upscale",
+            "--run",
+            "runs/sr",
+            "--input",
+            "up/img-00003.png",
+            "--downsample",
+            "--output",
+            "up-png",
+            nd[0],
+            nd[1],
+        ],
+    );
+    let written: Vec<_> = std::fs::read_dir(dir.join("up-png")).unwrap().collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(image_size(&written[0].as_ref().unwrap().path()), (8, 8));
     let e = fails(
         dir,
         &[
