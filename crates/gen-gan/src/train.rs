@@ -793,15 +793,24 @@ mod tests {
         ]
     }
 
+    /// `cfg`'s networks and a batch of 6 random 8x8 images (labelled when `cfg` is conditional).
+    fn networks_and_batch<B: Backend>(
+        cfg: &GanConfig,
+        device: &B::Device,
+    ) -> (Generator<B>, Discriminator<B>, Batch<B>) {
+        let (g, d) = cfg.try_init::<B>(device).unwrap();
+        let batch = Batch {
+            x: Tensor::<B, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), device),
+            y: cfg.n_classes.map(|k| cycle_labels(6, k, device)),
+        };
+        (g, d, batch)
+    }
+
     #[test]
     fn each_phase_moves_only_its_own_network() {
         let device = Default::default();
         for cfg in configs() {
-            let (g, d) = cfg.try_init::<AB>(&device).unwrap();
-            let batch = Batch {
-                x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
-                y: cfg.n_classes.map(|k| cycle_labels(6, k, &device)),
-            };
+            let (g, d, batch) = networks_and_batch::<AB>(&cfg, &device);
             let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
             let mut optim_g = FlushingAdam::default().init::<AB, Generator<AB>>();
             let (fakes, labels) = g.fakes(&batch);
@@ -839,11 +848,7 @@ mod tests {
         // count says so.
         let device = Default::default();
         for cfg in configs() {
-            let (g, d) = cfg.try_init::<AB>(&device).unwrap();
-            let batch = Batch {
-                x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
-                y: cfg.n_classes.map(|k| cycle_labels(6, k, &device)),
-            };
+            let (g, d, batch) = networks_and_batch::<AB>(&cfg, &device);
             let (fakes, labels) = g.fakes(&batch);
             let mut grads = d.forward(fakes, labels).mean().backward();
             let to_g = GradientsParams::from_module(&mut grads, &g).len();
@@ -974,13 +979,8 @@ mod tests {
     fn clipping_bounds_the_critic_and_keeps_it_trainable() {
         let device = Default::default();
         let cfg = configs().pop().unwrap();
-        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
-        let batch = Batch {
-            x: Tensor::<AB, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), &device),
-            y: None,
-        };
+        let (g, mut d, batch) = networks_and_batch::<AB>(&cfg, &device);
         let mut optim_d = FlushingAdam::default().init::<AB, Discriminator<AB>>();
-        let mut d = d;
         let mut last = param_values(&d);
         for step in 0..3 {
             let (fakes, labels) = g.fakes(&batch);
