@@ -112,6 +112,26 @@ fn reference_ae() -> AutoencoderConfig {
     AutoencoderConfig::mlp(784, vec![512, 256], 32)
 }
 
+/// Every workload of the table, in its order: what `--only` is checked against.
+const WORKLOADS: &[&str] = &[
+    "mlp_ae_train",
+    "conv_ae_train",
+    "mlp_sparse_kl_train",
+    "mlp_sparse_l1_train",
+    "mlp_dae_train",
+    "mlp_cae_train_exact",
+    "mlp_cae_train_proj4",
+    "cae_784_256_train",
+    "mlp_vae_train",
+    "conv_vae_train",
+    "dcgan_train",
+    "batchnorm_burn_train",
+    "batchnorm_gen_train",
+    "conv_burn_train",
+    "conv_gen_train",
+    "encoder_inference",
+];
+
 #[derive(Clone)]
 struct BenchJob {
     backend: BackendChoice,
@@ -126,6 +146,7 @@ impl BenchJob {
     /// Times `step` (which processes `batch` samples and returns after its results are ready);
     /// `None`, without running it, when `--only` leaves the workload out.
     fn time(&self, workload: &str, batch: usize, flops: Option<u64>, mut step: impl FnMut(usize)) -> Option<BenchRow> {
+        assert!(WORKLOADS.contains(&workload), "{workload} is missing from WORKLOADS");
         if !self.only.is_empty() && !self.only.iter().any(|p| workload.starts_with(p.as_str())) {
             return None;
         }
@@ -474,6 +495,14 @@ impl Job for EpochJob {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.runs == 0 || args.steps == 0 {
         anyhow::bail!("--runs and --steps must be > 0");
+    }
+    // A misspelt prefix would otherwise print an empty table, after minutes of set-up.
+    if let Some(p) = args
+        .only
+        .iter()
+        .find(|p| !WORKLOADS.iter().any(|w| w.starts_with(p.as_str())))
+    {
+        anyhow::bail!("--only {p:?} matches no workload; they are {}", WORKLOADS.join(", "));
     }
     let backends = if args.backend.is_empty() {
         let mut v = Vec::new();

@@ -978,68 +978,58 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
         r["model"]["psnr"].as_f64().unwrap() > 5.0 && r["compared"].is_array(),
         "{r}"
     );
-    ok(
-        dir,
-        &[
-            "upscale",
-            "--run",
-            "runs/sr",
-            "--input",
-            "syn-images-idx3-ubyte",
-            "--downsample",
-            "--output",
-            "up",
-            nd[0],
-            nd[1],
-        ],
-    );
+    fn upscale<'a>(run: &'a str, input: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+        let head = ["upscale", "--run", run, "--input", input];
+        head.into_iter()
+            .chain(more.iter().copied())
+            .chain(["--backend", "flex"])
+            .collect()
+    }
+    let idx = "syn-images-idx3-ubyte";
+    ok(dir, &upscale("runs/sr", idx, &["--downsample", "--output", "up"]));
     assert_eq!(std::fs::read_dir(dir.join("up")).unwrap().count(), 20);
     assert_eq!(image_size(&dir.join("up/img-00000.png")), (8, 8));
     // A PNG, full size and halved first, gives back its size.
-    ok(
-        dir,
-        &[
-            "upscale",
-            "--run",
-            "runs/sr",
-            "--input",
-            "up/img-00003.png",
-            "--downsample",
-            "--output",
-            "up-png",
-            nd[0],
-            nd[1],
-        ],
-    );
+    let png = ["--downsample", "--output", "up-png"];
+    ok(dir, &upscale("runs/sr", "up/img-00003.png", &png));
     let written: Vec<_> = std::fs::read_dir(dir.join("up-png")).unwrap().collect();
     assert_eq!(written.len(), 1);
     assert_eq!(image_size(&written[0].as_ref().unwrap().path()), (8, 8));
-    let e = fails(
-        dir,
-        &[
-            "upscale",
-            "--run",
-            "runs/sr",
-            "--input",
-            "syn-images-idx3-ubyte",
-            nd[0],
-            nd[1],
-        ],
-    );
+    let e = fails(dir, &upscale("runs/sr", idx, &[]));
     assert!(e.contains("4x4") && e.contains("--downsample"), "{e}");
-    let e = fails(
-        dir,
-        &[
-            "upscale",
-            "--run",
-            "runs/cg",
-            "--input",
-            "syn-images-idx3-ubyte",
-            nd[0],
-            nd[1],
-        ],
-    );
+    let e = fails(dir, &upscale("runs/cg", idx, &[]));
     assert!(e.contains("super-resolution run"), "{e}");
     let e = fails(dir, &["reconstruct", "--run", "runs/cg", nd[0], nd[1]]);
     assert!(e.contains("holds a GAN"), "{e}");
+}
+
+#[test]
+fn bench_measures_the_dcgan_iteration_and_refuses_an_unknown_workload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let one = [
+        "bench",
+        "--backend",
+        "flex",
+        "--only",
+        "dcgan",
+        "--warmup",
+        "0",
+        "--runs",
+        "1",
+        "--steps",
+        "1",
+    ];
+    let text = ok(dir, &[&one[..], &["--json", "b.json"]].concat());
+    assert!(text.contains("dcgan_train"), "{text}");
+    let rows = json(&dir.join("b.json"));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["workload"], rows[0]["batch"].as_u64()),
+        (&"dcgan_train".into(), Some(64))
+    );
+    assert!(rows[0]["median_per_s"].as_f64().unwrap() > 0.0, "{rows:?}");
+    let e = fails(dir, &["bench", "--only", "dcgan_trian"]);
+    assert!(e.contains("matches no workload") && e.contains("dcgan_train"), "{e}");
 }
