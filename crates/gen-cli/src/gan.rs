@@ -26,7 +26,7 @@ use crate::backend::{BackendChoice, Job, with_backend};
 use crate::commands::{StoredConfig, TrainJob, read_stored};
 use crate::config::{DataSpec, Family, ModelSpec, RunConfig};
 use crate::data::{Splits, data_dir, load_splits, load_splits_and_unseen};
-use crate::image_io::{Images, read_images, write_pngs};
+use crate::image_io::{Images, LabelledWriter, read_images, write_pngs};
 use crate::vae::{image_shape, n_classes, scale};
 use crate::{RunArgs, artifacts};
 
@@ -751,7 +751,7 @@ impl Job for EvalJob {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let (args, flags) = (self.0, self.1);
-        let (stored, _) = read_stored(&args.run)?;
+        let (stored, run) = read_stored(&args.run)?;
         if stored.sr.is_some() {
             return eval_sr::<B::InnerBackend>(&args, &flags, &device);
         }
@@ -759,16 +759,30 @@ impl Job for EvalJob {
             let model = load_classifier::<B::InnerBackend>(&args.run, &device)?;
             let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
             let acc = test_accuracy(&model, &splits.test, &device)?;
+            let done = run.metrics().read().map_or(0, |(_, rows)| rows.len());
+            let t = &stored.run.train;
+            // Judged as it is, but a run cut short says so (`gen train --resume` continues it).
+            let cut_short = t.patience.is_none() && done < t.num_epochs;
             println!(
-                "evaluation classifier {}: test accuracy {:.2} % on {} images",
+                "evaluation classifier {}: test accuracy {:.2} % on {} images{}",
                 args.run.display(),
                 100.0 * acc,
-                splits.test.len()
+                splits.test.len(),
+                if cut_short {
+                    format!(
+                        " (trained {done} of its {} epochs: gen train --resume continues it)",
+                        t.num_epochs
+                    )
+                } else {
+                    String::new()
+                }
             );
             let report = serde_json::json!({
                 "dataset": stored.run.data.dataset,
                 "n_test": splits.test.len(),
                 "test_accuracy": acc,
+                "epochs_done": done,
+                "epochs_configured": t.num_epochs,
             });
             let path = args.run.join("eval.json");
             write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
@@ -1406,8 +1420,8 @@ pub struct AugmentArgs {
     backend: BackendChoice,
 }
 
-/// Labels for `n` samples in proportion to `weights`, by largest remainders, in class order.
-fn balanced_labels(n: usize, weights: &[f64]) -> Vec<i64> {
+/// How many of `n` samples each class gets, in proportion to `weights`, by largest remainders.
+fn balanced_counts(n: usize, weights: &[f64]) -> Vec<usize> {
     let total: f64 = weights.iter().sum();
     let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
     let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
@@ -1418,11 +1432,11 @@ fn balanced_labels(n: usize, weights: &[f64]) -> Vec<i64> {
         counts[i] += 1;
     }
     counts
-        .iter()
-        .enumerate()
-        .flat_map(|(c, &m)| std::iter::repeat_n(c as i64, m))
-        .collect()
 }
+
+/// Images `gen augment` generates and writes at a time: a multiple of `generate`'s batch of
+/// 500, so the draws do not depend on it; 10,000 MNIST images are 31 MB of `f32`.
+const AUGMENT_CHUNK: usize = 10_000;
 
 struct AugmentJob(AugmentArgs);
 
@@ -1476,11 +1490,22 @@ impl Job for AugmentJob {
                 w
             }
         };
-        let labels = balanced_labels(a.n, &weights);
-        B::InnerBackend::seed(&device, a.seed);
-        let (images, labels) = generate(&g, a.n, Some(&labels), &device)?;
         let shape = stored.gan.as_ref().map(|c| c.image).context("not a GAN run")?;
-        let written = write_labelled(&a.output, &images, &labels, shape)?;
+        // Opened before any work, so a bad --output fails at once; written chunk by chunk, so
+        // any --n fits in memory.
+        let mut out = LabelledWriter::create(&a.output, a.n, shape)?;
+        let counts = balanced_counts(a.n, &weights);
+        let mut labels = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(c, &m)| std::iter::repeat_n(c as i64, m));
+        B::InnerBackend::seed(&device, a.seed);
+        for start in (0..a.n).step_by(AUGMENT_CHUNK) {
+            let chunk: Vec<i64> = labels.by_ref().take(AUGMENT_CHUNK.min(a.n - start)).collect();
+            let (images, chunk) = generate(&g, chunk.len(), Some(&chunk), &device)?;
+            out.push(&images, &chunk)?;
+        }
+        let written = out.finish()?;
         println!(
             "wrote {} synthetic images ({} generator) to {}",
             a.n,
@@ -1492,47 +1517,6 @@ impl Job for AugmentJob {
                 .join(" and ")
         );
         Ok(())
-    }
-}
-
-/// Writes labelled images as CSV (`label,p0,p1,…`) or as an IDX pair, by `path`'s extension.
-fn write_labelled(path: &Path, images: &[f32], labels: &[i64], shape: ImageShape) -> anyhow::Result<Vec<PathBuf>> {
-    let d = shape.numel();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => {
-            let header: Vec<String> = std::iter::once("label".to_string())
-                .chain((0..d).map(|i| format!("p{i}")))
-                .collect();
-            let rows = images.chunks(d).zip(labels).map(|(img, l)| {
-                std::iter::once(l.to_string())
-                    .chain(img.iter().map(|v| format!("{v:.4}")))
-                    .collect()
-            });
-            artifacts::write_csv(path, &header, rows)?;
-            Ok(vec![path.to_path_buf()])
-        }
-        Some("idx") => {
-            ensure!(shape.channels == 1, "IDX output holds grey images only");
-            let stem = path.with_extension("");
-            let stem = stem.to_string_lossy();
-            let img_path = PathBuf::from(format!("{stem}-images-idx3-ubyte"));
-            let lbl_path = PathBuf::from(format!("{stem}-labels-idx1-ubyte"));
-            let n = labels.len() as u32;
-            let mut img = vec![0, 0, 8, 3];
-            for v in [n, shape.height as u32, shape.width as u32] {
-                img.extend(v.to_be_bytes());
-            }
-            img.extend(images.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
-            let mut lbl = vec![0, 0, 8, 1];
-            lbl.extend(n.to_be_bytes());
-            for &l in labels {
-                lbl.push(u8::try_from(l).context("IDX labels must lie in 0..=255")?);
-            }
-            write_atomic(&img_path, &img)?;
-            write_atomic(&lbl_path, &lbl)?;
-            Ok(vec![img_path, lbl_path])
-        }
-        _ => bail!("--output {} must end in .csv or .idx", path.display()),
     }
 }
 
@@ -1701,12 +1685,10 @@ mod tests {
     }
 
     #[test]
-    fn balanced_labels_follow_the_weights() {
-        let l = balanced_labels(10, &[1.0, 1.0, 2.0]);
-        assert_eq!(l.len(), 10);
-        let count = |c| l.iter().filter(|&&x| x == c).count();
-        assert_eq!((count(0), count(1), count(2)), (3, 2, 5));
-        assert_eq!(balanced_labels(4, &[0.0, 1.0]), vec![1, 1, 1, 1]);
+    fn balanced_counts_follow_the_weights() {
+        assert_eq!(balanced_counts(10, &[1.0, 1.0, 2.0]), vec![3, 2, 5]);
+        assert_eq!(balanced_counts(4, &[0.0, 1.0]), vec![0, 4]);
+        assert_eq!(balanced_counts(7, &[1.0; 10]).iter().sum::<usize>(), 7);
     }
 
     /// `Kept::select` over `images` against the given quotas and counts.
@@ -1749,22 +1731,59 @@ mod tests {
         assert_eq!(select(&mut [0], &[1], (&mut x, &mut y), (&[], &[], &[]), 0.5), 0);
     }
 
+    /// Writes `images` (2x2) with `labels` to `path` in chunks of one image.
+    fn write_labelled(path: &Path, images: &[f32], labels: &[i64]) -> anyhow::Result<Vec<PathBuf>> {
+        let mut out = LabelledWriter::create(path, labels.len(), ImageShape::grey(2, 2))?;
+        for (img, l) in images.chunks(4).zip(labels) {
+            out.push(img, std::slice::from_ref(l))?;
+        }
+        out.finish()
+    }
+
     #[test]
     fn labelled_output_round_trips_through_idx_and_csv() {
         let dir = tempfile::tempdir().unwrap();
-        let shape = ImageShape::grey(2, 2);
         let images = vec![0.0, 0.5, 1.0, 0.25, 1.0, 1.0, 0.0, 0.0];
-        let written = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 7], shape).unwrap();
+        let written = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 7]).unwrap();
         let read = read_images(&written[0]).unwrap();
-        assert_eq!((read.n, read.shape), (2, shape));
+        assert_eq!((read.n, read.shape), (2, ImageShape::grey(2, 2)));
         assert!((read.values[1] - 128.0 / 255.0).abs() < 1e-6);
         let lbl = std::fs::read(&written[1]).unwrap();
         assert_eq!(lbl, vec![0, 0, 8, 1, 0, 0, 0, 2, 3, 7]);
         let csv = dir.path().join("syn.csv");
-        write_labelled(&csv, &images, &[3, 7], shape).unwrap();
+        write_labelled(&csv, &images, &[3, 7]).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
-        assert!(text.starts_with("label,p0,p1,p2,p3\n3,0.0000,0.5000"), "{text}");
-        assert!(write_labelled(&dir.path().join("x.bin"), &images, &[3, 7], shape).is_err());
-        assert!(write_labelled(&dir.path().join("x.idx"), &images, &[300, 7], shape).is_err());
+        assert_eq!(
+            text,
+            "label,p0,p1,p2,p3\n3,0.0000,0.5000,1.0000,0.2500\n7,1.0000,1.0000,0.0000,0.0000\n"
+        );
+        let leftovers = || std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers(), 3, "the IDX pair and the CSV, no temporary file");
+        assert!(write_labelled(&dir.path().join("x.bin"), &images, &[3, 7]).is_err());
+        // A failed write leaves nothing behind, and keeps an earlier file whole.
+        let e = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 300]).unwrap_err();
+        assert!(e.to_string().contains("0..=255"), "{e}");
+        assert_eq!(read_images(&written[0]).unwrap().n, 2);
+        assert_eq!(std::fs::read(&written[1]).unwrap(), lbl);
+        // So does one that stops short of the count it announced.
+        let mut short = LabelledWriter::create(&csv, 3, ImageShape::grey(2, 2)).unwrap();
+        short.push(&images, &[3, 7]).unwrap();
+        assert!(
+            short
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("3 images announced, 2 written")
+        );
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+        assert_eq!(leftovers(), 3);
+        // Counts that disagree, and too many images.
+        let mut w = LabelledWriter::create(&csv, 1, ImageShape::grey(2, 2)).unwrap();
+        assert!(w.push(&images, &[3]).is_err());
+        assert!(w.push(&images, &[3, 7]).is_err());
+        let e = LabelledWriter::create(&dir.path().join("big.idx"), 1 << 33, ImageShape::grey(2, 2))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("at most"), "{e}");
     }
 }

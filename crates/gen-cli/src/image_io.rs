@@ -1,12 +1,13 @@
-//! Reading and writing images for `gen denoise`, `gen compress` and `gen decompress`.
+//! Reading and writing images for `gen denoise`, `gen compress`, `gen decompress`, `gen upscale`
+//! and `gen augment`.
 //!
 //! Inputs are an IDX file of bytes with dimensions `[n, height, width]` (gzip'd or not), a single
 //! PNG, or a directory of PNG files; every image is read as grey with values in [0, 1].
-//! Outputs are grey PNG files, in-memory PNG encodings (to compare compressed sizes) and `.npy`
-//! arrays that `numpy.load` reads.
+//! Outputs are grey PNG files, in-memory PNG encodings (to compare compressed sizes), `.npy`
+//! arrays that `numpy.load` reads, and labelled image sets as CSV or as an IDX pair.
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
@@ -290,6 +291,181 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> anyho
         )
     })?;
     ndarray_npy::write_npy(path, &view).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A file written beside its destination (`.NAME.tmp-PID`) and renamed into place by
+/// [`Staged::finish`]; dropped unfinished, it removes its temporary file, so an error or a
+/// stop part-way leaves neither a truncated file nor a damaged earlier one.
+struct Staged {
+    dest: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    done: bool,
+}
+
+impl Staged {
+    fn create(dest: &Path) -> anyhow::Result<Self> {
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", dest.display()))?;
+        Ok(Self {
+            dest: dest.to_path_buf(),
+            tmp,
+            out: std::io::BufWriter::new(file),
+            done: false,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.out
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {}", self.dest.display()))
+    }
+
+    fn finish(mut self) -> anyhow::Result<PathBuf> {
+        let result = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.dest));
+        result.with_context(|| format!("cannot write {}", self.dest.display()))?;
+        self.done = true;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Labelled images written as they come, chunk by chunk, so `gen augment` holds one chunk
+/// whatever the number of images: `NAME.csv` (a `label,p0,p1,…` header, then one row per
+/// image with pixels in [0, 1] to four decimals) or `NAME.idx` (the IDX pair
+/// `NAME-images-idx3-ubyte` and `NAME-labels-idx1-ubyte`, as MNIST ships, pixels mapped as in
+/// [`write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
+pub struct LabelledWriter {
+    files: Vec<Staged>,
+    idx: bool,
+    shape: ImageShape,
+    expected: usize,
+    written: usize,
+}
+
+impl LabelledWriter {
+    /// Starts writing `n` images of `shape` to `path`, by its extension.
+    ///
+    /// # Errors
+    /// If the extension is neither `.csv` nor `.idx`, IDX is asked for colour images or for more
+    /// images or larger sides than its 32-bit header holds, or a file cannot be created.
+    pub fn create(path: &Path, n: usize, shape: ImageShape) -> anyhow::Result<Self> {
+        let idx = match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => false,
+            Some("idx") => true,
+            _ => bail!("--output {} must end in .csv or .idx", path.display()),
+        };
+        let mut files = Vec::new();
+        if idx {
+            ensure!(shape.channels == 1, "IDX output holds grey images only");
+            let count = u32::try_from(n)
+                .map_err(|_| anyhow::anyhow!("IDX files hold at most {} images, asked for {n}", u32::MAX))?;
+            let side = |s: usize| u32::try_from(s).context("an image side does not fit an IDX header");
+            let (h, w) = (side(shape.height)?, side(shape.width)?);
+            let stem = path.with_extension("");
+            let stem = stem.to_string_lossy();
+            let mut images = Staged::create(Path::new(&format!("{stem}-images-idx3-ubyte")))?;
+            let mut labels = Staged::create(Path::new(&format!("{stem}-labels-idx1-ubyte")))?;
+            images.write(&[0, 0, 8, 3])?;
+            for v in [count, h, w] {
+                images.write(&v.to_be_bytes())?;
+            }
+            labels.write(&[0, 0, 8, 1])?;
+            labels.write(&count.to_be_bytes())?;
+            files.extend([images, labels]);
+        } else {
+            let mut csv = Staged::create(path)?;
+            let mut header = String::from("label");
+            for i in 0..shape.numel() {
+                header.push_str(&format!(",p{i}"));
+            }
+            header.push('\n');
+            csv.write(header.as_bytes())?;
+            files.push(csv);
+        }
+        Ok(Self {
+            files,
+            idx,
+            shape,
+            expected: n,
+            written: 0,
+        })
+    }
+
+    /// Appends `labels.len()` images, `images` holding their pixels one image after another.
+    ///
+    /// # Errors
+    /// If the counts disagree with each other or would pass the `n` given to `create`, an IDX
+    /// label lies outside 0..=255, or the write fails.
+    pub fn push(&mut self, images: &[f32], labels: &[i64]) -> anyhow::Result<()> {
+        let d = self.shape.numel();
+        ensure!(
+            images.len() == labels.len() * d,
+            "{} labels for {} values of {d}-pixel images",
+            labels.len(),
+            images.len()
+        );
+        ensure!(
+            self.written + labels.len() <= self.expected,
+            "{} images announced, {} written",
+            self.expected,
+            self.written + labels.len()
+        );
+        if self.idx {
+            let bytes: Vec<u8> = labels
+                .iter()
+                .map(|&l| u8::try_from(l).map_err(|_| anyhow::anyhow!("IDX labels must lie in 0..=255, got {l}")))
+                .collect::<anyhow::Result<_>>()?;
+            self.files[0].write(&to_bytes(images))?;
+            self.files[1].write(&bytes)?;
+        } else {
+            let mut text = String::new();
+            for (img, l) in images.chunks_exact(d.max(1)).zip(labels) {
+                text.push_str(&l.to_string());
+                for v in img {
+                    text.push_str(&format!(",{v:.4}"));
+                }
+                text.push('\n');
+            }
+            self.files[0].write(text.as_bytes())?;
+        }
+        self.written += labels.len();
+        Ok(())
+    }
+
+    /// Moves the files into place and returns their paths.
+    ///
+    /// # Errors
+    /// If fewer images were pushed than announced (nothing is then written), or a file cannot
+    /// be completed.
+    pub fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
+        ensure!(
+            self.written == self.expected,
+            "{} images announced, {} written",
+            self.expected,
+            self.written
+        );
+        self.files.into_iter().map(Staged::finish).collect()
+    }
 }
 
 #[cfg(test)]

@@ -675,6 +675,10 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     let mut c = json(&clf.join("config.json"));
     c["run"]["train"]["num_epochs"] = 5.into();
     std::fs::write(clf.join("config.json"), serde_json::to_string_pretty(&c).unwrap()).unwrap();
+    // `gen eval` on the classifier itself judges it as it is, and says it was cut short.
+    let text = ok(dir, &["eval", "--run", "runs/classifier-digits", nd[0], nd[1]]);
+    assert!(text.contains("trained 4 of its 5 epochs"), "{text}");
+    assert_eq!(json(&clf.join("eval.json"))["epochs_done"], 4);
 
     // A conditional DCGAN with a moving average: progress grids, balance columns, coverage.
     let text = ok(
@@ -838,6 +842,16 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
         ],
     );
     assert_eq!(rows(&dir.join("syn.csv")), 5);
+    // More images than one chunk of 10,000: written as they are generated, classes in order.
+    let many = [
+        "augment", "--run", "runs/cg", "--n", "10001", "--output", "many.idx", nd[0], nd[1],
+    ];
+    ok(dir, &many);
+    let labels = std::fs::read(dir.join("many-labels-idx1-ubyte")).unwrap();
+    assert_eq!(labels.len(), 8 + 10001);
+    assert!(labels[8..].is_sorted() && labels[8..].iter().filter(|&&l| l == 0).count() == 1001);
+    let images = std::fs::metadata(dir.join("many-images-idx3-ubyte")).unwrap().len();
+    assert_eq!(images, 16 + 10001 * 64);
     let e = fails(
         dir,
         &[
