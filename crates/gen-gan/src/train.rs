@@ -786,6 +786,14 @@ mod tests {
             },
             GanConfig {
                 d_latent: 4,
+                architecture: GanArchitecture::Mlp { hidden: vec![8] },
+                n_classes: Some(2),
+                loss: GanLoss::Minimax,
+                ..base.clone()
+            },
+            // Last: `clipping_bounds_the_critic_and_keeps_it_trainable` takes it.
+            GanConfig {
+                d_latent: 4,
                 loss: GanLoss::Wasserstein { clip: 0.01 },
                 architecture: GanArchitecture::Mlp { hidden: vec![8] },
                 ..base
