@@ -7,11 +7,12 @@
 //! arrays that `numpy.load` reads, and labelled image sets as CSV or as an IDX pair.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use gen_core::nn::ImageShape;
+use gen_core::train::AtomicFile;
 use gen_data::idx::IdxData;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -293,69 +294,13 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> anyho
     ndarray_npy::write_npy(path, &view).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A file written beside its destination (`.NAME.tmp-PID`) and renamed into place by
-/// [`Staged::finish`]; dropped unfinished, it removes its temporary file, so an error or a
-/// stop part-way leaves neither a truncated file nor a damaged earlier one.
-struct Staged {
-    dest: PathBuf,
-    tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-    done: bool,
-}
-
-impl Staged {
-    fn create(dest: &Path) -> anyhow::Result<Self> {
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", dest.display()))?;
-        Ok(Self {
-            dest: dest.to_path_buf(),
-            tmp,
-            out: std::io::BufWriter::new(file),
-            done: false,
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.out
-            .write_all(bytes)
-            .with_context(|| format!("cannot write {}", self.dest.display()))
-    }
-
-    fn finish(mut self) -> anyhow::Result<PathBuf> {
-        let result = self
-            .out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_all())
-            .and_then(|()| std::fs::rename(&self.tmp, &self.dest));
-        result.with_context(|| format!("cannot write {}", self.dest.display()))?;
-        self.done = true;
-        Ok(self.dest.clone())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 /// Labelled images written as they come, chunk by chunk, so `gen augment` holds one chunk
 /// whatever the number of images: `NAME.csv` (a `label,p0,p1,…` header, then one row per
 /// image with pixels in [0, 1] to four decimals) or `NAME.idx` (the IDX pair
 /// `NAME-images-idx3-ubyte` and `NAME-labels-idx1-ubyte`, as MNIST ships, pixels mapped as in
 /// [`write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
 pub struct LabelledWriter {
-    files: Vec<Staged>,
+    files: Vec<AtomicFile>,
     idx: bool,
     shape: ImageShape,
     expected: usize,
@@ -383,8 +328,8 @@ impl LabelledWriter {
             let (h, w) = (side(shape.height)?, side(shape.width)?);
             let stem = path.with_extension("");
             let stem = stem.to_string_lossy();
-            let mut images = Staged::create(Path::new(&format!("{stem}-images-idx3-ubyte")))?;
-            let mut labels = Staged::create(Path::new(&format!("{stem}-labels-idx1-ubyte")))?;
+            let mut images = AtomicFile::create(Path::new(&format!("{stem}-images-idx3-ubyte")))?;
+            let mut labels = AtomicFile::create(Path::new(&format!("{stem}-labels-idx1-ubyte")))?;
             images.write(&[0, 0, 8, 3])?;
             for v in [count, h, w] {
                 images.write(&v.to_be_bytes())?;
@@ -393,7 +338,7 @@ impl LabelledWriter {
             labels.write(&count.to_be_bytes())?;
             files.extend([images, labels]);
         } else {
-            let mut csv = Staged::create(path)?;
+            let mut csv = AtomicFile::create(path)?;
             let mut header = String::from("label");
             for i in 0..shape.numel() {
                 header.push_str(&format!(",p{i}"));
@@ -464,7 +409,11 @@ impl LabelledWriter {
             self.expected,
             self.written
         );
-        self.files.into_iter().map(Staged::finish).collect()
+        Ok(self
+            .files
+            .into_iter()
+            .map(AtomicFile::commit)
+            .collect::<Result<_, _>>()?)
     }
 }
 

@@ -159,25 +159,80 @@ impl Checkpoint {
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers
 /// see either the old file or the complete new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CoreError::io("cannot write", path, e)
-    })
+    let mut f = AtomicFile::create(path)?;
+    f.write(bytes)?;
+    f.commit().map(|_| ())
+}
+
+/// A file written in parts and put in place whole: the parts go to a temporary file beside
+/// `path` (`.NAME.tmp-PID`), which [`AtomicFile::commit`] syncs and renames onto `path`.
+/// Dropped uncommitted (an error, an early return), it removes the temporary file, so readers
+/// see either the old file or the complete new one, never a part.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts the temporary file for `path`.
+    ///
+    /// # Errors
+    /// [`CoreError::Io`] naming `path` if the temporary file cannot be created.
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp: PathBuf = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| CoreError::io("cannot write", path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            out: std::io::BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// [`CoreError::Io`] naming the destination if the write fails.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| CoreError::io("cannot write", &self.path, e))
+    }
+
+    /// Flushes, syncs and renames the file into place; returns its path.
+    ///
+    /// # Errors
+    /// [`CoreError::Io`] naming the destination if any step fails; the temporary file is then
+    /// removed and an earlier file at the destination is left as it was.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let result = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
+        result.map_err(|e| CoreError::io("cannot write", &self.path, e))?;
+        self.committed = true;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Shapes of every float parameter, in visiting order.
@@ -393,5 +448,22 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = write_atomic(&dir.path().join("missing/f.bin"), b"x").unwrap_err();
         assert!(err.to_string().contains("missing/f.bin"), "{err}");
+        // Written in parts, the file appears at the commit; dropped before it, nothing changes.
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write(b"in ").unwrap();
+        f.write(b"parts").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(f.commit().unwrap(), path);
+        assert_eq!(std::fs::read(&path).unwrap(), b"in parts");
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write(b"abandoned").unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "the file and its temporary"
+        );
+        drop(f);
+        assert_eq!(std::fs::read(&path).unwrap(), b"in parts");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

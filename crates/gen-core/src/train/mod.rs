@@ -17,8 +17,8 @@ mod run_dir;
 mod trainer;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointHeader, load_module, load_resumable, module_to_bytes, optimizer_to_bytes, save_checkpoint,
-    save_module, write_atomic,
+    AtomicFile, Checkpoint, CheckpointHeader, load_module, load_resumable, module_to_bytes, optimizer_to_bytes,
+    save_checkpoint, save_module, write_atomic,
 };
 pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
