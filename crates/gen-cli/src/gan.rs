@@ -177,9 +177,8 @@ pub(crate) fn ensure_classifier<B: AutodiffBackend>(
     // judging with a half-trained network (one that stopped early by its patience is done).
     let unfinished = if trained {
         let (stored, run) = read_stored(&root)?;
-        let done = run.metrics().read().map_or(0, |(_, rows)| rows.len());
-        let t = &stored.run.train;
-        (t.patience.is_none() && done < t.num_epochs).then_some((stored.run, done))
+        let (done, cut_short) = classifier_epochs(&stored, &run);
+        cut_short.then_some((stored.run, done))
     } else {
         None
     };
@@ -237,6 +236,14 @@ pub(crate) fn ensure_classifier<B: AutodiffBackend>(
         data.split_seed
     );
     load_classifier::<B::InnerBackend>(&root, device)
+}
+
+/// The epochs a classifier run has trained, and whether it was cut short: fewer than configured,
+/// with no patience that could have ended it early (one stopped by its patience is done).
+fn classifier_epochs(stored: &StoredConfig, run: &RunDir) -> (usize, bool) {
+    let done = run.metrics().read().map_or(0, |(_, rows)| rows.len());
+    let t = &stored.run.train;
+    (done, t.patience.is_none() && done < t.num_epochs)
 }
 
 fn load_classifier<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<Classifier<B>> {
@@ -759,10 +766,9 @@ impl Job for EvalJob {
             let model = load_classifier::<B::InnerBackend>(&args.run, &device)?;
             let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
             let acc = test_accuracy(&model, &splits.test, &device)?;
-            let done = run.metrics().read().map_or(0, |(_, rows)| rows.len());
-            let t = &stored.run.train;
             // Judged as it is, but a run cut short says so (`gen train --resume` continues it).
-            let cut_short = t.patience.is_none() && done < t.num_epochs;
+            let (done, cut_short) = classifier_epochs(&stored, &run);
+            let t = &stored.run.train;
             println!(
                 "evaluation classifier {}: test accuracy {:.2} % on {} images{}",
                 args.run.display(),

@@ -7,6 +7,7 @@
 //! arrays that `numpy.load` reads, and labelled image sets as CSV or as an IDX pair.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -383,11 +384,12 @@ impl LabelledWriter {
             self.files[0].write(&to_bytes(images))?;
             self.files[1].write(&bytes)?;
         } else {
+            // Formatted into one buffer: no string per pixel.
             let mut text = String::new();
             for (img, l) in images.chunks_exact(d.max(1)).zip(labels) {
-                text.push_str(&l.to_string());
+                let _ = write!(text, "{l}");
                 for v in img {
-                    text.push_str(&format!(",{v:.4}"));
+                    let _ = write!(text, ",{v:.4}");
                 }
                 text.push('\n');
             }

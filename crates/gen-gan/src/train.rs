@@ -392,17 +392,17 @@ impl<'a> GanTrainer<'a> {
                     m.get("d_fake")
                 ));
             }
-            let collapse = report
+            let collapsed = report
                 .modes
-                .is_some_and(|(modes, classes)| collapse_suspected(modes, classes));
-            if let (true, Some((modes, classes))) = (collapse, report.modes) {
+                .filter(|&(modes, classes)| collapse_suspected(modes, classes));
+            if let Some((modes, classes)) = collapsed {
                 warnings.push(format!(
                     "epoch {epoch}: mode collapse suspected: the samples cover {modes} of {classes} classes"
                 ));
             }
             if adv > 0.0 {
                 parts.push(("warn_d_wins".into(), f64::from(u8::from(d_wins))));
-                parts.push(("warn_collapse".into(), f64::from(u8::from(collapse))));
+                parts.push(("warn_collapse".into(), f64::from(u8::from(collapsed.is_some()))));
             }
             let metrics = EpochMetrics {
                 epoch,
