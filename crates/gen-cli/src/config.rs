@@ -209,6 +209,9 @@ pub struct ModelSpec {
     /// Largest random shift, in pixels, of the real images a GAN's discriminator sees (0,
     /// the default: none); unlike DiffAugment, the generator learns to draw shifted images.
     pub real_shift: usize,
+    /// A source-conditioned (DAGAN) generator for the cgan family: it varies a real training
+    /// image of the class, and the discriminator judges (source, image) pairs.
+    pub dagan: bool,
     /// Weight of a super-resolution model's adversarial loss (default 0.01; 0: content alone).
     pub adversarial_weight: Option<f64>,
     /// A super-resolution model's content loss: `l1` (default) or `mse`.
@@ -241,6 +244,7 @@ impl Default for ModelSpec {
             batch_norm: true,
             diff_augment: None,
             real_shift: 0,
+            dagan: false,
             adversarial_weight: None,
             content: None,
         }
@@ -298,6 +302,7 @@ impl ModelSpec {
                 None => None,
             },
             real_shift: self.real_shift,
+            source_conditioned: self.dagan,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -517,6 +522,12 @@ pub struct TrainFlags {
     /// and its samples carry that variety.
     #[arg(long)]
     pub real_shift: Option<usize>,
+    /// A source-conditioned generator (DAGAN; cgan only, conv only): it varies a real
+    /// training image of the class, its source, instead of drawing from noise alone, and the
+    /// discriminator judges (source, image) pairs against (source, another image of the class).
+    /// Sampling it reads the run's training images.
+    #[arg(long)]
+    pub dagan: Option<bool>,
     /// Weight of the super-resolution model's adversarial loss (default 0.01; 0: content alone).
     #[arg(long, allow_negative_numbers = true)]
     pub adversarial_weight: Option<f64>,
@@ -637,6 +648,9 @@ impl TrainFlags {
         if let Some(v) = self.real_shift {
             m.real_shift = v;
         }
+        if let Some(v) = self.dagan {
+            m.dagan = v;
+        }
         if self.adversarial_weight.is_some() {
             m.adversarial_weight = self.adversarial_weight;
         }
@@ -751,6 +765,7 @@ impl RunConfig {
                     ("ema", m.ema.is_some()),
                     ("diff_augment", m.diff_augment.is_some()),
                     ("real_shift", m.real_shift > 0),
+                    ("dagan", m.dagan),
                 ];
                 if let Some((name, _)) = gan_only.iter().find(|(_, set)| *set) {
                     bail!("in [model]: {name} applies to GAN training (gan, cgan), not to super-resolution (sr)");
@@ -881,6 +896,16 @@ mod tests {
             .gan(ImageShape::grey(28, 28), Some(10), 2e-4)
             .unwrap_err();
         assert!(format!("{e:#}").contains("shift (28)"), "{e:#}");
+        let dagan = |arch: &str| {
+            flags(&["--model", "cgan", "--arch", arch, "--dagan", "true"])
+                .resolve()
+                .unwrap()
+                .model
+                .gan(ImageShape::grey(28, 28), Some(10), 2e-4)
+        };
+        assert!(dagan("conv").unwrap().source_conditioned);
+        let e = dagan("mlp").unwrap_err();
+        assert!(format!("{e:#}").contains("DCGAN architecture"), "{e:#}");
         assert_eq!(
             gan.augment,
             Some(gen_gan::DiffAugment {

@@ -268,10 +268,60 @@ fn runs_dir_of(root: &Path) -> PathBuf {
 // ------------------------------------------------------------------------------------------
 // GAN training
 
+/// The real images a source-conditioned (DAGAN) generator varies: a run's training images by
+/// class, each class's taken in turn, so every image gets its share of variations.
+pub(crate) struct Sources {
+    images: Vec<f32>,
+    d: usize,
+    by_class: Vec<Vec<usize>>,
+    /// The next image of each class.
+    next: std::cell::RefCell<Vec<usize>>,
+}
+
+impl Sources {
+    /// The labelled images of `data`.
+    fn new(data: &Dataset) -> anyhow::Result<Self> {
+        let labels = data
+            .labels()
+            .context("a source-conditioned generator's training images have no labels")?;
+        let k = labels.iter().copied().max().map_or(0, |m| m.max(0) as usize + 1);
+        let mut by_class = vec![Vec::new(); k];
+        for (i, &l) in labels.iter().enumerate() {
+            if l >= 0 {
+                by_class[l as usize].push(i);
+            }
+        }
+        Ok(Self {
+            images: data.features().to_vec(),
+            d: data.d(),
+            next: std::cell::RefCell::new(vec![0; k]),
+            by_class,
+        })
+    }
+
+    /// The next source image of each label's class, row after row.
+    fn take(&self, labels: &[i64]) -> anyhow::Result<Vec<f32>> {
+        let mut next = self.next.borrow_mut();
+        let mut out = Vec::with_capacity(labels.len() * self.d);
+        for &l in labels {
+            let class = usize::try_from(l)
+                .ok()
+                .and_then(|c| self.by_class.get(c))
+                .filter(|c| !c.is_empty())
+                .with_context(|| format!("the run's training images hold no image of class {l} to vary"))?;
+            let i = class[next[l as usize] % class.len()];
+            next[l as usize] += 1;
+            out.extend_from_slice(&self.images[i * self.d..(i + 1) * self.d]);
+        }
+        Ok(out)
+    }
+}
+
 /// Draws `n` images from `g` in chunks, with `labels` (cycled classes when `None` and the
-/// generator is conditional).
+/// generator is conditional); a source-conditioned generator varies images from `sources`.
 fn generate<B: Backend>(
     g: &Generator<B>,
+    sources: Option<&Sources>,
     n: usize,
     labels: Option<&[i64]>,
     device: &B::Device,
@@ -290,11 +340,25 @@ fn generate<B: Backend>(
     if let Some(bad) = labels.iter().find(|&&l| k > 0 && !(0..k as i64).contains(&l)) {
         bail!("label {bad} is out of range: the generator has {k} classes");
     }
+    let sources = match (g.is_source_conditioned(), sources) {
+        (false, _) => None,
+        (true, Some(s)) => Some(s),
+        (true, None) => bail!("a source-conditioned (DAGAN) generator needs real images to vary"),
+    };
     let mut out = Vec::new();
     for start in (0..n).step_by(500) {
         let end = (start + 500).min(n);
         let y = (k > 0).then(|| labels_tensor::<B>(&labels[start..end], device));
-        out.extend(to_f32(g.sample(end - start, y, device))?);
+        let images = match sources {
+            None => g.sample(end - start, y, device),
+            Some(s) => {
+                let m = end - start;
+                let src = Tensor::from_data(TensorData::new(s.take(&labels[start..end])?, [m, s.d]), device);
+                let z = Tensor::random([m, g.d_latent()], Distribution::Normal(0.0, 1.0), device);
+                g.forward_from(z, y, Some(src))
+            }
+        };
+        out.extend(to_f32(images)?);
     }
     Ok((out, labels))
 }
@@ -359,15 +423,33 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     let fixed_y: Option<Vec<i64>> = gan_cfg
         .n_classes
         .map(|_| (0..rows * cols).map(|i| (i / cols) as i64).collect());
+    // A source-conditioned generator varies the training images: row c of the grid varies
+    // the first eight of class c, the same ones every epoch.
+    let fixed_src = match (&fixed_y, gan_cfg.source_conditioned) {
+        (Some(labels), true) => {
+            let sources = Sources::new(&splits.train)?;
+            let x = sources.take(labels)?;
+            Some(Tensor::<B::InnerBackend, 2>::from_data(
+                TensorData::new(x, [labels.len(), shape.numel()]),
+                &device,
+            ))
+        }
+        _ => None,
+    };
+    let sources = if gan_cfg.source_conditioned {
+        Some(Sources::new(&splits.train)?)
+    } else {
+        None
+    };
     let progress_dir = run.file("progress");
     std::fs::create_dir_all(&progress_dir).with_context(|| format!("cannot create {}", progress_dir.display()))?;
     let d_img = shape.numel();
     let monitor = |epoch: usize, generator: &Generator<B::InnerBackend>| -> Result<EpochReport, String> {
         let inner = || -> anyhow::Result<EpochReport> {
             let y = fixed_y.as_deref().map(|l| labels_tensor::<B::InnerBackend>(l, &device));
-            let imgs = to_f32(generator.forward(fixed_z.clone(), y))?;
+            let imgs = to_f32(generator.forward_from(fixed_z.clone(), y, fixed_src.clone()))?;
             grid(&progress_dir.join(format!("epoch-{epoch:03}.png")), &imgs, shape, cols)?;
-            let (samples, labels) = generate(generator, 500, None, &device)?;
+            let (samples, labels) = generate(generator, sources.as_ref(), 500, None, &device)?;
             let (_, _, preds) = classifier.describe(&samples, d_img, &device);
             let shares = class_shares(&preds, k);
             let modes = distinct_modes(&shares);
@@ -390,11 +472,18 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         inner().map_err(|e| format!("{e:#}"))
     };
     let meta = serde_json::to_value(&stored)?;
-    let fitted = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
+    let mut trainer = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
         .with_run_dir(run.clone())
         .with_resume(job.resume)
-        .with_observer(crate::progress::Progress::new())
-        .fit(g, d, &splits.train, &meta, &device, monitor)?;
+        .with_observer(crate::progress::Progress::new());
+    let fitted = if gan_cfg.source_conditioned {
+        // The discriminator's real samples: each training image beside another of its class.
+        let labels = splits.train.labels().context("a DAGAN needs labelled images")?.to_vec();
+        let pairs = gen_gan::SourcePairs::new(&splits.train, labels, job.cfg.train.seed)?;
+        trainer.fit(g, d, &pairs, &meta, &device, monitor)?
+    } else {
+        trainer.fit(g, d, &splits.train, &meta, &device, monitor)?
+    };
     if let Some(first) = fitted.warnings.first() {
         eprintln!(
             "warning: {} balance warning(s) (first: {first}); see warn_d_wins and warn_collapse in metrics.csv",
@@ -430,12 +519,25 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     Ok(())
 }
 
-/// The generator of a GAN run: the moving average when there is one (unless `last`).
+/// A GAN run's generator, ready to sample.
+pub(crate) struct LoadedGan<B: Backend> {
+    stored: StoredConfig,
+    run: RunDir,
+    g: Generator<B>,
+    /// Which weights: the moving average or the last epoch's.
+    which: &'static str,
+    /// The training images a source-conditioned generator varies (`None` for the others).
+    sources: Option<Sources>,
+}
+
+/// The generator of a GAN run: the moving average when there is one (unless `last`); a
+/// source-conditioned one comes with its run's training images, read from `data_dir`.
 pub(crate) fn load_generator<B: Backend>(
     root: &Path,
     last: bool,
+    data_dir: &Path,
     device: &B::Device,
-) -> anyhow::Result<(StoredConfig, RunDir, Generator<B>, &'static str)> {
+) -> anyhow::Result<LoadedGan<B>> {
     let (stored, run) = read_stored(root)?;
     let cfg = stored.gan.clone().with_context(|| {
         format!(
@@ -452,7 +554,20 @@ pub(crate) fn load_generator<B: Backend>(
         (run.file(gen_gan::GENERATOR), "last epoch")
     };
     let (g, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
-    Ok((stored, run, g, which))
+    let sources = if cfg.source_conditioned {
+        let splits = load_splits(&stored.run.data, data_dir)
+            .context("a source-conditioned (DAGAN) generator varies its run's training images")?;
+        Some(Sources::new(&splits.train)?)
+    } else {
+        None
+    };
+    Ok(LoadedGan {
+        stored,
+        run,
+        g,
+        which,
+        sources,
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -807,8 +922,15 @@ pub(crate) fn eval(args: RunArgs, flags: GanEvalFlags) -> anyhow::Result<()> {
 
 fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (stored, run, g, which) = load_generator::<B::InnerBackend>(&args.run, flags.last, device)?;
     let dir = data_dir(args.data_dir.as_deref());
+    let LoadedGan {
+        stored,
+        run,
+        g,
+        which,
+        sources,
+    } = load_generator::<B::InnerBackend>(&args.run, flags.last, &dir, device)?;
+    let sources = sources.as_ref();
     let (splits, unseen) = load_splits_and_unseen(&stored.run.data, &dir)?;
     // The flags are checked before the metrics take their time.
     let augmentation = match (g.n_classes() > 0, flags.augment) {
@@ -854,7 +976,7 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     let held = unseen.take(n);
     let (held_feat, _, _) = classifier.describe(held.features(), d, device);
     B::InnerBackend::seed(device, 7);
-    let (samples, labels) = generate(&g, n, None, device)?;
+    let (samples, labels) = generate(&g, sources, n, None, device)?;
     let (gen_feat, gen_probs, gen_preds) = classifier.describe(&samples, d, device);
     let df = classifier.d_features();
     let fid = frechet_distance(&gen_feat, &test_feat, df).map_err(anyhow::Error::msg)?;
@@ -866,7 +988,7 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
         // One row per class.
         let kg = g.n_classes();
         let per: Vec<i64> = (0..kg * 10).map(|i| (i / 10) as i64).collect();
-        generate(&g, kg * 10, Some(&per), device)?.0
+        generate(&g, sources, kg * 10, Some(&per), device)?.0
     } else {
         samples[..d * 100.min(n)].to_vec()
     };
@@ -874,7 +996,9 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
 
     let augmentation = if augmentation {
         let real_shift = stored.gan.as_ref().map_or(0, |c| c.real_shift);
-        Some(augment_experiment::<B>(&g, &splits, flags, real_shift, device)?)
+        Some(augment_experiment::<B>(
+            &g, sources, &splits, flags, real_shift, device,
+        )?)
     } else {
         None
     };
@@ -1127,6 +1251,7 @@ fn mix_real(real: &Dataset, syn: &Dataset, copies: usize) -> anyhow::Result<Data
 /// `min_prob`.
 fn filtered_synthetic<B: Backend>(
     g: &Generator<B>,
+    sources: Option<&Sources>,
     judge: &Classifier<B>,
     n: usize,
     min_prob: f64,
@@ -1154,7 +1279,7 @@ fn filtered_synthetic<B: Backend>(
         let wanted: Vec<i64> = (0..k).filter(|&c| have[c] < quota[c]).map(|c| c as i64).collect();
         let round = (2 * (n - y.len())).clamp(500, 20_000);
         let labels: Vec<i64> = (0..round).map(|i| wanted[i % wanted.len()]).collect();
-        let (images, labels) = generate(g, round, Some(&labels), device)?;
+        let (images, labels) = generate(g, sources, round, Some(&labels), device)?;
         drawn += round;
         let d = images.len() / round;
         let (_, probs, _) = judge.describe(&images, d, device);
@@ -1177,6 +1302,7 @@ fn filtered_synthetic<B: Backend>(
 /// With `real_shift` above 0 (the GAN's), a third arm sees the real images randomly shifted.
 fn augment_experiment<B: AutodiffBackend>(
     g: &Generator<B::InnerBackend>,
+    sources: Option<&Sources>,
     splits: &Splits,
     flags: &GanEvalFlags,
     real_shift: usize,
@@ -1201,9 +1327,9 @@ fn augment_experiment<B: AutodiffBackend>(
         acc_real.push(acc);
         B::InnerBackend::seed(device, 1000 + seed);
         let (syn, labels) = match flags.augment_filter {
-            None => generate(g, n_syn, None, device)?,
+            None => generate(g, sources, n_syn, None, device)?,
             Some(p) => {
-                let (x, y, pass) = filtered_synthetic(g, &judge, n_syn, p, device)?;
+                let (x, y, pass) = filtered_synthetic(g, sources, &judge, n_syn, p, device)?;
                 eprintln!(
                     "augmentation experiment, seed {seed}: {:.1} % of the synthetic draws pass the filter",
                     100.0 * pass
@@ -1342,6 +1468,7 @@ fn eval_sr<B: Backend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device)
 
 struct SampleJob {
     run: PathBuf,
+    data_dir: Option<PathBuf>,
     n: usize,
     class: Option<i64>,
     seed: u64,
@@ -1352,7 +1479,9 @@ impl Job for SampleJob {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         ensure!((1..=100).contains(&self.n), "--n must lie in 1..=100, got {}", self.n);
-        let (_, run, g, which) = load_generator::<B::InnerBackend>(&self.run, false, &device)?;
+        let LoadedGan {
+            run, g, which, sources, ..
+        } = load_generator::<B::InnerBackend>(&self.run, false, &data_dir(self.data_dir.as_deref()), &device)?;
         let k = g.n_classes();
         let shape = g_image(&run)?;
         let labels: Option<Vec<i64>> = match (k, self.class) {
@@ -1364,7 +1493,7 @@ impl Job for SampleJob {
         };
         B::InnerBackend::seed(&device, self.seed);
         let count = labels.as_ref().map_or(self.n * self.n, Vec::len);
-        let (images, _) = generate(&g, count, labels.as_deref(), &device)?;
+        let (images, _) = generate(&g, sources.as_ref(), count, labels.as_deref(), &device)?;
         let out = self.output.unwrap_or_else(|| run.file("samples.png"));
         grid(&out, &images, shape, self.n)?;
         println!("wrote {count} samples of the {which} generator to {}", out.display());
@@ -1379,17 +1508,17 @@ fn g_image(run: &RunDir) -> anyhow::Result<ImageShape> {
 
 /// `gen sample` on a GAN run.
 pub(crate) fn sample(
-    run: PathBuf,
+    args: RunArgs,
     n: usize,
     class: Option<i64>,
     seed: u64,
     output: Option<PathBuf>,
-    backend: BackendChoice,
 ) -> anyhow::Result<()> {
     with_backend(
-        backend,
+        args.backend,
         SampleJob {
-            run,
+            run: args.run,
+            data_dir: args.data_dir,
             n,
             class,
             seed,
@@ -1418,7 +1547,8 @@ pub struct AugmentArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder with the MNIST-style data sets (for `--balance data`).
+    /// Folder with the MNIST-style data sets (for `--balance data`, and for a DAGAN run, whose
+    /// generator varies its training images).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Compute backend.
@@ -1451,7 +1581,14 @@ impl Job for AugmentJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let a = self.0;
         ensure!(a.n > 0, "--n must be > 0, got 0");
-        let (stored, _, g, which) = load_generator::<B::InnerBackend>(&a.run, false, &device)?;
+        let dir = data_dir(a.data_dir.as_deref());
+        let LoadedGan {
+            stored,
+            g,
+            which,
+            sources,
+            ..
+        } = load_generator::<B::InnerBackend>(&a.run, false, &dir, &device)?;
         let k = g.n_classes();
         ensure!(
             k > 0,
@@ -1461,7 +1598,7 @@ impl Job for AugmentJob {
         let weights: Vec<f64> = match a.balance.as_str() {
             "uniform" => vec![1.0; k],
             "data" => {
-                let splits = load_splits(&stored.run.data, &data_dir(a.data_dir.as_deref()))?;
+                let splits = load_splits(&stored.run.data, &dir)?;
                 let labels = splits.train.labels().context("the training set has no labels")?;
                 let mut w = vec![0.0; k];
                 for &l in labels {
@@ -1508,7 +1645,7 @@ impl Job for AugmentJob {
         B::InnerBackend::seed(&device, a.seed);
         for start in (0..a.n).step_by(AUGMENT_CHUNK) {
             let chunk: Vec<i64> = labels.by_ref().take(AUGMENT_CHUNK.min(a.n - start)).collect();
-            let (images, chunk) = generate(&g, chunk.len(), Some(&chunk), &device)?;
+            let (images, chunk) = generate(&g, sources.as_ref(), chunk.len(), Some(&chunk), &device)?;
             out.push(&images, &chunk)?;
         }
         let written = out.finish()?;

@@ -770,7 +770,7 @@ impl Job for SampleJob {
 pub(crate) fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let backend = args.run.backend;
     if crate::gan::is_gan_run(&args.run.run)? {
-        return crate::gan::sample(args.run.run, args.n, args.class, args.seed, args.output, backend);
+        return crate::gan::sample(args.run, args.n, args.class, args.seed, args.output);
     }
     with_backend(backend, SampleJob(args))
 }

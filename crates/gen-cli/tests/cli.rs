@@ -740,6 +740,59 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     let cfg = json(&run.join("config.json"));
     assert_eq!(cfg["gan"]["n_classes"], 10);
 
+    // A source-conditioned generator (DAGAN): it varies training images, so every command
+    // that samples it reads them (the embedded digits here), and the augmentation experiment
+    // runs on its variations.
+    let dagan = |arch: &'static str| {
+        [
+            "train", "--model", "cgan", "--arch", arch, "--dagan", "true", "--latent", "8", "--epochs", "2", "--name",
+            "dg", nd[0], nd[1],
+        ]
+    };
+    let e = fails(dir, &dagan("mlp"));
+    assert!(e.contains("DCGAN architecture"), "{e}");
+    let text = ok(dir, &dagan("conv"));
+    assert!(text.contains("source-conditioned (DAGAN)"), "{text}");
+    assert_eq!(
+        json(&dir.join("runs/dg/config.json"))["gan"]["source_conditioned"],
+        true
+    );
+    assert_eq!(rows(&dir.join("runs/dg/metrics.csv")), 2);
+    let text = ok(
+        dir,
+        &[
+            "eval",
+            "--run",
+            "runs/dg",
+            "--augment-seeds",
+            "1",
+            "--synthetic",
+            "50",
+            "--augment-budget",
+            "200",
+            nd[0],
+            nd[1],
+        ],
+    );
+    assert!(text.contains("augmentation"), "{text}");
+    let r = json(&dir.join("runs/dg/eval.json"));
+    assert!(r["classifier_fid"].as_f64().unwrap().is_finite(), "{r}");
+    assert_eq!(r["augmentation"]["n_synthetic"], 50);
+    ok(
+        dir,
+        &[
+            "sample", "--run", "runs/dg", "--n", "2", "--class", "3", "--output", "dg.png", nd[0], nd[1],
+        ],
+    );
+    assert!(dir.join("dg.png").is_file());
+    ok(
+        dir,
+        &[
+            "augment", "--run", "runs/dg", "--n", "12", "--output", "dg.csv", nd[0], nd[1],
+        ],
+    );
+    assert_eq!(rows(&dir.join("dg.csv")), 12);
+
     let augment = [
         "eval",
         "--run",

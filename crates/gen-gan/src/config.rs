@@ -66,6 +66,15 @@ pub struct GanConfig {
     /// that variety (for data augmentation from a few hundred images).
     #[serde(default)]
     pub real_shift: usize,
+    /// A source-conditioned (DAGAN) generator (Antoniou et al., 2018, "Data Augmentation
+    /// Generative Adversarial Networks"): it also sees a real image of the class, its source,
+    /// whose encoder features it adds to its own at each resolution, and the discriminator
+    /// judges pairs, (source, another real image of its class) against (source, generated),
+    /// so a copy of the source is as easy to catch as a bad image. Its samples are new
+    /// variations of real images; it needs the DCGAN architecture and a conditional GAN, and
+    /// its training data are pairs ([`crate::SourcePairs`]).
+    #[serde(default)]
+    pub source_conditioned: bool,
 }
 
 impl GanConfig {
@@ -87,6 +96,17 @@ impl GanConfig {
             ema: None,
             augment: None,
             real_shift: 0,
+            source_conditioned: false,
+        }
+    }
+
+    /// The shape of what the discriminator sees: the image, or for a source-conditioned
+    /// generator the source and the image as one image of twice the channels.
+    pub fn discriminator_image(&self) -> ImageShape {
+        let pair = if self.source_conditioned { 2 } else { 1 };
+        ImageShape {
+            channels: pair * self.image.channels,
+            ..self.image
         }
     }
 
@@ -156,6 +176,26 @@ impl GanConfig {
                 self.real_shift
             )));
         }
+        if self.source_conditioned {
+            if !matches!(self.architecture, GanArchitecture::Dcgan { .. }) {
+                return Err(ConfigError::Invalid(
+                    "a source-conditioned (DAGAN) generator needs the DCGAN architecture (conv)".into(),
+                ));
+            }
+            if self.n_classes.is_none() {
+                return Err(ConfigError::Invalid(
+                    "a source-conditioned (DAGAN) generator pairs images of one class, so it needs a \
+                     conditional GAN (labelled data)"
+                        .into(),
+                ));
+            }
+            if self.real_shift > 0 {
+                return Err(ConfigError::Invalid(
+                    "a source-conditioned (DAGAN) generator takes no real_shift: its pairs would be shifted apart"
+                        .into(),
+                ));
+            }
+        }
         if matches!(self.loss, GanLoss::Wasserstein { .. }) && self.spectral_norm {
             return Err(ConfigError::Invalid(
                 "weight clipping and spectral normalisation both bound the critic; choose one".into(),
@@ -182,7 +222,9 @@ impl GanConfig {
             }
         };
         let mut s = format!("{arch}, {} loss", self.loss.name());
-        if self.n_classes.is_some() {
+        if self.source_conditioned {
+            s.insert_str(0, "source-conditioned (DAGAN) ");
+        } else if self.n_classes.is_some() {
             s.insert_str(0, "conditional ");
         }
         if self.spectral_norm {
@@ -209,7 +251,11 @@ impl GanConfig {
     /// If [`GanConfig::validate`] fails.
     pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, Discriminator<B>), ConfigError> {
         self.validate()?;
-        Ok((Generator::new(self, device), Discriminator::new(self, device)))
+        let judge = GanConfig {
+            image: self.discriminator_image(),
+            ..self.clone()
+        };
+        Ok((Generator::new(self, device), Discriminator::new(&judge, device)))
     }
 }
 
@@ -296,6 +342,31 @@ mod tests {
                     ..ok.clone()
                 },
                 "hidden layer",
+            ),
+            (
+                GanConfig {
+                    source_conditioned: true,
+                    ..ok.clone()
+                },
+                "needs a conditional GAN",
+            ),
+            (
+                GanConfig {
+                    source_conditioned: true,
+                    n_classes: Some(10),
+                    architecture: GanArchitecture::Mlp { hidden: vec![32] },
+                    ..ok.clone()
+                },
+                "DCGAN architecture",
+            ),
+            (
+                GanConfig {
+                    source_conditioned: true,
+                    n_classes: Some(10),
+                    real_shift: 2,
+                    ..ok.clone()
+                },
+                "no real_shift",
             ),
         ];
         for (cfg, needle) in cases {

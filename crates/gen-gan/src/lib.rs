@@ -9,6 +9,8 @@
 //!   generator phase (the discriminator frozen), with separate Adam optimisers, `n_critic`
 //!   discriminator steps per generator step, an optional moving average of the generator, and
 //!   the balance diagnostics of every epoch.
+//! - A source-conditioned (DAGAN) generator ([`GanConfig::source_conditioned`]) varies a real
+//!   image of the class; its discriminator judges pairs, which [`SourcePairs`] makes.
 //! - [`DiffAugment`]: differentiable translation and cutout of the discriminator's input, for
 //!   training on a few hundred images.
 //! - [`classifier`]: the evaluation classifier and the metrics built on its features
@@ -22,6 +24,7 @@ pub mod layers;
 mod loss;
 pub mod metrics;
 mod nets;
+mod pairs;
 pub mod sr;
 mod train;
 
@@ -29,6 +32,7 @@ pub use augment::{DiffAugment, cutout, translate};
 pub use config::{GanArchitecture, GanConfig};
 pub use loss::GanLoss;
 pub use nets::{Discriminator, Generator, cycle_labels, one_hot};
+pub use pairs::SourcePairs;
 pub use train::{
     Adversary, DISCRIMINATOR, DiscriminatorStep, EpochReport, FittedGan, GENERATOR, GENERATOR_EMA, GanTrainer,
     GeneratorStep, collapse_suspected, discriminator_phase, discriminator_wins, ema_update, generator_phase, grad_norm,

@@ -34,13 +34,18 @@ pub fn one_hot<B: Backend>(labels: Tensor<B, 1, Int>, n: usize) -> Tensor<B, 2> 
     )
 }
 
-/// Maps Gaussian noise (and, when conditional, a one-hot class) to flattened images in [0, 1].
+/// Maps Gaussian noise (and, when conditional, a one-hot class; when source-conditioned, a real
+/// source image) to flattened images in [0, 1].
 #[derive(Module, Debug)]
 pub struct Generator<B: Backend> {
     input: Dense<B>,
     hidden: Vec<Dense<B>>,
     norms: Vec<BatchNorm<B>>,
     deconvs: Vec<ConvTranspose2d<B>>,
+    /// A source-conditioned generator's encoder of its source image: stride-2 convolutions
+    /// mirroring the decoder, whose maps are added to the decoder's of the same size (a U-Net
+    /// with additive skips); empty otherwise.
+    encoder: Vec<SnConv<B>>,
     /// `[c, h, w]` of the DCGAN's first feature map; zeros for an MLP.
     start: [usize; 3],
     d_latent: usize,
@@ -63,6 +68,7 @@ impl<B: Backend> Generator<B> {
                         .collect(),
                     norms: Vec::new(),
                     deconvs: Vec::new(),
+                    encoder: Vec::new(),
                     start: [0; 3],
                     d_latent: cfg.d_latent,
                     n_classes,
@@ -94,11 +100,25 @@ impl<B: Backend> Generator<B> {
                 } else {
                     Vec::new()
                 };
+                let encoder = if cfg.source_conditioned {
+                    let mut c_in = cfg.image.channels;
+                    channels
+                        .iter()
+                        .map(|&c| {
+                            let conv = SnConv::new(c_in, c, false, device);
+                            c_in = c;
+                            conv
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Self {
                     input: DenseConfig::new(d_in, start.iter().product()).init(device),
                     hidden: Vec::new(),
                     norms,
                     deconvs,
+                    encoder,
                     start,
                     d_latent: cfg.d_latent,
                     n_classes,
@@ -119,14 +139,55 @@ impl<B: Backend> Generator<B> {
         self.n_classes
     }
 
+    /// Whether the generator varies a real source image (a DAGAN) and so needs one per sample.
+    pub fn is_source_conditioned(&self) -> bool {
+        !self.encoder.is_empty()
+    }
+
     /// Images from noise `z` and, for a conditional generator, `labels`.
     ///
     /// # Shapes
     /// - `z`: `[batch, d_latent]`, `labels`: `[batch]`; output `[batch, channels * height * width]`
     ///
     /// # Panics
-    /// If a conditional generator gets no labels.
+    /// If a conditional generator gets no labels, or a source-conditioned one is called (it
+    /// needs [`Generator::forward_from`]).
     pub fn forward(&self, z: Tensor<B, 2>, labels: Option<Tensor<B, 1, Int>>) -> Tensor<B, 2> {
+        self.forward_from(z, labels, None)
+    }
+
+    /// Images from noise `z`, `labels` when conditional, and for a source-conditioned
+    /// generator a real `source` image per sample (of its label's class) to vary.
+    ///
+    /// # Shapes
+    /// - `z`: `[batch, d_latent]`, `labels`: `[batch]`, `source`: `[batch, d_image]`; output
+    ///   `[batch, d_image]`
+    ///
+    /// # Panics
+    /// If a conditional generator gets no labels, or a source-conditioned one no source.
+    pub fn forward_from(
+        &self,
+        z: Tensor<B, 2>,
+        labels: Option<Tensor<B, 1, Int>>,
+        source: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        // The encoder's maps, smallest last; the decoder adds them largest-last.
+        let mut skips: Vec<Tensor<B, 4>> = match (&source, self.encoder.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(x), false) => {
+                let [batch, _] = x.dims();
+                let [c, hh, ww] = self.image_shape();
+                let mut h = x.clone().reshape([batch, c, hh, ww]);
+                self.encoder
+                    .iter()
+                    .map(|conv| {
+                        h = activation::leaky_relu(conv.forward(h.clone()), LEAK);
+                        h.clone()
+                    })
+                    .collect()
+            }
+            (None, false) => panic!("a source-conditioned generator needs a source image per sample"),
+        };
         let input = match (self.n_classes, labels) {
             (0, _) => z,
             (n, Some(y)) => Tensor::cat(vec![z, one_hot(y, n)], 1),
@@ -149,6 +210,9 @@ impl<B: Backend> Generator<B> {
         let mut h = h.reshape([batch, c, hh, ww]);
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
+            if let Some(skip) = skips.pop() {
+                h = h + skip;
+            }
             if let Some(norm) = self.norms.get(i) {
                 h = norm.forward(h);
             }
@@ -160,8 +224,19 @@ impl<B: Backend> Generator<B> {
         h.flatten(1, 3)
     }
 
+    /// `[channels, height, width]` of the images, from the decoder's first map and its
+    /// stride-2 layers (the encoder's input).
+    fn image_shape(&self) -> [usize; 3] {
+        let f = 1usize << self.deconvs.len();
+        let c = self.deconvs.last().map_or(0, |d| d.weight.val().dims()[1]);
+        [c, self.start[1] * f, self.start[2] * f]
+    }
+
     /// Draws `n` images: standard normal noise and, for a conditional generator, `labels` (or
     /// the classes in turn when `labels` is `None`).
+    ///
+    /// # Panics
+    /// For a source-conditioned generator, which needs [`Generator::forward_from`].
     pub fn sample(&self, n: usize, labels: Option<Tensor<B, 1, Int>>, device: &B::Device) -> Tensor<B, 2> {
         let z = Tensor::random([n, self.d_latent], Distribution::Normal(0.0, 1.0), device);
         let labels = match (self.n_classes, labels) {
@@ -423,6 +498,44 @@ mod tests {
             assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
             assert_eq!(d.forward(x, y).dims(), [7]);
         }
+    }
+
+    #[test]
+    fn a_source_conditioned_generator_varies_its_source_and_its_discriminator_sees_pairs() {
+        let device = Default::default();
+        let cfg = GanConfig {
+            d_latent: 5,
+            architecture: GanArchitecture::Dcgan {
+                channels: vec![4, 6],
+                batch_norm: false,
+            },
+            n_classes: Some(3),
+            source_conditioned: true,
+            ..GanConfig::dcgan(ImageShape::grey(8, 8))
+        };
+        let (g, d) = cfg.try_init::<B>(&device).unwrap();
+        assert!(g.is_source_conditioned());
+        assert_eq!(g.image_shape(), [1, 8, 8]);
+        let y = cycle_labels::<B>(4, 3, &device);
+        let z = Tensor::<B, 2>::random([4, 5], Distribution::Normal(0.0, 1.0), &device);
+        let src = |v: f32| Tensor::<B, 2>::full([4, 64], v, &device);
+        let out = |s: Tensor<B, 2>| {
+            g.forward_from(z.clone(), Some(y.clone()), Some(s))
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (out(src(0.0)), out(src(1.0)));
+        assert_eq!(a.len(), 4 * 64);
+        assert!(a.iter().chain(&b).all(|p| (0.0..=1.0).contains(p)));
+        let moved = a.iter().zip(&b).filter(|(p, q)| (*p - *q).abs() > 1e-6).count();
+        assert!(moved > 200, "only {moved} of 256 outputs depend on the source");
+        // The discriminator takes (source, image) as one two-channel image.
+        let pair = Tensor::cat(vec![src(0.5), src(0.2)], 1);
+        assert_eq!(d.forward(pair, Some(y.clone())).dims(), [4]);
+        // Without a source it refuses, rather than draw from the decoder alone.
+        let plain = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.forward(z.clone(), Some(y.clone()))));
+        assert!(plain.is_err());
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl SrConfig {
             ema: None,
             augment: None,
             real_shift: 0,
+            source_conditioned: false,
         }
     }
 

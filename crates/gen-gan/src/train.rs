@@ -56,14 +56,23 @@ impl<B: Backend> Adversary<B> for Generator<B> {
     ///
     /// # Panics
     /// If a conditional generator's batch has no labels.
+    ///
+    /// A source-conditioned generator's batch holds pairs (source, partner) side by side, as
+    /// [`crate::SourcePairs`] makes them: its fakes are (source, generated from the source),
+    /// so the discriminator compares pairs with pairs.
     fn fakes(&self, batch: &Batch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 1, Int>>) {
-        let [n, _] = batch.x.dims();
+        let [n, width] = batch.x.dims();
         let z = Tensor::random([n, self.d_latent()], Distribution::Normal(0.0, 1.0), &batch.x.device());
         let y = if self.n_classes() > 0 {
             Some(batch.y.clone().expect("a conditional GAN needs labelled data"))
         } else {
             None
         };
+        if self.is_source_conditioned() {
+            let source = batch.x.clone().narrow(1, 0, width / 2);
+            let fake = self.forward_from(z, y.clone(), Some(source.clone()));
+            return (Tensor::cat(vec![source, fake], 1), y);
+        }
         (self.forward(z, y.clone()), y)
     }
 }
@@ -253,16 +262,21 @@ impl<'a> GanTrainer<'a> {
         if n == 0 {
             return Err(CoreError::Data("the training set is empty".into()));
         }
-        let image = gan.image;
+        let image = gan.discriminator_image();
         if data.d_input() != image.numel() {
             return Err(CoreError::Data(format!(
                 "the training samples have {} values each, but the GAN is configured for {}x{}x{} images \
-                 ({} values)",
+                 ({} values{})",
                 data.d_input(),
                 image.channels,
                 image.height,
                 image.width,
-                image.numel()
+                image.numel(),
+                if gan.source_conditioned {
+                    ": pairs of a source and an image, as SourcePairs makes them"
+                } else {
+                    ""
+                }
             )));
         }
         if let Some(k) = gan.n_classes
@@ -685,7 +699,7 @@ fn shifted_reals<B: Backend>(gan: &GanConfig, x: Tensor<B, 2>) -> Tensor<B, 2> {
 /// `x` as the discriminator sees it: augmented when `gan.augment` says so.
 fn augmented<B: Backend>(gan: &GanConfig, x: Tensor<B, 2>) -> Tensor<B, 2> {
     match &gan.augment {
-        Some(a) => a.apply(x, gan.image),
+        Some(a) => a.apply(x, gan.discriminator_image()),
         None => x,
     }
 }
@@ -786,6 +800,22 @@ mod tests {
             },
             GanConfig {
                 d_latent: 4,
+                architecture: GanArchitecture::Dcgan {
+                    channels: vec![4, 8],
+                    batch_norm: true,
+                },
+                n_classes: Some(3),
+                loss: GanLoss::Hinge,
+                spectral_norm: true,
+                augment: Some(DiffAugment {
+                    translation: 1,
+                    cutout: 0,
+                }),
+                source_conditioned: true,
+                ..base.clone()
+            },
+            GanConfig {
+                d_latent: 4,
                 architecture: GanArchitecture::Mlp { hidden: vec![8] },
                 n_classes: Some(2),
                 loss: GanLoss::Minimax,
@@ -801,14 +831,19 @@ mod tests {
         ]
     }
 
-    /// `cfg`'s networks and a batch of 6 random 8x8 images (labelled when `cfg` is conditional).
+    /// `cfg`'s networks and a batch of 6 random 8x8 images, or pairs of them for a
+    /// source-conditioned GAN (labelled when `cfg` is conditional).
     fn networks_and_batch<B: Backend>(
         cfg: &GanConfig,
         device: &B::Device,
     ) -> (Generator<B>, Discriminator<B>, Batch<B>) {
         let (g, d) = cfg.try_init::<B>(device).unwrap();
         let batch = Batch {
-            x: Tensor::<B, 2>::random([6, 64], Distribution::Uniform(0.0, 1.0), device),
+            x: Tensor::<B, 2>::random(
+                [6, cfg.discriminator_image().numel()],
+                Distribution::Uniform(0.0, 1.0),
+                device,
+            ),
             y: cfg.n_classes.map(|k| cycle_labels(6, k, device)),
         };
         (g, d, batch)
