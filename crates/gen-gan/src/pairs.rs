@@ -1,17 +1,17 @@
 //! The training pairs of a source-conditioned (DAGAN) GAN.
 
-use std::cell::RefCell;
-
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use gen_core::{Batch, BatchSource, CoreError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// A labelled data set seen as pairs: sample `i` comes with a partner drawn afresh at every
-/// batch from the other samples of its class, side by side as one row (`[source | partner]`,
-/// twice the width) with `i`'s label. These are the real pairs a source-conditioned
-/// discriminator learns from; a class with a single sample is paired with itself.
+/// A labelled data set seen as pairs: sample `i` comes with a partner drawn from the other
+/// samples of its class, side by side as one row (`[source | partner]`, twice the width) with
+/// `i`'s label. These are the real pairs a source-conditioned discriminator learns from; a
+/// class with a single sample is paired with itself. The partners of a batch are drawn from
+/// the seed and the batch's indices alone, so a trainer that shuffles by epoch seeds gets new
+/// partners every epoch and the same ones when it resumes.
 #[derive(Debug)]
 pub struct SourcePairs<'a, S: ?Sized> {
     inner: &'a S,
@@ -19,7 +19,7 @@ pub struct SourcePairs<'a, S: ?Sized> {
     by_class: Vec<Vec<usize>>,
     /// Position of each sample in its class's list.
     position: Vec<usize>,
-    rng: RefCell<ChaCha8Rng>,
+    seed: u64,
 }
 
 impl<'a, S: ?Sized> SourcePairs<'a, S> {
@@ -51,17 +51,29 @@ impl<'a, S: ?Sized> SourcePairs<'a, S> {
             labels,
             by_class,
             position,
-            rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+            seed,
         })
     }
 
+    /// The partners of the samples at `indices`: random other samples of their classes,
+    /// drawn from the seed and `indices` (the same indices in the same order get the same
+    /// partners).
+    pub fn partners(&self, indices: &[usize]) -> Vec<usize> {
+        // FNV-1a over the indices, mixed with the seed.
+        let key = indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| {
+            (h ^ i as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ key);
+        indices.iter().map(|&i| self.partner(i, &mut rng)).collect()
+    }
+
     /// A random other sample of `i`'s class (`i` itself when it is alone in its class).
-    pub fn partner(&self, i: usize) -> usize {
+    fn partner(&self, i: usize, rng: &mut ChaCha8Rng) -> usize {
         let class = &self.by_class[self.labels[i] as usize];
         if class.len() < 2 {
             return i;
         }
-        let r = self.rng.borrow_mut().random_range(0..class.len() - 1);
+        let r = rng.random_range(0..class.len() - 1);
         // Skip i's own place: positions 0..len-1 map onto the class without i.
         class[if r >= self.position[i] { r + 1 } else { r }]
     }
@@ -79,7 +91,7 @@ impl<B: Backend, S: BatchSource<B> + ?Sized> BatchSource<B> for SourcePairs<'_, 
     /// # Panics
     /// If an index is out of range, or `inner` has fewer samples than labels.
     fn batch(&self, indices: &[usize], device: &B::Device) -> Batch<B> {
-        let partners: Vec<usize> = indices.iter().map(|&i| self.partner(i)).collect();
+        let partners = self.partners(indices);
         let source = self.inner.batch(indices, device);
         let partner = self.inner.batch(&partners, device);
         let y = Tensor::from_data(
@@ -114,12 +126,18 @@ mod tests {
         assert_eq!(BatchSource::<TestBackend>::d_input(&pairs), 4);
         let device = Default::default();
         let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..50 {
-            let b: Batch<TestBackend> = pairs.batch(&[0, 1, 2, 3, 4, 5], &device);
+        for round in 0..50 {
+            // The trainer's batches: the samples in a new order each epoch.
+            let mut order = vec![0, 1, 2, 3, 4, 5];
+            order.rotate_left(round % 6);
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let b: Batch<TestBackend> = pairs.batch(&order, &device);
             let x: Vec<f32> = b.x.into_data().to_vec().unwrap();
             let y: Vec<i64> = b.y.unwrap().into_data().iter::<i64>().collect();
-            assert_eq!(y, labels);
-            for (i, row) in x.chunks(4).enumerate() {
+            assert_eq!(y, order.iter().map(|&i| labels[i]).collect::<Vec<_>>());
+            for (&i, row) in order.iter().zip(x.chunks(4)) {
                 assert_eq!(&row[..2], &[i as f32, i as f32], "the source comes first");
                 let j = row[2] as usize;
                 assert_eq!(row[3], row[2]);
@@ -135,6 +153,11 @@ mod tests {
         // Every classmate is drawn: 0, 2 and 4 pair with each other in all 6 ways, 1 and 3 both.
         for (i, j) in [(0, 2), (0, 4), (2, 0), (2, 4), (4, 0), (4, 2), (1, 3), (3, 1)] {
             assert!(seen.contains(&(i, j)), "{i} was never paired with {j}");
+        }
+        // A resumed run sees the same batches, so it must get the same partners.
+        let again = SourcePairs::new(&rows, labels, 7).unwrap();
+        for order in [[0, 1, 2, 3, 4, 5], [4, 2, 0, 5, 3, 1]] {
+            assert_eq!(pairs.partners(&order), again.partners(&order));
         }
     }
 

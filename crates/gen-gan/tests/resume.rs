@@ -8,7 +8,9 @@ use burn::tensor::backend::Backend;
 use gen_core::nn::ImageShape;
 use gen_core::testing::{Rows, param_values};
 use gen_core::train::{RunDir, TrainConfig};
-use gen_gan::{DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitecture, GanConfig, GanLoss, GanTrainer};
+use gen_gan::{
+    DISCRIMINATOR, DiffAugment, EpochReport, GENERATOR, GanArchitecture, GanConfig, GanLoss, GanTrainer, SourcePairs,
+};
 
 type AB = Autodiff<Flex>;
 
@@ -123,4 +125,58 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
         .expect("no Adam state, no resume")
         .to_string();
     assert!(err.contains("no optimizer state"), "{err}");
+}
+
+#[test]
+fn a_resumed_dagan_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    // A source-conditioned GAN's real samples are pairs whose partners SourcePairs draws: the
+    // resumed epochs must draw the partners the uninterrupted run drew.
+    let device = Default::default();
+    let image = ImageShape::grey(4, 4);
+    let cfg = GanConfig {
+        image,
+        d_latent: 4,
+        architecture: GanArchitecture::Dcgan {
+            channels: vec![4],
+            batch_norm: false,
+        },
+        n_classes: Some(3),
+        loss: GanLoss::Hinge,
+        source_conditioned: true,
+        ..GanConfig::dcgan(image)
+    };
+    let data = Rows {
+        x: (0..48 * 16).map(|k| pattern(k % 16 + k / 16 % 3)).collect(),
+        d: 16,
+    };
+    let labels: Vec<i64> = (0..48).map(|i| (i % 3) as i64).collect();
+    let pairs = SourcePairs::new(&data, labels, 11).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fit = |name: &str, epochs: usize, resume: bool| {
+        let run = if resume {
+            RunDir::open(dir.path().join(name)).unwrap()
+        } else {
+            RunDir::create(dir.path().join(name), &serde_json::json!({}), false).unwrap()
+        };
+        let train = TrainConfig::default()
+            .with_num_epochs(epochs)
+            .with_batch_size(16)
+            .with_learning_rate(2e-3);
+        let _lock = gen_core::testing::seeded::<AB>(&device, 6);
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        GanTrainer::new(train, cfg.clone())
+            .unwrap()
+            .with_run_dir(run)
+            .with_resume(resume)
+            .fit(g, d, &pairs, &serde_json::json!({}), &device, |_, _| {
+                Ok(EpochReport::default())
+            })
+            .unwrap()
+    };
+    let straight = fit("straight", 3, false);
+    assert_eq!(fit("resumed", 1, false).history.len(), 1);
+    let resumed = fit("resumed", 3, true);
+    assert_eq!(resumed.history.len(), 2);
+    assert_eq!(values(&resumed.generator), values(&straight.generator));
+    assert_eq!(values(&resumed.discriminator), values(&straight.discriminator));
 }
