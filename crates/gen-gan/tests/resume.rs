@@ -20,6 +20,15 @@ fn values<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
     param_values(m).into_iter().map(|(_, v)| v).collect()
 }
 
+/// Run `name` under `root`: opened to resume it, else created afresh.
+fn run_dir(root: &std::path::Path, name: &str, resume: bool) -> RunDir {
+    if resume {
+        RunDir::open(root.join(name)).unwrap()
+    } else {
+        RunDir::create(root.join(name), &serde_json::json!({}), false).unwrap()
+    }
+}
+
 fn pattern(i: usize) -> f32 {
     0.15 + 0.7 * ((i * 7) % 16) as f32 / 15.0
 }
@@ -50,11 +59,7 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     };
     let dir = tempfile::tempdir().unwrap();
     let fit = |name: &str, epochs: usize, resume: bool| {
-        let run = if resume {
-            RunDir::open(dir.path().join(name)).unwrap()
-        } else {
-            RunDir::create(dir.path().join(name), &serde_json::json!({}), false).unwrap()
-        };
+        let run = run_dir(dir.path(), name, resume);
         let mut train = TrainConfig::default()
             .with_num_epochs(epochs)
             .with_batch_size(16)
@@ -153,11 +158,7 @@ fn a_resumed_dagan_run_ends_with_the_weights_of_an_uninterrupted_one() {
     let pairs = SourcePairs::new(&data, labels, 11).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let fit = |name: &str, epochs: usize, resume: bool| {
-        let run = if resume {
-            RunDir::open(dir.path().join(name)).unwrap()
-        } else {
-            RunDir::create(dir.path().join(name), &serde_json::json!({}), false).unwrap()
-        };
+        let run = run_dir(dir.path(), name, resume);
         let train = TrainConfig::default()
             .with_num_epochs(epochs)
             .with_batch_size(16)
