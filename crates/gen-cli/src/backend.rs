@@ -57,12 +57,12 @@ pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::
     match choice {
         #[cfg(all(feature = "flex", not(test)))]
         BackendChoice::Flex => {
-            register_fast_conv::<burn::backend::Flex>();
+            register_host_ops::<burn::backend::Flex>();
             job.run::<Autodiff<burn::backend::Flex>>(Default::default())
         }
         #[cfg(all(feature = "ndarray", not(test)))]
         BackendChoice::Ndarray => {
-            register_fast_conv::<burn::backend::NdArray>();
+            register_host_ops::<burn::backend::NdArray>();
             job.run::<Autodiff<burn::backend::NdArray>>(Default::default())
         }
         #[cfg(all(feature = "wgpu", not(test)))]
@@ -78,13 +78,17 @@ pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::
     }
 }
 
-/// Routes the models' convolutions on CPU backend `I` through gen-core's host path
-/// (`gen_core::nn::fastconv`), unless `GEN_FAST_CONV=0` asks for burn's own (to compare, or to
-/// rule it out when chasing a bug).
+/// Routes the models' convolutions and dense layers on CPU backend `I` through gen-core's host
+/// operations (`gen_core::nn::fastconv`, `gen_core::nn::fastdense`), unless `GEN_FAST_CONV=0` or
+/// `GEN_FAST_DENSE=0` asks for burn's own (to compare, or to rule them out when chasing a bug).
 #[cfg(all(any(feature = "flex", feature = "ndarray"), not(test)))]
-fn register_fast_conv<I: burn::tensor::backend::Backend>() {
-    if std::env::var_os("GEN_FAST_CONV").is_none_or(|v| v != "0") {
+fn register_host_ops<I: burn::tensor::backend::Backend>() {
+    let on = |var: &str| std::env::var_os(var).is_none_or(|v| v != "0");
+    if on("GEN_FAST_CONV") {
         gen_core::nn::register_fast_conv::<I>();
+    }
+    if on("GEN_FAST_DENSE") {
+        gen_core::nn::register_fast_dense::<I>();
     }
 }
 

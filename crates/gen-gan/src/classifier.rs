@@ -116,7 +116,8 @@ impl<B: Backend> Classifier<B> {
         let pool = |t| max_pool2d(t, [2, 2], [2, 2], [0, 0], [1, 1], false);
         let h1 = pool(activation::relu(conv2d_module(&self.conv1, x)));
         let h2 = pool(activation::relu(conv2d_module(&self.conv2, h1)));
-        activation::relu(self.fc.forward(h2.flatten(1, 3)))
+        self.fc
+            .forward_activated(h2.flatten(1, 3), gen_core::nn::Activation::Relu)
     }
 
     /// Class logits.

@@ -105,7 +105,7 @@ impl<B: Backend> SnDense<B> {
     /// # Shapes
     /// - `x`: `[batch, d_in]`; output `[batch, d_out]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight()) + self.bias.val().unsqueeze()
+        gen_core::nn::dense(x, self.weight(), self.bias.val(), gen_core::nn::Activation::Identity)
     }
 
     /// The bias.

@@ -6,7 +6,7 @@ use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Distribution, Int, Tensor, activation, backend::Backend};
 
 use gen_core::nn::fastconv::conv_transpose2d_module;
-use gen_core::nn::{BatchNorm, BatchNormConfig, Dense, DenseConfig, conv_transpose2d};
+use gen_core::nn::{Activation, BatchNorm, BatchNormConfig, Dense, DenseConfig, conv_transpose2d};
 
 use crate::config::{GanArchitecture, GanConfig};
 use crate::layers::{SnConv, SnDense};
@@ -194,18 +194,20 @@ impl<B: Backend> Generator<B> {
             (_, None) => panic!("a conditional generator needs labels"),
         };
         let [batch, _] = input.dims();
-        let h = self.input.forward(input);
         if self.deconvs.is_empty() {
-            let mut h = activation::relu(h);
+            let mut h = self.input.forward_activated(input, Activation::Relu);
             let last = self.hidden.len() - 1;
             for (i, layer) in self.hidden.iter().enumerate() {
-                h = layer.forward(h);
-                if i < last {
-                    h = activation::relu(h);
-                }
+                let act = if i < last {
+                    Activation::Relu
+                } else {
+                    Activation::Sigmoid
+                };
+                h = layer.forward_activated(h, act);
             }
-            return activation::sigmoid(h);
+            return h;
         }
+        let h = self.input.forward(input);
         let [c, hh, ww] = self.start;
         let mut h = h.reshape([batch, c, hh, ww]);
         let last = self.deconvs.len() - 1;

@@ -185,13 +185,21 @@ impl<B: Backend> Autoencoder<B> {
     /// - `x`: `[batch, d_input]`
     /// - output: `[1]`
     pub fn loss(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
-        self.recon_loss(self.decode_logits(self.encode(x.clone())), x)
+        self.recon_loss(self.encode(x.clone()), x)
     }
 
-    fn recon_loss(&self, logits: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
+    /// The reconstruction loss of `target` from its code `z`: for MSE the output activation is
+    /// applied inside the decoder's last layer (one fused operation where the backend has it).
+    fn recon_loss(&self, z: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
         match self.loss {
-            ReconLoss::Mse => MseLoss.forward(self.output_activation.forward(logits), target, Reduction::Mean),
-            ReconLoss::Bce => BceWithLogitsLoss.forward(logits, target, Reduction::Mean),
+            ReconLoss::Mse => {
+                let r = match &self.decoder {
+                    AeDecoder::Mlp(m) => m.forward_then(z, self.output_activation),
+                    AeDecoder::Conv(c) => self.output_activation.forward(c.forward(z)),
+                };
+                MseLoss.forward(r, target, Reduction::Mean)
+            }
+            ReconLoss::Bce => BceWithLogitsLoss.forward(self.decode_logits(z), target, Reduction::Mean),
         }
     }
 }
@@ -211,10 +219,13 @@ impl<B: Backend> Encoder<B> for Autoencoder<B> {
 
 impl<B: Backend> Decoder<B> for Autoencoder<B> {
     fn decode(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
-        let logits = self.decode_logits(z);
-        match self.loss {
-            ReconLoss::Mse => self.output_activation.forward(logits),
-            ReconLoss::Bce => Activation::Sigmoid.forward(logits),
+        let activation = match self.loss {
+            ReconLoss::Mse => self.output_activation,
+            ReconLoss::Bce => Activation::Sigmoid,
+        };
+        match &self.decoder {
+            AeDecoder::Mlp(m) => m.forward_then(z, activation),
+            AeDecoder::Conv(c) => activation.forward(c.forward(z)),
         }
     }
 }
@@ -246,7 +257,7 @@ impl<B: Backend> Objective<B> for Autoencoder<B> {
                 (z, Some(("jacobian_fro2", norm.mean(), lambda)))
             }
         };
-        let recon = self.recon_loss(self.decode_logits(z), clean);
+        let recon = self.recon_loss(z, clean);
         match penalty {
             None => LossTerms::total(recon),
             Some((name, value, weight)) => LossTerms {

@@ -21,6 +21,16 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation, in declaration order (for tests and tables over all of them).
+    pub const ALL: [Activation; 6] = [
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softplus,
+        Activation::Identity,
+    ];
+
     /// Applies the activation element-wise.
     pub fn forward<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {

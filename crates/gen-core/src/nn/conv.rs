@@ -140,7 +140,7 @@ impl<B: Backend> ConvEncoder<B> {
         for conv in &self.convs {
             h4 = self.activation.forward(conv2d_module(conv, h4));
         }
-        self.output_activation.forward(self.fc.forward(h4.flatten(1, 3))) // [batch, d_output]
+        self.fc.forward_activated(h4.flatten(1, 3), self.output_activation) // [batch, d_output]
     }
 
     /// Encodes and propagates `seeds` backwards through the encoder, giving the
@@ -266,7 +266,10 @@ impl<B: Backend> ConvDecoder<B> {
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let [batch, _] = z.dims();
         let [c0, h0, w0] = self.start;
-        let mut h = self.activation.forward(self.fc.forward(z)).reshape([batch, c0, h0, w0]);
+        let mut h = self
+            .fc
+            .forward_activated(z, self.activation)
+            .reshape([batch, c0, h0, w0]);
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
             h = conv_transpose2d_module(deconv, h);

@@ -2,6 +2,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Distribution, Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
+use super::Activation;
 use crate::ConfigError;
 
 /// Configuration of a [`Dense`] layer.
@@ -43,11 +44,13 @@ impl DenseConfig {
     }
 }
 
-/// A fully connected layer `y = x W + b`, written as a plain matrix product and a broadcast add.
+/// A fully connected layer `y = x W + b`, optionally followed by an activation.
 ///
-/// Unlike `burn::nn::Linear`, whose backward pass cannot itself be differentiated in burn 0.21,
-/// this layer works under `Autodiff<Autodiff<B>>`, so second-order penalties (the contractive
-/// penalty, gradient penalties) can be taken through it.
+/// On the backends registered with [`register_fast_dense`](super::register_fast_dense) (Flex and
+/// ndarray in `gen`) it runs as one fused operation ([`fastdense`](super::fastdense)); elsewhere
+/// it is a plain matrix product and a broadcast add. Unlike `burn::nn::Linear`, whose backward
+/// pass cannot itself be differentiated in burn 0.21, the plain form works under
+/// `Autodiff<Autodiff<B>>` (never registered), so second-order penalties can be taken through it.
 #[derive(Module, Debug)]
 pub struct Dense<B: Backend> {
     /// Weight matrix, `[d_input, d_output]`.
@@ -63,7 +66,16 @@ impl<B: Backend> Dense<B> {
     /// - `x`: `[batch, d_input]`
     /// - output: `[batch, d_output]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight.val()) + self.bias.val().unsqueeze::<2>()
+        self.forward_activated(x, Activation::Identity)
+    }
+
+    /// Applies the layer and `activation`, fused into one operation where the backend has it.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - output: `[batch, d_output]`
+    pub fn forward_activated(&self, x: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
+        super::fastdense::dense(x, self.weight.val(), self.bias.val(), activation)
     }
 
     /// Input width.

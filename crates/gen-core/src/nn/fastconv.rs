@@ -31,8 +31,7 @@
 //! node of our own; where the tensors are not `f32` in host memory, or for grouped
 //! convolutions, each pass falls back to the backend's own operation.
 
-use std::any::{Any, TypeId};
-use std::sync::RwLock;
+use std::any::TypeId;
 
 use rayon::prelude::*;
 
@@ -43,65 +42,44 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 
+use super::host::{Erased, Registry, float, host_tensor, on_host, tensor, unerase, values};
 use super::per_sample_channels;
 
-type Erased = Box<dyn Any>;
-
-/// The fast operations of one autodiff backend, behind type erasure.
+/// The fast operations of one backend, behind type erasure.
+#[derive(Clone, Copy)]
 struct Entry {
-    backend: TypeId,
     conv2d: fn(Erased, Erased, ConvOptions<2>) -> Erased,
     conv_transpose2d: fn(Erased, Erased, ConvTransposeOptions<2>) -> Erased,
 }
 
-static REGISTRY: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
+static REGISTRY: Registry<Entry> = Registry::new();
 
 /// Makes [`conv2d`] and [`conv_transpose2d`] on `I` and `Autodiff<I>` take the host path.
 /// Idempotent; cheap enough to call before every job.
 pub fn register_fast_conv<I: Backend>() {
-    let entries = [
+    REGISTRY.insert(
+        TypeId::of::<Autodiff<I>>(),
         Entry {
-            backend: TypeId::of::<Autodiff<I>>(),
             conv2d: erased_autodiff::<I, Conv>,
             conv_transpose2d: erased_autodiff::<I, ConvTranspose>,
         },
+    );
+    REGISTRY.insert(
+        TypeId::of::<I>(),
         Entry {
-            backend: TypeId::of::<I>(),
             conv2d: erased_inner::<I, Conv>,
             conv_transpose2d: erased_inner::<I, ConvTranspose>,
         },
-    ];
-    let mut table = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
-    for entry in entries {
-        if table.iter().all(|e| e.backend != entry.backend) {
-            table.push(entry);
-        }
-    }
+    );
 }
 
 /// Whether `B` is registered with [`register_fast_conv`] (as itself or as an inner backend).
 pub fn has_fast_conv<B: Backend>() -> bool {
-    let id = TypeId::of::<B>();
-    REGISTRY
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|e| e.backend == id)
-}
-
-fn lookup<B: Backend, T>(pick: impl Fn(&Entry) -> T) -> Option<T> {
-    let id = TypeId::of::<B>();
-    let table = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    table.iter().find(|e| e.backend == id).map(pick)
-}
-
-fn unerase<T: 'static>(x: Erased) -> T {
-    *x.downcast::<T>()
-        .expect("the fast-convolution table holds functions of the backend it is keyed by")
+    REGISTRY.get::<B>().is_some()
 }
 
 /// burn's `conv2d`, through this module's host path on registered backends.
@@ -115,7 +93,7 @@ pub fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvOptions<2>,
 ) -> Tensor<B, 4> {
-    let out = match lookup::<B, _>(|e| e.conv2d) {
+    let out = match REGISTRY.get::<B>().map(|e| e.conv2d) {
         Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
         None => burn::tensor::module::conv2d(x, weight, None, options),
     };
@@ -133,7 +111,7 @@ pub fn conv_transpose2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvTransposeOptions<2>,
 ) -> Tensor<B, 4> {
-    let out = match lookup::<B, _>(|e| e.conv_transpose2d) {
+    let out = match REGISTRY.get::<B>().map(|e| e.conv_transpose2d) {
         Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
         None => burn::tensor::module::conv_transpose2d(x, weight, None, options),
     };
@@ -172,14 +150,6 @@ pub fn conv_transpose2d_module<B: Backend>(deconv: &ConvTranspose2d<B>, x: Tenso
         deconv.groups,
     );
     conv_transpose2d(x, deconv.weight.val(), deconv.bias.as_ref().map(|b| b.val()), options)
-}
-
-fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
-}
-
-fn tensor<B: Backend, const D: usize>(p: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
 /// One of the two convolutions: its options and its passes on the inner backend.
@@ -252,10 +222,7 @@ fn erased_inner<I: Backend, K: ConvPass>(x: Erased, weight: Erased, options: K::
 
 /// Whether the host path applies: `f32` tensors in host memory, no groups.
 fn host_path<I: Backend>(tensors: [&FloatTensor<I>; 2], groups: usize) -> bool {
-    use burn::tensor::TensorMetadata;
-    groups == 1
-        && tensors.iter().all(|t| t.dtype() == DType::F32)
-        && matches!(I::name(&I::float_device(tensors[0])).as_str(), "flex" | "ndarray")
+    groups == 1 && on_host::<I>(&tensors)
 }
 
 /// A convolution's window geometry.
@@ -304,17 +271,6 @@ impl Geometry {
         let i = (o * self.stride[side] + k * self.dilation[side]).wrapping_sub(self.padding[side]);
         (i < len).then_some(i)
     }
-}
-
-/// A host copy of a tensor's `f32` values (moved out without a copy when uniquely owned).
-fn values<I: Backend, const D: usize>(t: Tensor<I, D>) -> Vec<f32> {
-    t.into_data()
-        .into_vec::<f32>()
-        .expect("the host path runs on f32 tensors")
-}
-
-fn host_tensor<I: Backend, const D: usize>(v: Vec<f32>, shape: [usize; D], device: &I::Device) -> Tensor<I, D> {
-    Tensor::from_data(TensorData::new(v, shape), device)
 }
 
 /// `[N, c, l]` to `[N·l, c]`: one row per sample and position. The samples run in parallel.

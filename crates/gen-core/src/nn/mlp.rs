@@ -107,15 +107,32 @@ impl<B: Backend> Mlp<B> {
         let mut hidden = Vec::with_capacity(last);
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
             if i < last {
-                h = self.activation.forward(h);
+                h = layer.forward_activated(h, self.activation);
                 hidden.push(h.clone());
             } else {
-                h = self.output_activation.forward(h);
+                h = layer.forward_activated(h, self.output_activation);
             }
         }
         (h, hidden)
+    }
+
+    /// Applies the stack and then `then` to its output, fused into the last layer where the
+    /// output activation is the identity (a decoder that returns logits, whose caller applies
+    /// the sigmoid).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - output: `[batch, d_output]`
+    pub fn forward_then(&self, x: Tensor<B, 2>, then: Activation) -> Tensor<B, 2> {
+        if self.output_activation != Activation::Identity {
+            return then.forward(self.forward(x));
+        }
+        let (last, inner) = self.layers.split_last().expect("an MLP has a layer");
+        let h = inner
+            .iter()
+            .fold(x, |h, layer| layer.forward_activated(h, self.activation));
+        last.forward_activated(h, then)
     }
 
     /// Applies the stack and propagates `seeds` backwards through it, giving the

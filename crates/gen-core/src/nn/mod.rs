@@ -5,6 +5,8 @@ mod activation;
 mod conv;
 mod dense;
 pub mod fastconv;
+pub mod fastdense;
+mod host;
 mod mlp;
 mod norm;
 
@@ -12,6 +14,7 @@ pub use activation::Activation;
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
 pub use fastconv::{conv_transpose2d, conv2d, register_fast_conv};
+pub use fastdense::{dense, register_fast_dense};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
 
