@@ -152,6 +152,14 @@ fn torch_epoch_rate(stdout: &str) -> Option<f64> {
     before.rsplit('(').next()?.trim().parse().ok()
 }
 
+/// The smallest and largest of `v`, if any.
+fn spread(v: &[f64]) -> Option<(f64, f64)> {
+    v.iter().fold(None, |acc, &x| match acc {
+        None => Some((x, x)),
+        Some((a, b)) => Some((a.min(x), b.max(x))),
+    })
+}
+
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
 }
@@ -204,9 +212,10 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
         );
         let same = |r: &&Value| r["workload"].as_str() == Some(w) && r["backend"].as_str() == Some(b);
         let per_round: Vec<Option<&Value>> = gen_rounds.iter().map(|rs| rs.iter().find(same)).collect();
-        let field = |f: &str| median(per_round.iter().flatten().filter_map(|r| r[f].as_f64()).collect());
-        let ours = field("median_per_s");
-        let theirs = median(torch_rounds.iter().filter_map(|t| torch_rate(t, w)).collect());
+        let values = |f: &str| -> Vec<f64> { per_round.iter().flatten().filter_map(|r| r[f].as_f64()).collect() };
+        let field = |f: &str| median(values(f));
+        let ours = values("median_per_s");
+        let theirs: Vec<f64> = torch_rounds.iter().filter_map(|t| torch_rate(t, w)).collect();
         let ratio = median(
             per_round
                 .iter()
@@ -218,11 +227,17 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
             "workload": w,
             "backend": b,
             "batch": first["batch"],
-            "gen_per_s": ours,
-            "torch_per_s": theirs,
+            "gen_per_s": median(ours.clone()),
+            "gen_min_per_s": spread(&ours).map(|s| s.0),
+            "gen_max_per_s": spread(&ours).map(|s| s.1),
+            "torch_per_s": median(theirs.clone()),
+            "torch_min_per_s": spread(&theirs).map(|s| s.0),
+            "torch_max_per_s": spread(&theirs).map(|s| s.1),
             "ratio": ratio,
             "gflops": field("gflops"),
             "peak_rss_mb": field("peak_rss_mb"),
+            "allocs_per_step": field("allocs_per_step"),
+            "alloc_bytes_per_step": field("alloc_bytes_per_step"),
         }));
     }
 
@@ -261,17 +276,37 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
     }
 
     println!(
-        "\n{:<22} {:<8} {:>5} {:>10} {:>10} {:>7} {:>8} {:>8}",
-        "workload", "backend", "batch", "gen/s", "pytorch/s", "ratio", "GFLOP/s", "peak MB"
+        "\n{:<22} {:<8} {:>5} {:>10} {:>17} {:>10} {:>17} {:>7} {:>8} {:>8} {:>9} {:>8}",
+        "workload",
+        "backend",
+        "batch",
+        "gen/s",
+        "gen min-max",
+        "pytorch/s",
+        "pytorch min-max",
+        "ratio",
+        "GFLOP/s",
+        "peak MB",
+        "allocs/st",
+        "MB/step"
     );
+    let range = |r: &Value, side: &str| match (
+        r[format!("{side}_min_per_s")].as_f64(),
+        r[format!("{side}_max_per_s")].as_f64(),
+    ) {
+        (Some(a), Some(b)) => format!("{a:.0}-{b:.0}"),
+        _ => "-".into(),
+    };
     for r in &rows {
         println!(
-            "{:<22} {:<8} {:>5} {:>10} {:>10} {:>7} {:>8} {:>8}",
+            "{:<22} {:<8} {:>5} {:>10} {:>17} {:>10} {:>17} {:>7} {:>8} {:>8} {:>9} {:>8}",
             r["workload"].as_str().unwrap_or("?"),
             r["backend"].as_str().unwrap_or("?"),
             r["batch"],
             fmt(r["gen_per_s"].as_f64(), 1),
+            range(r, "gen"),
             fmt(r["torch_per_s"].as_f64(), 1),
+            range(r, "torch"),
             fmt(
                 r["ratio"].as_f64(),
                 if r["ratio"].as_f64().is_some_and(|x| x < 0.1) {
@@ -282,11 +317,14 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
             ),
             fmt(r["gflops"].as_f64(), 1),
             fmt(r["peak_rss_mb"].as_f64(), 0),
+            fmt(r["allocs_per_step"].as_f64(), 0),
+            fmt(r["alloc_bytes_per_step"].as_f64().map(|b| b / 1e6), 2),
         );
     }
     println!(
-        "(samples/s: median over {} rounds of each side's median of timed runs; ratio: median over \
-         rounds of gen/PyTorch within a round; peak MB: the gen process after the row)",
+        "(samples/s: median over {} rounds of each side's median of timed runs, min-max over the \
+         rounds; ratio: median over rounds of gen/PyTorch within a round; peak MB: the gen process \
+         after the row; allocs/st and MB/step: heap allocations and bytes of a gen step)",
         o.rounds
     );
     if !epoch.is_null() {
@@ -316,6 +354,12 @@ mod tests {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(vec![4.0, 1.0, f64::NAN, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
+    fn spread_is_min_and_max() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), Some((1.0, 3.0)));
+        assert_eq!(spread(&[]), None);
     }
 
     #[test]

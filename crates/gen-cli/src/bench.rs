@@ -87,6 +87,10 @@ pub struct BenchRow {
     pub gflops: Option<f64>,
     /// Peak resident memory of the process after this row, in MB.
     pub peak_rss_mb: Option<f64>,
+    /// Heap allocations per step over the timed runs (the counting global allocator of `gen`).
+    pub allocs_per_step: f64,
+    /// Bytes allocated per step over the timed runs.
+    pub alloc_bytes_per_step: f64,
 }
 
 fn peak_rss_mb() -> Option<f64> {
@@ -153,6 +157,7 @@ impl BenchJob {
         for i in 0..self.warmup {
             step(i);
         }
+        let allocated = stats_alloc::Region::new(crate::ALLOCATOR);
         let mut rates: Vec<f64> = (0..self.runs)
             .map(|_| {
                 let t = Instant::now();
@@ -162,6 +167,8 @@ impl BenchJob {
                 (self.steps * batch) as f64 / t.elapsed().as_secs_f64()
             })
             .collect();
+        let allocated = allocated.change();
+        let steps = (self.runs * self.steps).max(1) as f64;
         let (min, max) = rates
             .iter()
             .fold((f64::INFINITY, 0f64), |(a, b), &r| (a.min(r), b.max(r)));
@@ -176,10 +183,16 @@ impl BenchJob {
             flop_per_sample: flops,
             gflops: flops.map(|f| med * f as f64 / 1e9),
             peak_rss_mb: peak_rss_mb(),
+            allocs_per_step: allocated.allocations as f64 / steps,
+            alloc_bytes_per_step: allocated.bytes_allocated as f64 / steps,
         };
         eprintln!(
-            "  {:<28} {:<8} {:>10.1} samples/s",
-            row.workload, row.backend, row.median_per_s
+            "  {:<28} {:<8} {:>10.1} samples/s {:>8.0} allocations/step {:>9.2} MB/step",
+            row.workload,
+            row.backend,
+            row.median_per_s,
+            row.allocs_per_step,
+            row.alloc_bytes_per_step / 1e6
         );
         Some(row)
     }
@@ -468,6 +481,7 @@ impl Job for EpochJob {
         order.shuffle(&mut rng);
         let mut model = reference_ae().init::<B>(&device);
         let mut optim = FlushingAdam::default().init();
+        let allocated = stats_alloc::Region::new(crate::ALLOCATOR);
         let start = Instant::now();
         for chunk in order.chunks(EPOCH_BATCH) {
             let batch: Batch<B> = BatchSource::<B>::batch(&data, chunk, &device);
@@ -477,6 +491,8 @@ impl Job for EpochJob {
         }
         B::sync(&device).expect("device sync");
         let rate = EPOCH_ROWS as f64 / start.elapsed().as_secs_f64();
+        let allocated = allocated.change();
+        let steps = EPOCH_ROWS.div_ceil(EPOCH_BATCH) as f64;
         Ok(BenchRow {
             workload: "mlp_ae_epoch".into(),
             backend: self.backend.to_string(),
@@ -487,6 +503,8 @@ impl Job for EpochJob {
             flop_per_sample: Some(AE_TRAIN_FLOPS),
             gflops: Some(rate * AE_TRAIN_FLOPS as f64 / 1e9),
             peak_rss_mb: peak_rss_mb(),
+            allocs_per_step: allocated.allocations as f64 / steps,
+            alloc_bytes_per_step: allocated.bytes_allocated as f64 / steps,
         })
     }
 }
@@ -540,20 +558,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "{:<22} {:<8} {:>5} {:>12} {:>21} {:>8} {:>9}",
-        "workload", "backend", "batch", "samples/s", "min-max", "GFLOP/s", "peak MB"
+        "{:<22} {:<8} {:>5} {:>12} {:>21} {:>8} {:>9} {:>10} {:>9}",
+        "workload", "backend", "batch", "samples/s", "min-max", "GFLOP/s", "peak MB", "allocs/st", "MB/step"
     );
     let or_dash = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     for r in &rows {
         println!(
-            "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8} {:>9}",
+            "{:<22} {:<8} {:>5} {:>12.1} {:>21} {:>8} {:>9} {:>10.0} {:>9.2}",
             r.workload,
             r.backend,
             r.batch,
             r.median_per_s,
             format!("{:.0}-{:.0}", r.min_per_s, r.max_per_s),
             or_dash(r.gflops),
-            or_dash(r.peak_rss_mb)
+            or_dash(r.peak_rss_mb),
+            r.allocs_per_step,
+            r.alloc_bytes_per_step / 1e6
         );
     }
     if let Some(path) = &args.json {
