@@ -367,16 +367,24 @@ fn fast_dense_matches_burn<T: Backend>() {
                 .assert_approx_eq::<f32>(&expected, tol);
             let up = Tensor::<A<T>, 2>::from_data(up.clone(), &device);
             let (ga, gb) = ((ya * up.clone()).sum().backward(), (yb * up).sum().backward());
+            // burn-ndarray's own softplus gradient is the one reference off by more: its bias
+            // gradient differed from ours by up to 5e-4 at 128x784->512, where burn-flex's and
+            // ours agree within 6e-6 (the same host code runs on both), so it gets 1e-3.
+            let grad_tol = if activation == Activation::Softplus && T::name(&device) == "ndarray" {
+                Tolerance::rel_abs(1e-3, 1e-3)
+            } else {
+                tol
+            };
             let same = |a: Option<Tensor<T, 2>>, b: Option<Tensor<T, 2>>| {
                 a.unwrap()
                     .into_data()
-                    .assert_approx_eq::<f32>(&b.unwrap().into_data(), tol)
+                    .assert_approx_eq::<f32>(&b.unwrap().into_data(), grad_tol)
             };
             same(xa.grad(&ga), xb.grad(&gb));
             ba.grad(&ga)
                 .unwrap()
                 .into_data()
-                .assert_approx_eq::<f32>(&bb.grad(&gb).unwrap().into_data(), tol);
+                .assert_approx_eq::<f32>(&bb.grad(&gb).unwrap().into_data(), grad_tol);
             if weight_grad {
                 same(wa.grad(&ga), wb.grad(&gb));
             } else {
