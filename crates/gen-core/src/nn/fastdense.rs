@@ -437,7 +437,7 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     p = p * f + 8.333_452e-3;
     p = p * f + 4.166_579_6e-2;
     p = p * f + 1.666_666_5e-1;
-    p = p * f + 5.000_000_1e-1;
+    p = p * f + 0.5;
     let e = p * f * f + f + 1.0;
     e * f32::from_bits((exponent as u32) << 23)
 }
