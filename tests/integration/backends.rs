@@ -342,7 +342,15 @@ fn fast_dense_matches_burn<T: Backend>() {
         Tensor::<NdArray, 2>::random([a, b], Distribution::Normal(0.0, sd), &Default::default()).into_data()
     };
     let tol = Tolerance::rel_abs(1e-4, 1e-4);
-    for ([n, d_in, d_out], weight_grad) in [([128, 784, 512], true), ([1, 3, 7], true), ([33, 17, 65], false)] {
+    // On wgpu (a software Vulkan driver in CI, where every new kernel is compiled) one shape shows
+    // the node running on the backend's own operations; the three took 220 s there.
+    let shapes = [([33, 17, 65], false), ([128, 784, 512], true), ([1, 3, 7], true)];
+    let shapes = if T::name(&device).contains("wgpu") {
+        &shapes[..1]
+    } else {
+        &shapes[..]
+    };
+    for &([n, d_in, d_out], weight_grad) in shapes {
         // Weights of standard deviation 1/√d_in, as initialised, keep the pre-activations near
         // N(0, 1): burn's softplus is ln(1 + eᶻ) as written, infinite past z ≈ 88 in f32 (ours
         // stays finite there).

@@ -540,8 +540,10 @@ mod tests {
     #[test]
     fn fused_matches_burn_for_every_activation() {
         for activation in Activation::ALL {
-            // Large enough for the parallel sweeps, and batch 1 with odd widths.
-            check(128, 96, 300, activation, 1.0);
+            // The reference MLP's widest layer at batch 128, one above the parallel sweeps'
+            // threshold (2¹⁸ values, several blocks), and batch 1 with odd widths.
+            check(128, 96, 784, activation, 1.0);
+            check(520, 8, 512, activation, 1.0);
             check(1, 7, 5, activation, 3.0);
         }
     }
