@@ -128,14 +128,7 @@ mod tests {
         let pts = [-2.0f32, -0.7, 0.3, 1.5];
         let x = Tensor::<TestBackend, 1>::from_floats(pts, &device);
         let h = 1e-2f32;
-        for a in [
-            Activation::Relu,
-            Activation::LeakyRelu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-            Activation::Softplus,
-            Activation::Identity,
-        ] {
+        for a in Activation::ALL {
             let d: Vec<f32> = a
                 .derivative(x.clone(), a.forward(x.clone()))
                 .into_data()
@@ -152,14 +145,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for a in [
-            Activation::Relu,
-            Activation::LeakyRelu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-            Activation::Softplus,
-            Activation::Identity,
-        ] {
+        for a in Activation::ALL {
             assert_eq!(a.name().parse::<Activation>().unwrap(), a);
         }
         assert!("swish".parse::<Activation>().is_err());
