@@ -192,14 +192,16 @@ impl<B: Backend> Autoencoder<B> {
     /// applied inside the decoder's last layer (one fused operation where the backend has it).
     fn recon_loss(&self, z: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
         match self.loss {
-            ReconLoss::Mse => {
-                let r = match &self.decoder {
-                    AeDecoder::Mlp(m) => m.forward_then(z, self.output_activation),
-                    AeDecoder::Conv(c) => self.output_activation.forward(c.forward(z)),
-                };
-                MseLoss.forward(r, target, Reduction::Mean)
-            }
+            ReconLoss::Mse => MseLoss.forward(self.decode_with(z, self.output_activation), target, Reduction::Mean),
             ReconLoss::Bce => BceWithLogitsLoss.forward(self.decode_logits(z), target, Reduction::Mean),
+        }
+    }
+
+    /// The decoder's output through `activation`, fused into the MLP decoder's last layer.
+    fn decode_with(&self, z: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
+        match &self.decoder {
+            AeDecoder::Mlp(m) => m.forward_then(z, activation),
+            AeDecoder::Conv(c) => activation.forward(c.forward(z)),
         }
     }
 }
@@ -223,10 +225,7 @@ impl<B: Backend> Decoder<B> for Autoencoder<B> {
             ReconLoss::Mse => self.output_activation,
             ReconLoss::Bce => Activation::Sigmoid,
         };
-        match &self.decoder {
-            AeDecoder::Mlp(m) => m.forward_then(z, activation),
-            AeDecoder::Conv(c) => activation.forward(c.forward(z)),
-        }
+        self.decode_with(z, activation)
     }
 }
 
