@@ -254,12 +254,14 @@ impl Geometry {
     }
 
     /// The side of a transposed convolution's output along `side`, from its input side `len`.
+    #[inline]
     fn transposed_side(&self, side: usize, len: usize, padding_out: usize) -> usize {
         ((len - 1) * self.stride[side] + self.dilation[side] * (self.kernel[side] - 1) + padding_out + 1)
             .saturating_sub(2 * self.padding[side])
     }
 
     /// The number of window positions along `side` of a map whose side is `len`.
+    #[inline]
     fn windows(&self, side: usize, len: usize) -> usize {
         (len + 2 * self.padding[side]).saturating_sub(self.dilation[side] * (self.kernel[side] - 1) + 1)
             / self.stride[side]
@@ -267,6 +269,7 @@ impl Geometry {
     }
 
     /// The source offset of window element `k` at position `o` along `side`, if inside `len`.
+    #[inline]
     fn source(&self, side: usize, o: usize, k: usize, len: usize) -> Option<usize> {
         let i = (o * self.stride[side] + k * self.dilation[side]).wrapping_sub(self.padding[side]);
         (i < len).then_some(i)
@@ -274,6 +277,7 @@ impl Geometry {
 }
 
 /// `[N, c, l]` to `[N·l, c]`: one row per sample and position. The samples run in parallel.
+#[inline]
 fn to_rows(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
     let mut rows = vec![0.0f32; n * c * l];
     rows.par_chunks_mut(l * c)
@@ -289,6 +293,7 @@ fn to_rows(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
 }
 
 /// `[N·l, c]` to `[N, c, l]`, the inverse of [`to_rows`].
+#[inline]
 fn from_rows(rows: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
     let mut t = vec![0.0f32; n * c * l];
     t.par_chunks_mut(c * l)
@@ -307,6 +312,7 @@ fn from_rows(rows: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
 /// zero outside the map. The map comes as rows (`[N·h·w, c]`, channels last), so each window
 /// is `k_h·k_w` copies of `c` contiguous values; the columns are ordered (row, column,
 /// channel). The samples run in parallel.
+#[inline]
 fn im2col(rows: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
     let [kh, kw] = geo.kernel;
     let (positions, width) = (oh * ow, kh * kw * c);
@@ -330,6 +336,7 @@ fn im2col(rows: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Ge
 
 /// col2im, the adjoint of [`im2col`]: each row's window added back into the map, returned as
 /// rows (`[N·h·w, c]`). The samples run in parallel.
+#[inline]
 fn col2im(cols: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
     let [kh, kw] = geo.kernel;
     let (positions, width) = (oh * ow, kh * kw * c);

@@ -221,11 +221,16 @@ fn pre_activation_grad<I: Backend>(
 
 /// Rows per block of a parallel sweep over a `[_, width]` matrix of `len` values, or `None`
 /// when one thread should sweep it all.
+#[inline]
 fn block_rows(len: usize, width: usize) -> Option<usize> {
     (len >= PARALLEL_MIN && width > 0).then(|| (PARALLEL_MIN / 2 / width).max(1))
 }
 
 /// `y ← act(y + b)` row by row, and `d ← act'(y + b)` when asked.
+///
+/// `#[inline]` so that it is compiled in the crate that instantiates the layer for a backend
+/// (see [`super::host`], "Where the host loops are compiled").
+#[inline]
 fn activate(y: &mut [f32], derivative: Option<&mut [f32]>, bias: &[f32], activation: Activation) {
     let width = bias.len();
     let sweep = |y: &mut [f32], derivative: Option<&mut [f32]>| {
@@ -316,7 +321,8 @@ fn activate_block(y: &mut [f32], derivative: Option<&mut [f32]>, bias: &[f32], a
 }
 
 /// `g ← g ⊙ d` (when `d` is given) and the column sums of the result (when `want_sums`), in one
-/// sweep.
+/// sweep. `#[inline]` like [`activate`].
+#[inline]
 fn scale_and_sum_columns(g: &mut [f32], derivative: Option<&[f32]>, width: usize, want_sums: bool) -> Option<Vec<f32>> {
     if derivative.is_none() && !want_sums {
         return None;

@@ -4,6 +4,15 @@
 //! The table lets models generic over any [`Backend`](burn::tensor::backend::Backend) find an
 //! operation of ours for the backends a binary registered, without an extra trait bound.
 //! [`fastconv`](super::fastconv) and [`fastdense`](super::fastdense) each keep one.
+//!
+//! # Where the host loops are compiled
+//! The loops over host memory (activation passes, im2col, layout changes) are not generic, so
+//! without `#[inline]` they would be compiled once, in gen-core, with gen-core's optimisation
+//! level; this workspace builds the library crates at `opt-level = 1` (Cargo.toml), where LLVM
+//! does not vectorise loops, and the passes ran on scalar instructions (`objdump` of the `gen`
+//! binary: no `zmm` register in the AVX-512 copy of the activation pass). Each is `#[inline]`, so
+//! it is compiled in the crate that instantiates the generic layer for a backend (`gen-cli`, or a
+//! user's binary), at that crate's level.
 
 use std::any::{Any, TypeId};
 use std::sync::RwLock;
