@@ -3,6 +3,10 @@
 //! of each workload both implement, and the peak memory of one MNIST-sized training epoch on each
 //! side.
 //!
+//! The reference has no convolutional autoencoder or VAE: `xtask/bench/torch_conv.py` trains the
+//! architectures of `gen bench`'s `conv_ae_train` and `conv_vae_train` with PyTorch, and runs
+//! right after the reference in each round; its rows join the reference's.
+//!
 //! Each round runs the whole `gen bench` table and then the whole PyTorch table; a workload's
 //! ratio is the median over rounds of the ratio within a round, so both sides of a ratio ran
 //! minutes apart, never hours. The rows go to `target/bench/bench.json`.
@@ -17,12 +21,15 @@ use serde_json::{Value, json};
 
 /// The PyTorch reference's workloads (by the prefix of their names) and the `gen bench` rows
 /// that run the same model on the same batch.
-const MATCHED: [(&str, &str); 5] = [
+const MATCHED: [(&str, &str); 7] = [
     ("(a)", "mlp_ae_train"),
     ("(b)", "mlp_vae_train"),
     ("(c)", "cae_784_256_train"),
     ("(d)", "dcgan_train"),
     ("(e)", "encoder_inference"),
+    // xtask/bench/torch_conv.py
+    ("(f)", "conv_ae_train"),
+    ("(g)", "conv_vae_train"),
 ];
 
 struct Options {
@@ -54,8 +61,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     "usage: cargo xtask bench [--rounds N] [--no-epoch] [GEN BENCH ARGS…]\n\
                      \n\
                      Runs `gen bench` (release) and, when GEN_TORCH_PYTHON names a Python with torch\n\
-                     (or ~/torch-ref/bin/python exists), ../shared/bench/torch_reference.py, one after\n\
-                     the other, N rounds (default 3); then one MNIST-sized epoch on each side for peak\n\
+                     (or ~/torch-ref/bin/python exists), ../shared/bench/torch_reference.py and\n\
+                     xtask/bench/torch_conv.py (the conv rows' counterparts), one after the other,\n\
+                     N rounds (default 3); then one MNIST-sized epoch on each side for peak\n\
                      memory (--no-epoch skips it). Other arguments go to `gen bench`, for example\n\
                      `--backend wgpu` (see `gen bench --help`). Rows: target/bench/bench.json."
                 );
@@ -170,6 +178,7 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
     let script = root.join("../shared/bench/torch_reference.py");
+    let conv_script = root.join("xtask/bench/torch_conv.py");
     let torch = torch.filter(|_| script.is_file());
     if torch.is_none() {
         println!(
@@ -199,7 +208,15 @@ pub fn bench(root: &Path, args: &[String], gen_bin: PathBuf, torch: Option<PathB
             c.arg(&script).args(["--threads", "2", "--json"]).arg(&torch_json);
             c.stdout(Stdio::null());
             crate::run(c)?;
-            torch_rounds.push(read_rows(&torch_json)?);
+            let mut rows = read_rows(&torch_json)?;
+            eprintln!("== round {round}/{}: PyTorch convolutional counterparts", o.rounds);
+            let conv_json = out.join(format!("torch-conv-{round}.json"));
+            let mut c = Command::new(py);
+            c.arg(&conv_script).args(["--threads", "2", "--json"]).arg(&conv_json);
+            c.stdout(Stdio::null());
+            crate::run(c)?;
+            rows.extend(read_rows(&conv_json)?);
+            torch_rounds.push(rows);
         }
     }
 
@@ -374,11 +391,13 @@ mod tests {
         let rows = vec![
             json!({"workload": "(a) MLP AE train", "median_per_s": 100.0}),
             json!({"workload": "(c) Contractive AE train", "median_per_s": 50.0}),
+            json!({"workload": "(f) Conv AE train", "median_per_s": 20.0}),
         ];
         assert_eq!(torch_rate(&rows, "mlp_ae_train"), Some(100.0));
         assert_eq!(torch_rate(&rows, "cae_784_256_train"), Some(50.0));
         assert_eq!(torch_rate(&rows, "mlp_vae_train"), None);
-        assert_eq!(torch_rate(&rows, "conv_ae_train"), None);
+        assert_eq!(torch_rate(&rows, "conv_ae_train"), Some(20.0));
+        assert_eq!(torch_rate(&rows, "conv_vae_train"), None);
     }
 
     #[test]
