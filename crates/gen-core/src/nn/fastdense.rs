@@ -9,10 +9,12 @@
 //!
 //! | | work |
 //! |---|---|
-//! | forward | `z = x·W` (the backend's product), then per element `y = act(z + b)` and, when a graph is recorded, `d = act'(z + b)`, in one pass |
+//! | forward | `z = x·W` (faer's product), then per element `y = act(z + b)` and, when a graph is recorded, `d = act'(z + b)`, in one pass |
 //! | backward | `g ← g ⊙ d` with the column sums `∂b = Σ_rows g` in the same pass, then `∂x = g·Wᵀ` and `∂W = xᵀ·g` |
 //!
-//! The pass runs on host memory (for `f32` tensors of Flex and ndarray), over row blocks in
+//! The products are faer's, written into buffers of ours and reading Flex tensors in place (the
+//! transposes are views; ARCHITECTURE.md, "Matrix products of our own"). The pass runs on host memory (for `f32`
+//! tensors of Flex and ndarray), over row blocks in
 //! parallel when the matrix is large enough to pay for the hand-off, and the exponentials of the
 //! sigmoid, tanh and softplus are a branch-free polynomial ([`exp_nonpositive`]) compiled for the
 //! CPU's vector instructions at run time (pulp's dispatch), instead of one `expf` call per value.
@@ -38,7 +40,9 @@ use burn::tensor::ops::FloatTensor;
 use rayon::prelude::*;
 
 use super::Activation;
-use super::host::{Erased, Registry, float, host_tensor, on_host, tensor, unerase, values};
+use faer::MatRef;
+
+use super::host::{Erased, Registry, dims2, float, host_tensor, matmul, on_host, tensor, unerase, values, with_matrix};
 
 /// Matrices with fewer values than this are swept by one thread: waking rayon's second thread
 /// costs about as much as a vectorised pass over a quarter of a million values, and the thread
@@ -116,15 +120,39 @@ impl<I: Backend> Backward<I, 3> for DenseBackward {
         let (x_state, weight_state, derivative) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
         let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
-        let (g, bias_grad) = pre_activation_grad::<I>(grad, derivative, node_bias.is_some());
+        let want_bias = node_bias.is_some();
+        let host = on_host::<I>(&[&grad, &x, &weight]) && derivative.as_ref().is_none_or(|d| on_host::<I>(&[d]));
+        if !host {
+            let (g, bias_grad) = pre_activation_grad::<I>(grad, derivative, want_bias);
+            if let Some(node) = node_x {
+                grads.register::<I>(node.id, I::float_matmul(g.clone(), I::float_transpose(weight)));
+            }
+            if let Some(node) = node_weight {
+                grads.register::<I>(node.id, I::float_matmul(I::float_transpose(x), g));
+            }
+            if let (Some(node), Some(bias_grad)) = (node_bias, bias_grad) {
+                grads.register::<I>(node.id, bias_grad);
+            }
+            return;
+        }
+        // On the host: `g ⊙ d` in place, then the two products read `g`, `x` and `W` where they
+        // lie (transposes are views).
+        let device = I::float_device(&grad);
+        let ([n, d_out], [_, d_in]) = (dims2::<I>(&grad), dims2::<I>(&x));
+        let mut g = values(tensor::<I, 2>(grad));
+        let derivative = derivative.map(|d| values(tensor::<I, 2>(d)));
+        let sums = scale_and_sum_columns(&mut g, derivative.as_deref(), d_out, want_bias);
+        let g = MatRef::from_row_major_slice(&g, n, d_out);
         if let Some(node) = node_x {
-            grads.register::<I>(node.id, I::float_matmul(g.clone(), I::float_transpose(weight)));
+            let dx = with_matrix::<I, _>(&weight, |w| matmul(g, w.transpose()));
+            grads.register::<I>(node.id, float(host_tensor::<I, 2>(dx, [n, d_in], &device)));
         }
         if let Some(node) = node_weight {
-            grads.register::<I>(node.id, I::float_matmul(I::float_transpose(x), g));
+            let dw = with_matrix::<I, _>(&x, |x| matmul(x.transpose(), g));
+            grads.register::<I>(node.id, float(host_tensor::<I, 2>(dw, [d_in, d_out], &device)));
         }
-        if let (Some(node), Some(bias_grad)) = (node_bias, bias_grad) {
-            grads.register::<I>(node.id, bias_grad);
+        if let (Some(node), Some(sums)) = (node_bias, sums) {
+            grads.register::<I>(node.id, float(host_tensor::<I, 1>(sums, [d_out], &device)));
         }
     }
 }
@@ -175,48 +203,32 @@ fn forward<I: Backend>(
         return (float(y), derivative);
     }
     let device = I::float_device(&x);
-    let z = tensor::<I, 2>(I::float_matmul(x, weight));
-    let [n, d_out] = z.dims();
+    let ([n, _], [_, d_out]) = (dims2::<I>(&x), dims2::<I>(&weight));
+    let mut y = with_matrix::<I, _>(&x, |x| with_matrix::<I, _>(&weight, |w| matmul(x, w)));
     let bias = values(tensor::<I, 1>(bias));
-    let mut y = values(z);
     let mut derivative = keep_derivative.then(|| vec![0.0f32; n * d_out]);
     activate(&mut y, derivative.as_deref_mut(), &bias, activation);
     (
-        float(y.into_tensor::<I, 2>(&device)),
+        float(host_tensor::<I, 2>(y, [n, d_out], &device)),
         derivative.map(|d| float(host_tensor::<I, 2>(d, [n, d_out], &device))),
     )
 }
 
-/// The gradient at the pre-activation, `g ⊙ d`, and, when `want_bias`, its column sums.
+/// The gradient at the pre-activation, `g ⊙ d`, and, when `want_bias`, its column sums, in the
+/// backend's operations (tensors off the host).
 fn pre_activation_grad<I: Backend>(
     grad: FloatTensor<I>,
     derivative: Option<FloatTensor<I>>,
     want_bias: bool,
 ) -> (FloatTensor<I>, Option<FloatTensor<I>>) {
-    let host = match &derivative {
-        Some(d) => on_host::<I>(&[&grad, d]),
-        None => on_host::<I>(&[&grad]),
-    };
-    if !host {
-        let g = tensor::<I, 2>(grad);
-        let g = match derivative {
-            Some(d) => g * tensor::<I, 2>(d),
-            None => g,
-        };
-        let d_out = g.dims()[1];
-        let bias_grad = want_bias.then(|| float(g.clone().sum_dim(0).reshape([d_out])));
-        return (float(g), bias_grad);
-    }
-    let device = I::float_device(&grad);
     let g = tensor::<I, 2>(grad);
+    let g = match derivative {
+        Some(d) => g * tensor::<I, 2>(d),
+        None => g,
+    };
     let d_out = g.dims()[1];
-    let mut g = values(g);
-    let derivative = derivative.map(|d| values(tensor::<I, 2>(d)));
-    let sums = scale_and_sum_columns(&mut g, derivative.as_deref(), d_out, want_bias);
-    (
-        float(g.into_tensor::<I, 2>(&device)),
-        sums.map(|s| float(host_tensor::<I, 1>(s, [d_out], &device))),
-    )
+    let bias_grad = want_bias.then(|| float(g.clone().sum_dim(0).reshape([d_out])));
+    (float(g), bias_grad)
 }
 
 /// Rows per block of a parallel sweep over a `[_, width]` matrix of `len` values, or `None`
@@ -229,7 +241,7 @@ fn block_rows(len: usize, width: usize) -> Option<usize> {
 /// `y ← act(y + b)` row by row, and `d ← act'(y + b)` when asked.
 ///
 /// `#[inline]` so that it is compiled in the crate that instantiates the layer for a backend
-/// (see [`super::host`], "Where the host loops are compiled").
+/// (ARCHITECTURE.md, "Where the host loops are compiled").
 #[inline]
 fn activate(y: &mut [f32], derivative: Option<&mut [f32]>, bias: &[f32], activation: Activation) {
     let width = bias.len();
@@ -496,12 +508,24 @@ mod tests {
     /// every output's gradient differs) against burn's operations.
     fn check(n: usize, d_in: usize, d_out: usize, activation: Activation, scale: f32) {
         let _guard = registered();
-        type A = TestAutodiffBackend;
         let device = Default::default();
         let dist = Distribution::Uniform(-scale as f64, scale as f64);
         let x0 = Tensor::<TestBackend, 2>::random([n, d_in], dist, &device);
         let w0 = Tensor::<TestBackend, 2>::random([d_in, d_out], dist, &device);
         let b0 = Tensor::<TestBackend, 1>::random([d_out], dist, &device);
+        compare(x0, w0, b0, activation);
+    }
+
+    /// [`check`] on given tensors (views with strides included).
+    fn compare(
+        x0: Tensor<TestBackend, 2>,
+        w0: Tensor<TestBackend, 2>,
+        b0: Tensor<TestBackend, 1>,
+        activation: Activation,
+    ) {
+        type A = TestAutodiffBackend;
+        let device = x0.device();
+        let ([n, d_in], [_, d_out]) = (x0.dims(), w0.dims());
         let r = Tensor::<TestBackend, 2>::random([n, d_out], Distribution::Normal(0.0, 1.0), &device);
         let run = |fused: bool| {
             let x = Tensor::<A, 2>::from_inner(x0.clone()).require_grad();
@@ -541,6 +565,25 @@ mod tests {
         // Inference (no autodiff) takes the inner backend's entry.
         let y = dense(x0.clone(), w0.clone(), b0.clone(), activation).into_data();
         y.assert_approx_eq::<f32>(&fused.0, tol);
+    }
+
+    /// Operands that are views: a transposed input and weight (read in place, by columns) and a
+    /// slice of a wider matrix (neither by rows nor by columns, so copied out first).
+    #[test]
+    fn strided_operands_match_burn() {
+        let _guard = registered();
+        let device = Default::default();
+        let dist = Distribution::Uniform(-1.0, 1.0);
+        let x_t = Tensor::<TestBackend, 2>::random([40, 9], dist, &device);
+        let w = Tensor::<TestBackend, 2>::random([40, 13], dist, &device);
+        let w_t = Tensor::<TestBackend, 2>::random([13, 40], dist, &device);
+        let wide = Tensor::<TestBackend, 2>::random([9, 50], dist, &device);
+        let b = Tensor::<TestBackend, 1>::random([13], dist, &device);
+        for activation in [Activation::Identity, Activation::Sigmoid] {
+            compare(x_t.clone().transpose(), w.clone(), b.clone(), activation);
+            compare(x_t.clone().transpose(), w_t.clone().transpose(), b.clone(), activation);
+            compare(wide.clone().slice([0..9, 5..45]), w.clone(), b.clone(), activation);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What the host-memory operations share: a table of them keyed by a backend's `TypeId`, and the
-//! moves of tensors to and from host buffers.
+//! What the host-memory operations share: a table of them keyed by a backend's `TypeId`, the
+//! moves of tensors to and from host buffers, and the matrix product ([`matmul`], faer's, on
+//! matrices read in place by [`with_matrix`]).
 //!
 //! The table lets models generic over any [`Backend`](burn::tensor::backend::Backend) find an
 //! operation of ours for the backends a binary registered, without an extra trait bound.
@@ -20,6 +21,7 @@ use std::sync::RwLock;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// A tensor (or any value) moved through a type-erased function pointer.
 pub(crate) type Erased = Box<dyn Any>;
@@ -65,7 +67,7 @@ pub(crate) fn tensor<B: Backend, const D: usize>(p: FloatTensor<B>) -> Tensor<B,
 
 /// A tensor's `f32` values in host memory, read and written in place: moved out of the tensor
 /// without a copy when it is contiguous and uniquely owned (as the outputs of Flex's and
-/// ndarray's operations are), and moved back the same way by [`HostValues::into_tensor`].
+/// ndarray's operations are).
 /// (`TensorData::into_vec` would copy: Flex allocates with a wider alignment than a `Vec<f32>`'s.)
 pub(crate) struct HostValues(TensorData);
 
@@ -80,13 +82,6 @@ impl std::ops::Deref for HostValues {
 impl std::ops::DerefMut for HostValues {
     fn deref_mut(&mut self) -> &mut [f32] {
         self.0.as_mut_slice().expect("the host path runs on f32 tensors")
-    }
-}
-
-impl HostValues {
-    /// The values back in a tensor of their shape.
-    pub(crate) fn into_tensor<I: Backend, const D: usize>(self, device: &I::Device) -> Tensor<I, D> {
-        Tensor::from_data(self.0, device)
     }
 }
 
@@ -111,4 +106,145 @@ pub(crate) fn on_host<I: Backend>(tensors: &[&FloatTensor<I>]) -> bool {
         && tensors
             .first()
             .is_some_and(|t| matches!(I::name(&I::float_device(t)).as_str(), "flex" | "ndarray"))
+}
+
+/// Products with fewer multiply-adds than this run on one thread: at 128x256x32 (a million) faer's
+/// product on both cores ran at a third of its one-thread speed, from 128x512x256 (16 million)
+/// up it was faster (this 2-core machine, ARCHITECTURE.md, "Matrix products of our own").
+const PARALLEL_MIN_MACS: usize = 1 << 22;
+
+/// `a · b` as a row-major `Vec` of `a.nrows() x b.ncols()` values, by faer's product; on the
+/// threads of rayon's pool when it is large enough to pay for the hand-off.
+///
+/// # Panics
+/// If the inner dimensions differ.
+pub(crate) fn matmul(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
+    assert_eq!(a.ncols(), b.nrows(), "matmul: inner dimensions differ");
+    let (m, n) = (a.nrows(), b.ncols());
+    let mut out = vec![0.0f32; m * n];
+    let parts = if m * n * a.ncols() < PARALLEL_MIN_MACS {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    product(MatMut::from_row_major_slice_mut(&mut out, m, n), a, b, parts);
+    out
+}
+
+/// `dst ← a · b` in `parts` blocks of the output, halved along its longer side and run by
+/// `rayon::join`, each block one thread's faer product. (faer's own parallel product runs on
+/// spin barriers of its own over rayon's threads; on this 2-core machine the split measured
+/// faster at every shape of the reference models: 190 against 168 GFLOP/s at 128x784x512, 197
+/// against 173 at the DCGAN's 3136x128x1024.)
+fn product(dst: MatMut<'_, f32>, a: MatRef<'_, f32>, b: MatRef<'_, f32>, parts: usize) {
+    /// Halves are cut at multiples of the micro-kernel's tile.
+    const TILE: usize = 16;
+    let (m, n) = (dst.nrows(), dst.ncols());
+    if parts < 2 || m.max(n) < 2 * TILE {
+        faer::linalg::matmul::matmul(dst, Accum::Replace, a, b, 1.0, Par::Seq);
+    } else if m >= n {
+        let mid = (m / 2).next_multiple_of(TILE).min(m);
+        let ((top, bottom), (a_top, a_bottom)) = (dst.split_at_row_mut(mid), a.split_at_row(mid));
+        rayon::join(
+            || product(top, a_top, b, parts / 2),
+            || product(bottom, a_bottom, b, parts - parts / 2),
+        );
+    } else {
+        let mid = (n / 2).next_multiple_of(TILE).min(n);
+        let ((left, right), (b_left, b_right)) = (dst.split_at_col_mut(mid), b.split_at_col(mid));
+        rayon::join(
+            || product(left, a, b_left, parts / 2),
+            || product(right, a, b_right, parts - parts / 2),
+        );
+    }
+}
+
+/// The rows and columns of a matrix tensor.
+pub(crate) fn dims2<I: Backend>(t: &FloatTensor<I>) -> [usize; 2] {
+    t.shape().dims::<2>()
+}
+
+/// Calls `f` with the values of the matrix `t` (an `f32` tensor in host memory): borrowed in place
+/// from a Flex tensor laid out by rows or by columns (a transposed view), otherwise copied out.
+pub(crate) fn with_matrix<I: Backend, R>(t: &FloatTensor<I>, f: impl FnOnce(MatRef<'_, f32>) -> R) -> R {
+    #[cfg(feature = "flex")]
+    if let Some(view) = (t as &dyn Any)
+        .downcast_ref::<burn::backend::flex::FlexTensor>()
+        .and_then(flex_matrix)
+    {
+        return f(view);
+    }
+    let [rows, cols] = dims2::<I>(t);
+    let data = values(tensor::<I, 2>(t.clone()));
+    f(MatRef::from_row_major_slice(&data, rows, cols))
+}
+
+/// A Flex matrix's values in place, if they are laid out by rows or by columns.
+#[cfg(feature = "flex")]
+fn flex_matrix(t: &burn::backend::flex::FlexTensor) -> Option<MatRef<'_, f32>> {
+    let layout = t.layout();
+    if t.dtype() != DType::F32 || layout.shape().num_dims() != 2 {
+        return None;
+    }
+    let [rows, cols] = layout.shape().dims::<2>();
+    let start = layout.start_offset();
+    let values = t.storage::<f32>().get(start..start + rows * cols)?;
+    match *layout.strides() {
+        [r, c] if (c == 1 || cols <= 1) && (r == cols as isize || rows <= 1) => {
+            Some(MatRef::from_row_major_slice(values, rows, cols))
+        }
+        [r, c] if (r == 1 || rows <= 1) && (c == rows as isize || cols <= 1) => {
+            Some(MatRef::from_column_major_slice(values, rows, cols))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `matmul` against the textbook triple loop, on one thread and split (above the threshold,
+    /// along rows and along columns), with operands by rows and transposed.
+    #[test]
+    fn products_match_the_triple_loop() {
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 2),
+            (0, 3, 4),
+            (4, 0, 3),
+            (33, 7, 65),
+            (700, 30, 201),
+            (70, 30, 2001),
+        ];
+        for (m, k, n) in shapes {
+            for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 17) as f32 / 17.0 - 0.5).collect();
+                // Stored transposed when `_t`: then the view is the transpose of a row-major slice.
+                let a_view = if a_t {
+                    MatRef::from_row_major_slice(&a, k, m).transpose()
+                } else {
+                    MatRef::from_row_major_slice(&a, m, k)
+                };
+                let b_view = if b_t {
+                    MatRef::from_row_major_slice(&b, n, k).transpose()
+                } else {
+                    MatRef::from_row_major_slice(&b, k, n)
+                };
+                let got = matmul(a_view, b_view);
+                assert_eq!(got.len(), m * n);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: f32 = (0..k).map(|l| a_view[(i, l)] * b_view[(l, j)]).sum();
+                        let v = got[i * n + j];
+                        assert!(
+                            (v - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{m}x{k}x{n} (transposed {a_t}, {b_t}) at ({i}, {j}): {v} against {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
