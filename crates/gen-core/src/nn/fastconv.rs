@@ -8,19 +8,22 @@
 //! channel dimensions of two maps (strided copies) and runs a convolution whose kernel is the
 //! output gradient.
 //!
-//! Here the passes that were slow are one product over the whole batch, with maps as rows
-//! (`[N·h·w, c]`, channels last) and windows as im2col rows (`[N·oh·ow, k_h·k_w·c]`):
+//! Here every pass is one product over the whole batch, with the positions of all samples as
+//! the columns (`[c, N·h·w]`, channel-major) and windows as im2col columns
+//! (`[c·k_h·k_w, N·oh·ow]`):
 //!
 //! | | forward | input gradient | weight gradient |
 //! |---|---|---|---|
-//! | `conv2d` | `cols(x) · Wᵀ` | `col2im(G · W)`\* | `Gᵀ · cols(x)` |
-//! | `conv_transpose2d` | `col2im(X · W)`\* | `cols(G) · Wᵀ` | `Xᵀ · cols(G)` |
+//! | `conv2d` | `W · cols(x)` | `col2im(Wᵀ · G)` | `G · cols(x)ᵀ` |
+//! | `conv_transpose2d` | `col2im(Wᵀ · X)` | `W · cols(G)` | `X · cols(G)ᵀ` |
 //!
-//! with `W` the weight as a matrix, `X` the input and `G` the output gradient as rows. The
-//! im2col, col2im and layout changes are loops over host memory, parallel over the samples; the
-//! products are the backend's matmul. \*The two col2im passes replace a transposed convolution:
-//! on ndarray, whose own is plain nested loops; Flex keeps its own, which measured faster than
-//! ours (`cargo xtask bench`, `conv_*_train`).
+//! with `W` the weight as the matrix it is in memory (`[c_out, c_in·k_h·k_w]` for `conv2d`,
+//! `[c_in, c_out·k_h·k_w]` for `conv_transpose2d`, so neither it nor its gradient is ever
+//! permuted), `X` the input and `G` the output gradient channel-major. im2col reads and col2im
+//! writes the tensors' own `[N, c, h, w]` layout, a line of the map at a time; both run in
+//! parallel (over im2col's rows and col2im's planes), and the products are faer's
+//! (`host::matmul`, split over rayon's threads when large). The inputs are read
+//! in place (borrowed from a contiguous Flex tensor).
 //!
 //! # Using it
 //! [`conv2d`] and [`conv_transpose2d`] take the arguments of burn's functions of the same names
@@ -33,6 +36,7 @@
 
 use std::any::TypeId;
 
+use faer::MatRef;
 use rayon::prelude::*;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -42,18 +46,18 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
+use burn::tensor::{Tensor, TensorMetadata};
 
-use super::host::{Erased, Registry, float, host_tensor, on_host, tensor, unerase, values};
+use super::host::{Erased, Registry, float, host_tensor, matmul, on_host, tensor, unerase, with_values};
 use super::per_sample_channels;
 
-/// The fast operations of one backend, behind type erasure.
+/// The fast operations of one backend, behind type erasure: input, weight, optional bias.
 #[derive(Clone, Copy)]
 struct Entry {
-    conv2d: fn(Erased, Erased, ConvOptions<2>) -> Erased,
-    conv_transpose2d: fn(Erased, Erased, ConvTransposeOptions<2>) -> Erased,
+    conv2d: fn(Erased, Erased, Option<Erased>, ConvOptions<2>) -> Erased,
+    conv_transpose2d: fn(Erased, Erased, Option<Erased>, ConvTransposeOptions<2>) -> Erased,
 }
 
 static REGISTRY: Registry<Entry> = Registry::new();
@@ -93,11 +97,10 @@ pub fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvOptions<2>,
 ) -> Tensor<B, 4> {
-    let out = match REGISTRY.get::<B>().map(|e| e.conv2d) {
-        Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
-        None => burn::tensor::module::conv2d(x, weight, None, options),
-    };
-    add_bias(out, bias)
+    match REGISTRY.get::<B>().map(|e| e.conv2d) {
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options)),
+        None => add_bias(burn::tensor::module::conv2d(x, weight, None, options), bias),
+    }
 }
 
 /// burn's `conv_transpose2d`, through this module's host path on registered backends.
@@ -111,14 +114,18 @@ pub fn conv_transpose2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvTransposeOptions<2>,
 ) -> Tensor<B, 4> {
-    let out = match REGISTRY.get::<B>().map(|e| e.conv_transpose2d) {
-        Some(f) => unerase(f(Box::new(x), Box::new(weight), options)),
-        None => burn::tensor::module::conv_transpose2d(x, weight, None, options),
-    };
-    add_bias(out, bias)
+    match REGISTRY.get::<B>().map(|e| e.conv_transpose2d) {
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options)),
+        None => add_bias(burn::tensor::module::conv_transpose2d(x, weight, None, options), bias),
+    }
 }
 
-/// The bias as `[N, C, 1, 1]` per-sample channels: burn's bias gradient would swap dimensions.
+fn erase<T: 'static>(t: T) -> Erased {
+    Box::new(t)
+}
+
+/// The bias as `[N, C, 1, 1]` per-sample channels on unregistered backends: burn's bias
+/// gradient would swap dimensions.
 fn add_bias<B: Backend>(out: Tensor<B, 4>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 4> {
     match bias {
         Some(b) => {
@@ -156,8 +163,13 @@ pub fn conv_transpose2d_module<B: Backend>(deconv: &ConvTranspose2d<B>, x: Tenso
 trait ConvPass: Default + Send + std::fmt::Debug + 'static {
     type Options: Clone + Send + std::fmt::Debug + 'static;
 
-    /// The output, without bias.
-    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I>;
+    /// The output, with the bias added in the same pass where there is one.
+    fn forward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        bias: Option<FloatTensor<I>>,
+        options: Self::Options,
+    ) -> FloatTensor<I>;
 
     /// The input and weight gradients, those asked for.
     fn backward<I: Backend>(
@@ -170,16 +182,22 @@ trait ConvPass: Default + Send + std::fmt::Debug + 'static {
     ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>);
 }
 
-/// The autodiff node of a [`ConvPass`]: the input and the weight are its two parents.
+/// The autodiff node of a [`ConvPass`]: its parents are the input, the weight and, when `N` is
+/// 3, the bias.
 #[derive(Debug)]
 struct ConvBackward<K>(K);
 
-impl<I: Backend, K: ConvPass> Backward<I, 2> for ConvBackward<K> {
+impl<I: Backend, K: ConvPass, const N: usize> Backward<I, N> for ConvBackward<K> {
     type State = (NodeId, NodeId, K::Options);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let mut parents = ops.parents.into_iter();
+        let (node_x, node_weight) = (parents.next().flatten(), parents.next().flatten());
+        let node_bias = parents.next().flatten();
         let grad = grads.consume::<I>(&ops.node);
+        if let Some(node) = node_bias {
+            grads.register::<I>(node.id, bias_grad::<I>(&grad));
+        }
         let (x_state, weight_state, options) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
         let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
@@ -193,36 +211,99 @@ impl<I: Backend, K: ConvPass> Backward<I, 2> for ConvBackward<K> {
     }
 }
 
-/// `K`'s forward pass on `Autodiff<I>` tensors, recorded as a [`ConvBackward`] node.
-fn erased_autodiff<I: Backend, K: ConvPass>(x: Erased, weight: Erased, options: K::Options) -> Erased {
-    let x: Tensor<Autodiff<I>, 4> = unerase(x);
-    let weight: Tensor<Autodiff<I>, 4> = unerase(weight);
-    let (x, weight) = (float(x), float(weight));
-    let out = match ConvBackward(K::default())
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
-            let weight_state = prep.checkpoint(&weight);
-            let out = K::forward::<I>(x.primitive, weight.primitive, options.clone());
-            prep.finish((x_state, weight_state, options), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(x.primitive, weight.primitive, options)),
+/// `K`'s forward pass on `Autodiff<I>` tensors, recorded as a [`ConvBackward`] node with two
+/// parents, or three with a bias.
+fn erased_autodiff<I: Backend, K: ConvPass>(
+    x: Erased,
+    weight: Erased,
+    bias: Option<Erased>,
+    options: K::Options,
+) -> Erased {
+    let x = float(unerase::<Tensor<Autodiff<I>, 4>>(x));
+    let weight = float(unerase::<Tensor<Autodiff<I>, 4>>(weight));
+    let out = match bias.map(|b| float(unerase::<Tensor<Autodiff<I>, 1>>(b))) {
+        None => match ConvBackward(K::default())
+            .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
+                prep.finish(state, K::forward::<I>(x.primitive, weight.primitive, None, options))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(x.primitive, weight.primitive, None, options)),
+        },
+        Some(bias) => match ConvBackward(K::default())
+            .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
+                prep.finish(
+                    state,
+                    K::forward::<I>(x.primitive, weight.primitive, Some(bias.primitive), options),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(
+                x.primitive,
+                weight.primitive,
+                Some(bias.primitive),
+                options,
+            )),
+        },
     };
     Box::new(tensor::<Autodiff<I>, 4>(out))
 }
 
 /// `K`'s forward pass on `I` tensors, without autodiff.
-fn erased_inner<I: Backend, K: ConvPass>(x: Erased, weight: Erased, options: K::Options) -> Erased {
-    let (x, weight): (Tensor<I, 4>, Tensor<I, 4>) = (unerase(x), unerase(weight));
-    Box::new(tensor::<I, 4>(K::forward::<I>(float(x), float(weight), options)))
+fn erased_inner<I: Backend, K: ConvPass>(
+    x: Erased,
+    weight: Erased,
+    bias: Option<Erased>,
+    options: K::Options,
+) -> Erased {
+    let (x, weight) = (unerase::<Tensor<I, 4>>(x), unerase::<Tensor<I, 4>>(weight));
+    let bias = bias.map(|b| float(unerase::<Tensor<I, 1>>(b)));
+    Box::new(tensor::<I, 4>(K::forward::<I>(float(x), float(weight), bias, options)))
 }
 
 /// Whether the host path applies: `f32` tensors in host memory, no groups.
-fn host_path<I: Backend>(tensors: [&FloatTensor<I>; 2], groups: usize) -> bool {
-    groups == 1 && on_host::<I>(&tensors)
+fn host_path<I: Backend>(tensors: &[&FloatTensor<I>], groups: usize) -> bool {
+    groups == 1 && on_host::<I>(tensors)
+}
+
+/// The bias's values, copied out (a few dozen).
+fn bias_values<I: Backend>(bias: Option<&FloatTensor<I>>) -> Option<Vec<f32>> {
+    bias.map(|b| with_values::<I, 1, _>(b, <[f32]>::to_vec))
+}
+
+/// The bias gradient from the output gradient `[N, c, h, w]`: each channel's sum.
+fn bias_grad<I: Backend>(grad: &FloatTensor<I>) -> FloatTensor<I> {
+    let [n, c, h, w] = dims4::<I>(grad);
+    if !on_host::<I>(&[grad]) {
+        let g = tensor::<I, 4>(grad.clone());
+        return float(g.sum_dim(0).sum_dim(2).sum_dim(3).reshape([c]));
+    }
+    let sums = with_values::<I, 4, _>(grad, |g| {
+        (0..c)
+            .map(|ci| (0..n).map(|s| sum(&g[(s * c + ci) * h * w..][..h * w])).sum())
+            .collect()
+    });
+    float(host_tensor::<I, 1>(sums, [c], &I::float_device(grad)))
+}
+
+/// The sum of `values` in sixteen lanes (so it vectorises), then across them.
+#[inline]
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
 /// A convolution's window geometry.
@@ -268,145 +349,197 @@ impl Geometry {
             + 1
     }
 
-    /// The source offset of window element `k` at position `o` along `side`, if inside `len`.
+    /// The window positions (of `out` along `side`) whose element `k` falls inside a map side of
+    /// `len`: a range, since the source offset grows with the position.
     #[inline]
-    fn source(&self, side: usize, o: usize, k: usize, len: usize) -> Option<usize> {
-        let i = (o * self.stride[side] + k * self.dilation[side]).wrapping_sub(self.padding[side]);
-        (i < len).then_some(i)
+    fn inside(&self, side: usize, k: usize, len: usize, out: usize) -> std::ops::Range<usize> {
+        let (offset, padding, stride) = (k * self.dilation[side], self.padding[side], self.stride[side]);
+        let hi = (len + padding).saturating_sub(offset).div_ceil(stride).min(out);
+        let lo = padding.saturating_sub(offset).div_ceil(stride).min(hi);
+        lo..hi
+    }
+
+    /// The source offset of window element `k` at position `o` along `side`, for `o` in
+    /// [`inside`](Self::inside)'s range.
+    #[inline]
+    fn offset(&self, side: usize, o: usize, k: usize) -> usize {
+        o * self.stride[side] + k * self.dilation[side] - self.padding[side]
     }
 }
 
-/// `[N, c, l]` to `[N·l, c]`: one row per sample and position. The samples run in parallel.
+/// `[N, c, l]` to `[c, N·l]`: each channel's planes side by side, the layout of a product's
+/// operand whose columns are (sample, position). The channels run in parallel.
 #[inline]
-fn to_rows(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
-    let mut rows = vec![0.0f32; n * c * l];
-    rows.par_chunks_mut(l * c)
-        .zip(t.par_chunks(c * l))
-        .for_each(|(dst, src)| {
-            for (ci, plane) in src.chunks_exact(l).enumerate() {
-                for (p, &v) in plane.iter().enumerate() {
-                    dst[p * c + ci] = v;
-                }
-            }
-        });
-    rows
+fn channel_major(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * c * l];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(n * l).enumerate().for_each(|(ci, row)| {
+        for (s, dst) in row.chunks_exact_mut(l).enumerate() {
+            dst.copy_from_slice(&t[(s * c + ci) * l..][..l]);
+        }
+    });
+    out
 }
 
-/// `[N·l, c]` to `[N, c, l]`, the inverse of [`to_rows`].
+/// `[c, N·l]` back to `[N, c, l]`, the inverse of [`channel_major`], plus `bias[channel]` where
+/// there is one. The samples run in parallel.
 #[inline]
-fn from_rows(rows: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; n * c * l];
-    t.par_chunks_mut(c * l)
-        .zip(rows.par_chunks(l * c))
-        .for_each(|(dst, src)| {
-            for (p, row) in src.chunks_exact(c).enumerate() {
-                for (ci, &v) in row.iter().enumerate() {
-                    dst[ci * l + p] = v;
+fn sample_major(rows: &[f32], n: usize, c: usize, l: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * c * l];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(c * l).enumerate().for_each(|(s, sample)| {
+        for (ci, dst) in sample.chunks_exact_mut(l).enumerate() {
+            let src = &rows[(ci * n + s) * l..][..l];
+            match bias {
+                Some(bias) => {
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = v + bias[ci];
+                    }
                 }
+                None => dst.copy_from_slice(src),
             }
-        });
-    t
+        }
+    });
+    out
 }
 
-/// im2col: `[N·oh·ow, k_h·k_w·c]`, the window of a map at each of the `oh x ow` positions,
-/// zero outside the map. The map comes as rows (`[N·h·w, c]`, channels last), so each window
-/// is `k_h·k_w` copies of `c` contiguous values; the columns are ordered (row, column,
-/// channel). The samples run in parallel.
+/// im2col with the windows as columns: `[c·k_h·k_w, N·oh·ow]`, where row `(channel, a, b)` holds,
+/// for every sample and window position, the map value under the window's element `(a, b)`, zero
+/// outside the map. The map is `[N, c, h, w]`, as the tensors hold it. Each row is
+/// `N·oh` runs of `ow` values gathered from one line of the map; the rows run in parallel.
 #[inline]
-fn im2col(rows: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+fn im2col(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
     let [kh, kw] = geo.kernel;
-    let (positions, width) = (oh * ow, kh * kw * c);
-    let mut cols = vec![0.0f32; n * positions * width];
-    cols.par_chunks_mut(positions * width)
-        .zip(rows.par_chunks(h * w * c))
-        .for_each(|(sample_cols, map)| {
-            for (position, row) in sample_cols.chunks_exact_mut(width).enumerate() {
-                let (y, x) = (position / ow, position % ow);
-                for a in 0..kh {
-                    let Some(iy) = geo.source(0, y, a, h) else { continue };
-                    for b in 0..kw {
-                        let Some(ix) = geo.source(1, x, b, w) else { continue };
-                        row[(a * kw + b) * c..][..c].copy_from_slice(&map[(iy * w + ix) * c..][..c]);
+    let positions = oh * ow;
+    let mut cols = vec![0.0f32; c * kh * kw * n * positions];
+    if cols.is_empty() {
+        return cols;
+    }
+    cols.par_chunks_mut(n * positions).enumerate().for_each(|(r, row)| {
+        let (ci, a, b) = (r / (kh * kw), r / kw % kh, r % kw);
+        let (ys, xs) = (geo.inside(0, a, h, oh), geo.inside(1, b, w, ow));
+        if xs.is_empty() {
+            return;
+        }
+        let (x0, step) = (geo.offset(1, xs.start, b), geo.stride[1]);
+        for (s, dst) in row.chunks_exact_mut(positions).enumerate() {
+            let plane = &map[(s * c + ci) * h * w..][..h * w];
+            for y in ys.clone() {
+                let line = &plane[geo.offset(0, y, a) * w..][..w];
+                let dst = &mut dst[y * ow..][xs.clone()];
+                if step == 1 {
+                    dst.copy_from_slice(&line[x0..][..dst.len()]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(line[x0..].iter().step_by(step)) {
+                        *d = v;
                     }
                 }
             }
-        });
+        }
+    });
     cols
 }
 
-/// col2im, the adjoint of [`im2col`]: each row's window added back into the map, returned as
-/// rows (`[N·h·w, c]`). The samples run in parallel.
+/// col2im, the adjoint of [`im2col`]: each column's window added back into the map, returned as
+/// `[N, c, h, w]`, onto `bias[channel]` where there is one. The `N·c` planes run in parallel,
+/// each gathering from its `k_h·k_w` rows.
 #[inline]
-fn col2im(cols: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+fn col2im(
+    cols: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [oh, ow]: [usize; 2],
+    geo: &Geometry,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let [kh, kw] = geo.kernel;
-    let (positions, width) = (oh * ow, kh * kw * c);
-    let mut rows = vec![0.0f32; n * h * w * c];
-    rows.par_chunks_mut(h * w * c)
-        .zip(cols.par_chunks(positions * width))
-        .for_each(|(map, sample_cols)| {
-            for (position, row) in sample_cols.chunks_exact(width).enumerate() {
-                let (y, x) = (position / ow, position % ow);
-                for a in 0..kh {
-                    let Some(iy) = geo.source(0, y, a, h) else { continue };
-                    for b in 0..kw {
-                        let Some(ix) = geo.source(1, x, b, w) else { continue };
-                        let window = &row[(a * kw + b) * c..][..c];
-                        for (m, v) in map[(iy * w + ix) * c..][..c].iter_mut().zip(window) {
+    let (positions, columns) = (oh * ow, n * oh * ow);
+    let mut map = vec![0.0f32; n * c * h * w];
+    if map.is_empty() {
+        return map;
+    }
+    map.par_chunks_mut(h * w).enumerate().for_each(|(index, plane)| {
+        let (s, ci) = (index / c, index % c);
+        if let Some(bias) = bias {
+            plane.fill(bias[ci]);
+        }
+        for a in 0..kh {
+            let ys = geo.inside(0, a, h, oh);
+            for b in 0..kw {
+                let xs = geo.inside(1, b, w, ow);
+                if xs.is_empty() {
+                    continue;
+                }
+                let (x0, step) = (geo.offset(1, xs.start, b), geo.stride[1]);
+                let row = &cols[((ci * kh + a) * kw + b) * columns + s * positions..][..positions];
+                for y in ys.clone() {
+                    let line = &mut plane[geo.offset(0, y, a) * w..][..w];
+                    let src = &row[y * ow..][xs.clone()];
+                    if step == 1 {
+                        for (m, v) in line[x0..][..src.len()].iter_mut().zip(src) {
+                            *m += v;
+                        }
+                    } else {
+                        for (m, v) in line[x0..].iter_mut().step_by(step).zip(src) {
                             *m += v;
                         }
                     }
                 }
             }
-        });
-    rows
+        }
+    });
+    map
 }
 
-/// Whether the backend's transposed convolution is slower than a col2im and product of ours:
-/// ndarray's is plain nested loops; Flex's measured faster than ours.
-fn col2im_wins<I: Backend>(device: &I::Device) -> bool {
-    I::name(device) == "ndarray"
+/// The dimensions of a 4-d tensor.
+fn dims4<I: Backend>(t: &FloatTensor<I>) -> [usize; 4] {
+    t.shape().dims::<4>()
 }
 
-/// A weight `[a, b, k_h, k_w]` as the matrix `[a, k_h·k_w·b]` whose columns follow
-/// [`im2col`]'s order.
-fn weight_matrix<I: Backend>(weight: Tensor<I, 4>) -> Tensor<I, 2> {
-    let [a, b, kh, kw] = weight.dims();
-    weight.permute([0, 2, 3, 1]).reshape([a, kh * kw * b])
+/// A row-major `rows x cols` matrix over `values`.
+fn mat(values: &[f32], rows: usize, cols: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice(values, rows, cols)
 }
 
-/// The inverse of [`weight_matrix`]: `[a, k_h·k_w·b]` back to `[a, b, k_h, k_w]`.
-fn weight_from_matrix<I: Backend>(m: Tensor<I, 2>, [a, b, kh, kw]: [usize; 4]) -> Tensor<I, 4> {
-    m.reshape([a, kh, kw, b]).permute([0, 3, 1, 2])
-}
-
-/// `conv2d`: `cols(x) · Wᵀ` forward; `dW = Gᵀ · cols(x)` and `dx = col2im(G · W)` backward.
+/// `conv2d`: `W · cols(x)` forward; `dW = G · cols(x)ᵀ` and `dx = col2im(Wᵀ · G)` backward.
 #[derive(Debug, Default)]
 struct Conv;
 
 impl ConvPass for Conv {
     type Options = ConvOptions<2>;
 
-    /// `conv2d(x, weight)` without bias: `cols(x) · Wᵀ` on the host path.
-    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I> {
-        if !host_path::<I>([&x, &weight], options.groups) {
-            return I::conv2d(x, weight, None, options);
+    /// `conv2d(x, weight)` without bias: `W · cols(x)` on the host path, `W` the weight as the
+    /// matrix `[c_out, c_in·k_h·k_w]` it is in memory.
+    fn forward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        bias: Option<FloatTensor<I>>,
+        options: Self::Options,
+    ) -> FloatTensor<I> {
+        if !host_path::<I>(&[&x, &weight], options.groups) || !bias.as_ref().is_none_or(|b| on_host::<I>(&[b])) {
+            return I::conv2d(x, weight, bias, options);
         }
+        let bias = bias_values::<I>(bias.as_ref());
         let device = I::float_device(&x);
-        let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
-        let ([n, c_in, h, w], [c_out, _, kh, kw]) = (x.dims(), weight.dims());
+        let ([n, c_in, h, w], [c_out, _, kh, kw]) = (dims4::<I>(&x), dims4::<I>(&weight));
         let geo = Geometry::conv([kh, kw], &options);
         let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
-        let x_rows = to_rows(&values(x), n, c_in, h * w);
-        let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
-        let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
-        let rows = cols.matmul(weight_matrix(weight).transpose());
-        let out = from_rows(&values(rows), n, c_out, oh * ow);
-        float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
+        let (k, columns) = (c_in * kh * kw, n * oh * ow);
+        let cols = with_values::<I, 4, _>(&x, |x| im2col(x, [n, c_in, h, w], [oh, ow], &geo));
+        let out = with_values::<I, 4, _>(&weight, |wv| matmul(mat(wv, c_out, k), mat(&cols, k, columns)));
+        float(host_tensor::<I, 4>(
+            sample_major(&out, n, c_out, oh * ow, bias.as_deref()),
+            [n, c_out, oh, ow],
+            &device,
+        ))
     }
 
-    /// The input and weight gradients of `conv2d(x, weight)`, those asked for: `dW = Gᵀ · cols(x)`
-    /// on the host path, with `G` the output gradient as rows; `dx = col2im(G · W)` where the
-    /// backend's transposed convolution is slower ([`col2im_wins`]), else the backend's.
+    /// The input and weight gradients of `conv2d(x, weight)`, those asked for, on the host path:
+    /// `dW = G · cols(x)ᵀ` and `dx = col2im(Wᵀ · G)`, with `G` the output gradient as
+    /// `[c_out, N·oh·ow]`.
     fn backward<I: Backend>(
         x: FloatTensor<I>,
         weight: FloatTensor<I>,
@@ -415,41 +548,33 @@ impl ConvPass for Conv {
         want_x: bool,
         want_weight: bool,
     ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-        if !host_path::<I>([&x, &grad], options.groups) {
+        if !host_path::<I>(&[&x, &grad], options.groups) {
             let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
             let dw = want_weight.then(|| I::conv2d_weight_backward(x, weight, grad, options));
             return (dx, dw);
         }
         let device = I::float_device(&x);
-        let dx = (want_x && !col2im_wins::<I>(&device))
-            .then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
-        let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
-        let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+        let ([n, c_in, h, w], [c_out, _, kh, kw], [_, _, oh, ow]) =
+            (dims4::<I>(&x), dims4::<I>(&weight), dims4::<I>(&grad));
         let geo = Geometry::conv([kh, kw], &options);
-        let g = host_tensor::<I, 2>(to_rows(&values(grad), n, c_out, oh * ow), [n * oh * ow, c_out], &device);
-        let dims = weight.dims();
-        let dx = dx.or_else(|| {
-            want_x.then(|| {
-                let cols = values(g.clone().matmul(weight_matrix(weight)));
-                let rows = col2im(&cols, [n, c_in, h, w], [oh, ow], &geo);
-                float(host_tensor::<I, 4>(
-                    from_rows(&rows, n, c_in, h * w),
-                    [n, c_in, h, w],
-                    &device,
-                ))
-            })
+        let (k, columns) = (c_in * kh * kw, n * oh * ow);
+        let g = with_values::<I, 4, _>(&grad, |g| channel_major(g, n, c_out, oh * ow));
+        let g = mat(&g, c_out, columns);
+        let dx = want_x.then(|| {
+            let cols = with_values::<I, 4, _>(&weight, |wv| matmul(mat(wv, c_out, k).transpose(), g));
+            let dx = col2im(&cols, [n, c_in, h, w], [oh, ow], &geo, None);
+            float(host_tensor::<I, 4>(dx, [n, c_in, h, w], &device))
         });
         let dw = want_weight.then(|| {
-            let x_rows = to_rows(&values(x), n, c_in, h * w);
-            let cols = im2col(&x_rows, [n, c_in, h, w], [oh, ow], &geo);
-            let cols = host_tensor::<I, 2>(cols, [n * oh * ow, kh * kw * c_in], &device);
-            float(weight_from_matrix(g.transpose().matmul(cols), dims))
+            let cols = with_values::<I, 4, _>(&x, |x| im2col(x, [n, c_in, h, w], [oh, ow], &geo));
+            let dw = matmul(g, mat(&cols, k, columns).transpose());
+            float(host_tensor::<I, 4>(dw, [c_out, c_in, kh, kw], &device))
         });
         (dx, dw)
     }
 }
 
-/// `conv_transpose2d`: `col2im(X · W)` forward; `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)`
+/// `conv_transpose2d`: `col2im(Wᵀ · X)` forward; `dx = W · cols(G)` and `dW = X · cols(G)ᵀ`
 /// backward.
 #[derive(Debug, Default)]
 struct ConvTranspose;
@@ -457,33 +582,38 @@ struct ConvTranspose;
 impl ConvPass for ConvTranspose {
     type Options = ConvTransposeOptions<2>;
 
-    /// `conv_transpose2d(x, weight)` without bias: `col2im(X · W)` where the backend's own is slower
-    /// ([`col2im_wins`]), else the backend's.
-    fn forward<I: Backend>(x: FloatTensor<I>, weight: FloatTensor<I>, options: Self::Options) -> FloatTensor<I> {
-        if !host_path::<I>([&x, &weight], options.groups) || !col2im_wins::<I>(&I::float_device(&x)) {
-            return I::conv_transpose2d(x, weight, None, options);
+    /// `conv_transpose2d(x, weight)` without bias: `col2im(Wᵀ · X)` on the host path, `W` the
+    /// weight as the matrix `[c_in, c_out·k_h·k_w]` it is in memory and `X` the input as
+    /// `[c_in, N·h·w]`.
+    fn forward<I: Backend>(
+        x: FloatTensor<I>,
+        weight: FloatTensor<I>,
+        bias: Option<FloatTensor<I>>,
+        options: Self::Options,
+    ) -> FloatTensor<I> {
+        if !host_path::<I>(&[&x, &weight], options.groups) || !bias.as_ref().is_none_or(|b| on_host::<I>(&[b])) {
+            return I::conv_transpose2d(x, weight, bias, options);
         }
+        let bias = bias_values::<I>(bias.as_ref());
         let device = I::float_device(&x);
-        let (x, weight) = (tensor::<I, 4>(x), tensor::<I, 4>(weight));
-        let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (x.dims(), weight.dims());
+        let ([n, c_in, ih, iw], [_, c_out, kh, kw]) = (dims4::<I>(&x), dims4::<I>(&weight));
         let geo = Geometry::transposed([kh, kw], &options);
         let (oh, ow) = (
             geo.transposed_side(0, ih, options.padding_out[0]),
             geo.transposed_side(1, iw, options.padding_out[1]),
         );
-        let x_rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
-        let cols = values(x_rows.matmul(weight_matrix(weight)));
-        let rows = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo);
-        float(host_tensor::<I, 4>(
-            from_rows(&rows, n, c_out, oh * ow),
-            [n, c_out, oh, ow],
-            &device,
-        ))
+        let (k, columns) = (c_out * kh * kw, n * ih * iw);
+        let xt = with_values::<I, 4, _>(&x, |x| channel_major(x, n, c_in, ih * iw));
+        let cols = with_values::<I, 4, _>(&weight, |wv| {
+            matmul(mat(wv, c_in, k).transpose(), mat(&xt, c_in, columns))
+        });
+        let out = col2im(&cols, [n, c_out, oh, ow], [ih, iw], &geo, bias.as_deref());
+        float(host_tensor::<I, 4>(out, [n, c_out, oh, ow], &device))
     }
 
-    /// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for:
-    /// `dx = cols(G) · Wᵀ` and `dW = Xᵀ · cols(G)` on the host path, with `X` the input as rows and
-    /// `cols(G)` the output gradient's windows at the input's positions.
+    /// The input and weight gradients of `conv_transpose2d(x, weight)`, those asked for, on the
+    /// host path: `dx = W · cols(G)` and `dW = X · cols(G)ᵀ`, with `cols(G)` the output
+    /// gradient's windows at the input's positions.
     fn backward<I: Backend>(
         x: FloatTensor<I>,
         weight: FloatTensor<I>,
@@ -492,32 +622,124 @@ impl ConvPass for ConvTranspose {
         want_x: bool,
         want_weight: bool,
     ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-        if !host_path::<I>([&x, &grad], options.groups) {
+        if !host_path::<I>(&[&x, &grad], options.groups) {
             let dx = want_x.then(|| I::conv_transpose2d_x_backward(weight.clone(), grad.clone(), options.clone()));
             let dw = want_weight.then(|| I::conv_transpose2d_weight_backward(x, weight, grad, options));
             return (dx, dw);
         }
         let device = I::float_device(&x);
-        let (x, weight, grad) = (tensor::<I, 4>(x), tensor::<I, 4>(weight), tensor::<I, 4>(grad));
-        let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) = (x.dims(), weight.dims(), grad.dims());
+        let ([n, c_in, ih, iw], [_, c_out, kh, kw], [_, _, oh, ow]) =
+            (dims4::<I>(&x), dims4::<I>(&weight), dims4::<I>(&grad));
         let geo = Geometry::transposed([kh, kw], &options);
-        let width = c_out * kh * kw;
-        let g_rows = to_rows(&values(grad), n, c_out, oh * ow);
-        let cols = im2col(&g_rows, [n, c_out, oh, ow], [ih, iw], &geo);
-        let cols = host_tensor::<I, 2>(cols, [n * ih * iw, width], &device);
-        let dims = weight.dims();
+        let (k, columns) = (c_out * kh * kw, n * ih * iw);
+        let cols = with_values::<I, 4, _>(&grad, |g| im2col(g, [n, c_out, oh, ow], [ih, iw], &geo));
+        let cols = mat(&cols, k, columns);
         let dx = want_x.then(|| {
-            let rows = values(cols.clone().matmul(weight_matrix(weight).transpose()));
+            let rows = with_values::<I, 4, _>(&weight, |wv| matmul(mat(wv, c_in, k), cols));
             float(host_tensor::<I, 4>(
-                from_rows(&rows, n, c_in, ih * iw),
+                sample_major(&rows, n, c_in, ih * iw, None),
                 [n, c_in, ih, iw],
                 &device,
             ))
         });
         let dw = want_weight.then(|| {
-            let rows = host_tensor::<I, 2>(to_rows(&values(x), n, c_in, ih * iw), [n * ih * iw, c_in], &device);
-            float(weight_from_matrix(rows.transpose().matmul(cols), dims))
+            let xt = with_values::<I, 4, _>(&x, |x| channel_major(x, n, c_in, ih * iw));
+            let dw = matmul(mat(&xt, c_in, columns), cols.transpose());
+            float(host_tensor::<I, 4>(dw, [c_in, c_out, kh, kw], &device))
         });
         (dx, dw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-0.5, 0.5).
+    fn values_of(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 97) as f32 / 97.0 - 0.5)
+            .collect()
+    }
+
+    /// The window value the definition gives: the map at `o·stride + k·dilation - padding`.
+    fn window_value(
+        map: &[f32],
+        [_, c, h, w]: [usize; 4],
+        geo: &Geometry,
+        s: usize,
+        ci: usize,
+        pos: [usize; 2],
+        k: [usize; 2],
+    ) -> f32 {
+        let iy = (pos[0] * geo.stride[0] + k[0] * geo.dilation[0]) as isize - geo.padding[0] as isize;
+        let ix = (pos[1] * geo.stride[1] + k[1] * geo.dilation[1]) as isize - geo.padding[1] as isize;
+        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+            0.0
+        } else {
+            map[((s * c + ci) * h + iy as usize) * w + ix as usize]
+        }
+    }
+
+    /// im2col against the definition, and col2im as its adjoint (`⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩`),
+    /// for strides, paddings, dilations and kernels of 1 to 4, square and not.
+    #[test]
+    fn im2col_matches_the_definition_and_col2im_is_its_adjoint() {
+        let cases = [
+            ([2, 3, 7, 6], [4, 4], [2, 2], [1, 1], [1, 1]),
+            ([1, 2, 9, 11], [3, 2], [1, 2], [2, 0], [2, 1]),
+            ([3, 1, 5, 5], [1, 1], [1, 1], [0, 0], [1, 1]),
+            ([2, 2, 6, 8], [3, 4], [3, 2], [2, 3], [1, 2]),
+            ([1, 1, 2, 2], [4, 4], [1, 1], [3, 3], [1, 1]),
+        ];
+        for (dims @ [n, c, h, w], kernel, stride, padding, dilation) in cases {
+            let geo = Geometry {
+                kernel,
+                stride,
+                padding,
+                dilation,
+            };
+            let (oh, ow) = (geo.windows(0, h), geo.windows(1, w));
+            let map = values_of(n * c * h * w, 1);
+            let cols = im2col(&map, dims, [oh, ow], &geo);
+            let (k, columns) = (c * kernel[0] * kernel[1], n * oh * ow);
+            assert_eq!(cols.len(), k * columns);
+            for ci in 0..c {
+                for a in 0..kernel[0] {
+                    for b in 0..kernel[1] {
+                        let r = (ci * kernel[0] + a) * kernel[1] + b;
+                        for s in 0..n {
+                            for y in 0..oh {
+                                for x in 0..ow {
+                                    let got = cols[r * columns + (s * oh + y) * ow + x];
+                                    let want = window_value(&map, dims, &geo, s, ci, [y, x], [a, b]);
+                                    assert_eq!(got, want, "{dims:?} {geo:?} at row {r}, sample {s}, ({y}, {x})");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let y = values_of(k * columns, 2);
+            let back = col2im(&y, dims, [oh, ow], &geo, None);
+            let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+            let rhs: f64 = map.iter().zip(&back).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+                "{dims:?} {geo:?}: {lhs} against {rhs}"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_major_round_trips() {
+        let (n, c, l) = (3, 4, 5);
+        let t = values_of(n * c * l, 3);
+        let rows = channel_major(&t, n, c, l);
+        assert_eq!(rows[(2 * n + 1) * l + 3], t[(c + 2) * l + 3]);
+        assert_eq!(sample_major(&rows, n, c, l, None), t);
+        let bias = [1.0, 2.0, 3.0, 4.0];
+        let shifted = sample_major(&rows, n, c, l, Some(&bias));
+        assert_eq!(shifted[(c + 2) * l + 3], t[(c + 2) * l + 3] + 3.0);
     }
 }

@@ -1,6 +1,6 @@
 //! What the host-memory operations share: a table of them keyed by a backend's `TypeId`, the
 //! moves of tensors to and from host buffers, and the matrix product ([`matmul`], faer's, on
-//! matrices read in place by [`with_matrix`]).
+//! matrices read in place by [`with_matrix`], or by [`with_values`] for tensors of any rank).
 //!
 //! The table lets models generic over any [`Backend`](burn::tensor::backend::Backend) find an
 //! operation of ours for the backends a binary registered, without an extra trait bound.
@@ -177,6 +177,30 @@ pub(crate) fn with_matrix<I: Backend, R>(t: &FloatTensor<I>, f: impl FnOnce(MatR
     let [rows, cols] = dims2::<I>(t);
     let data = values(tensor::<I, 2>(t.clone()));
     f(MatRef::from_row_major_slice(&data, rows, cols))
+}
+
+/// Calls `f` with the values of `t` (an `f32` tensor of rank `D` in host memory) in row-major
+/// order: borrowed in place from a contiguous Flex tensor, otherwise copied out.
+pub(crate) fn with_values<I: Backend, const D: usize, R>(t: &FloatTensor<I>, f: impl FnOnce(&[f32]) -> R) -> R {
+    #[cfg(feature = "flex")]
+    if let Some(v) = (t as &dyn Any)
+        .downcast_ref::<burn::backend::flex::FlexTensor>()
+        .and_then(flex_values)
+    {
+        return f(v);
+    }
+    let data = values(tensor::<I, D>(t.clone()));
+    f(&data)
+}
+
+/// A Flex tensor's values in place, if it is `f32` and contiguous (row-major).
+#[cfg(feature = "flex")]
+fn flex_values(t: &burn::backend::flex::FlexTensor) -> Option<&[f32]> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    t.storage::<f32>().get(start..end)
 }
 
 /// A Flex matrix's values in place, if they are laid out by rows or by columns.
