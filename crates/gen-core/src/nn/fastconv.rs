@@ -268,9 +268,10 @@ fn erased_inner<I: Backend, K: ConvPass>(
     Box::new(tensor::<I, 4>(K::forward::<I>(float(x), float(weight), bias, options)))
 }
 
-/// Whether the host path applies: `f32` tensors in host memory, no groups.
-fn host_path<I: Backend>(tensors: &[&FloatTensor<I>], groups: usize) -> bool {
-    groups == 1 && on_host::<I>(tensors)
+/// Whether the host path applies: `f32` tensors (and bias, where there is one) in host memory,
+/// no groups.
+fn host_path<I: Backend>(tensors: [&FloatTensor<I>; 2], bias: Option<&FloatTensor<I>>, groups: usize) -> bool {
+    groups == 1 && on_host::<I>(&tensors) && bias.is_none_or(|b| on_host::<I>(&[b]))
 }
 
 /// The bias's values, copied out (a few dozen).
@@ -511,15 +512,15 @@ struct Conv;
 impl ConvPass for Conv {
     type Options = ConvOptions<2>;
 
-    /// `conv2d(x, weight)` without bias: `W · cols(x)` on the host path, `W` the weight as the
-    /// matrix `[c_out, c_in·k_h·k_w]` it is in memory.
+    /// `conv2d(x, weight) + bias`: `W · cols(x)` on the host path, the bias added as the output
+    /// is laid out, `W` the weight as the matrix `[c_out, c_in·k_h·k_w]` it is in memory.
     fn forward<I: Backend>(
         x: FloatTensor<I>,
         weight: FloatTensor<I>,
         bias: Option<FloatTensor<I>>,
         options: Self::Options,
     ) -> FloatTensor<I> {
-        if !host_path::<I>(&[&x, &weight], options.groups) || !bias.as_ref().is_none_or(|b| on_host::<I>(&[b])) {
+        if !host_path::<I>([&x, &weight], bias.as_ref(), options.groups) {
             return I::conv2d(x, weight, bias, options);
         }
         let bias = bias_values::<I>(bias.as_ref());
@@ -548,7 +549,7 @@ impl ConvPass for Conv {
         want_x: bool,
         want_weight: bool,
     ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-        if !host_path::<I>(&[&x, &grad], options.groups) {
+        if !host_path::<I>([&x, &grad], None, options.groups) {
             let dx = want_x.then(|| I::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()));
             let dw = want_weight.then(|| I::conv2d_weight_backward(x, weight, grad, options));
             return (dx, dw);
@@ -582,16 +583,16 @@ struct ConvTranspose;
 impl ConvPass for ConvTranspose {
     type Options = ConvTransposeOptions<2>;
 
-    /// `conv_transpose2d(x, weight)` without bias: `col2im(Wᵀ · X)` on the host path, `W` the
-    /// weight as the matrix `[c_in, c_out·k_h·k_w]` it is in memory and `X` the input as
-    /// `[c_in, N·h·w]`.
+    /// `conv_transpose2d(x, weight) + bias`: `col2im(Wᵀ · X)` onto the bias on the host path,
+    /// `W` the weight as the matrix `[c_in, c_out·k_h·k_w]` it is in memory and `X` the input
+    /// as `[c_in, N·h·w]`.
     fn forward<I: Backend>(
         x: FloatTensor<I>,
         weight: FloatTensor<I>,
         bias: Option<FloatTensor<I>>,
         options: Self::Options,
     ) -> FloatTensor<I> {
-        if !host_path::<I>(&[&x, &weight], options.groups) || !bias.as_ref().is_none_or(|b| on_host::<I>(&[b])) {
+        if !host_path::<I>([&x, &weight], bias.as_ref(), options.groups) {
             return I::conv_transpose2d(x, weight, bias, options);
         }
         let bias = bias_values::<I>(bias.as_ref());
@@ -622,7 +623,7 @@ impl ConvPass for ConvTranspose {
         want_x: bool,
         want_weight: bool,
     ) -> (Option<FloatTensor<I>>, Option<FloatTensor<I>>) {
-        if !host_path::<I>(&[&x, &grad], options.groups) {
+        if !host_path::<I>([&x, &grad], None, options.groups) {
             let dx = want_x.then(|| I::conv_transpose2d_x_backward(weight.clone(), grad.clone(), options.clone()));
             let dw = want_weight.then(|| I::conv_transpose2d_weight_backward(x, weight, grad, options));
             return (dx, dw);
