@@ -174,11 +174,12 @@ fn fast_conv_matches_burn<T: Backend>() {
     };
     let tol = Tolerance::rel_abs(1e-4, 1e-4);
     let cases = [
-        // The DCGAN's discriminator and generator layers (smaller batch).
+        // The DCGAN's discriminator and generator layers (smaller batch and widths; maps of 16
+        // channels and more take the channels-last windows).
         ConvCase {
             transposed: false,
             x: [4, 1, 28, 28],
-            weight: [8, 1, 4, 4],
+            weight: [16, 1, 4, 4],
             stride: [2, 2],
             padding: [1, 1],
             padding_out: [0, 0],
@@ -187,8 +188,8 @@ fn fast_conv_matches_burn<T: Backend>() {
         },
         ConvCase {
             transposed: false,
-            x: [4, 8, 14, 14],
-            weight: [16, 8, 4, 4],
+            x: [4, 16, 14, 14],
+            weight: [32, 16, 4, 4],
             stride: [2, 2],
             padding: [1, 1],
             padding_out: [0, 0],
@@ -197,8 +198,8 @@ fn fast_conv_matches_burn<T: Backend>() {
         },
         ConvCase {
             transposed: true,
-            x: [4, 16, 7, 7],
-            weight: [16, 8, 4, 4],
+            x: [4, 32, 7, 7],
+            weight: [32, 16, 4, 4],
             stride: [2, 2],
             padding: [1, 1],
             padding_out: [0, 0],
@@ -207,8 +208,8 @@ fn fast_conv_matches_burn<T: Backend>() {
         },
         ConvCase {
             transposed: true,
-            x: [4, 8, 14, 14],
-            weight: [8, 1, 4, 4],
+            x: [4, 16, 14, 14],
+            weight: [16, 1, 4, 4],
             stride: [2, 2],
             padding: [1, 1],
             padding_out: [0, 0],
