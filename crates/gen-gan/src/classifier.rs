@@ -12,7 +12,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::{Int, Tensor, activation, backend::Backend};
 use serde::{Deserialize, Serialize};
 
-use gen_core::nn::fastconv::conv2d_module;
+use gen_core::nn::fastconv::conv2d_module_activated;
 use gen_core::nn::{Dense, DenseConfig, ImageShape};
 use gen_core::{Batch, ConfigError, LossTerms, Objective, Stage};
 
@@ -114,8 +114,9 @@ impl<B: Backend> Classifier<B> {
         let [c, h, w] = self.image;
         let x = x.reshape([batch, c, h, w]);
         let pool = |t| max_pool2d(t, [2, 2], [2, 2], [0, 0], [1, 1], false);
-        let h1 = pool(activation::relu(conv2d_module(&self.conv1, x)));
-        let h2 = pool(activation::relu(conv2d_module(&self.conv2, h1)));
+        let relu = gen_core::nn::Activation::Relu;
+        let h1 = pool(conv2d_module_activated(&self.conv1, x, relu));
+        let h2 = pool(conv2d_module_activated(&self.conv2, h1, relu));
         self.fc
             .forward_activated(h2.flatten(1, 3), gen_core::nn::Activation::Relu)
     }

@@ -7,7 +7,7 @@
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, ElementConversion, Tensor, backend::Backend};
-use gen_core::nn::conv2d;
+use gen_core::nn::{Activation, conv2d_activated};
 
 const EPS: f64 = 1e-12;
 
@@ -105,7 +105,15 @@ impl<B: Backend> SnDense<B> {
     /// # Shapes
     /// - `x`: `[batch, d_in]`; output `[batch, d_out]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        gen_core::nn::dense(x, self.weight(), self.bias.val(), gen_core::nn::Activation::Identity)
+        self.forward_activated(x, Activation::Identity)
+    }
+
+    /// `activation(x W + b)`, the activation fused into the layer on registered backends.
+    ///
+    /// # Shapes
+    /// As [`SnDense::forward`].
+    pub fn forward_activated(&self, x: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
+        gen_core::nn::dense(x, self.weight(), self.bias.val(), activation)
     }
 
     /// The bias.
@@ -190,10 +198,19 @@ impl<B: Backend> SnConv<B> {
     /// # Shapes
     /// - `x`: `[batch, c_in, h, w]`; output `[batch, c_out, h / 2, w / 2]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        // gen-core's `conv2d` adds the bias as per-sample channels (burn's bias gradient swaps
+        self.forward_activated(x, Activation::Identity)
+    }
+
+    /// `activation(conv(x))`, the activation applied in the convolution's output pass on
+    /// registered backends.
+    ///
+    /// # Shapes
+    /// As [`SnConv::forward`].
+    pub fn forward_activated(&self, x: Tensor<B, 4>, activation: Activation) -> Tensor<B, 4> {
+        // gen-core's convolution adds the bias as per-sample channels (burn's bias gradient swaps
         // the output gradient's first two dimensions, a strided copy on the CPU backends) and
         // takes the weight gradient as one matrix product on registered backends.
-        conv2d(x, self.weight(), Some(self.bias.val()), conv_options())
+        conv2d_activated(x, self.weight(), Some(self.bias.val()), conv_options(), activation)
     }
 
     /// The estimate σ of the kernel matrix's largest singular value (1 after normalisation).

@@ -5,13 +5,14 @@ use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Distribution, Int, Tensor, activation, backend::Backend};
 
-use gen_core::nn::fastconv::conv_transpose2d_module;
+use gen_core::nn::fastconv::conv_transpose2d_module_activated;
 use gen_core::nn::{Activation, BatchNorm, BatchNormConfig, Dense, DenseConfig, conv_transpose2d};
 
 use crate::config::{GanArchitecture, GanConfig};
 use crate::layers::{SnConv, SnDense};
 
-/// The leaky ReLU slope of the discriminator.
+/// The leaky ReLU slope of the discriminator: that of `Activation::LeakyRelu`, which the fused
+/// layers apply.
 const LEAK: f64 = 0.2;
 
 /// The derivative of the leaky ReLU of slope [`LEAK`] at `z` (from the left at 0).
@@ -181,7 +182,7 @@ impl<B: Backend> Generator<B> {
                 self.encoder
                     .iter()
                     .map(|conv| {
-                        h = activation::leaky_relu(conv.forward(h.clone()), LEAK);
+                        h = conv.forward_activated(h.clone(), Activation::LeakyRelu);
                         h.clone()
                     })
                     .collect()
@@ -218,10 +219,12 @@ impl<B: Backend> Generator<B> {
             if let Some(norm) = self.norms.get(i) {
                 h = norm.forward(h);
             }
-            h = conv_transpose2d_module(deconv, activation::relu(h));
-            if i == last {
-                h = activation::sigmoid(h);
-            }
+            let output = if i == last {
+                Activation::Sigmoid
+            } else {
+                Activation::Identity
+            };
+            h = conv_transpose2d_module_activated(deconv, activation::relu(h), output);
         }
         h.flatten(1, 3)
     }
@@ -326,7 +329,9 @@ impl<B: Backend> Discriminator<B> {
         d
     }
 
-    fn features(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Trace<B>) {
+    /// The features and, when `traced`, the pre-activations (for the hand-written input
+    /// gradient); untraced, each layer and its leaky ReLU are one fused operation.
+    fn features(&self, x: Tensor<B, 2>, traced: bool) -> (Tensor<B, 2>, Trace<B>) {
         let mut trace = Trace {
             pre: Vec::new(),
             pre_dense: Vec::new(),
@@ -334,9 +339,13 @@ impl<B: Backend> Discriminator<B> {
         if self.convs.is_empty() {
             let mut h = x;
             for layer in &self.dense {
-                let z = layer.forward(h);
-                trace.pre_dense.push(z.clone());
-                h = activation::leaky_relu(z, LEAK);
+                h = if traced {
+                    let z = layer.forward(h);
+                    trace.pre_dense.push(z.clone());
+                    activation::leaky_relu(z, LEAK)
+                } else {
+                    layer.forward_activated(h, Activation::LeakyRelu)
+                };
             }
             return (h, trace);
         }
@@ -344,9 +353,13 @@ impl<B: Backend> Discriminator<B> {
         let [c, hh, ww] = self.image;
         let mut h = x.reshape([batch, c, hh, ww]);
         for conv in &self.convs {
-            let z = conv.forward(h);
-            trace.pre.push(z.clone());
-            h = activation::leaky_relu(z, LEAK);
+            h = if traced {
+                let z = conv.forward(h);
+                trace.pre.push(z.clone());
+                activation::leaky_relu(z, LEAK)
+            } else {
+                conv.forward_activated(h, Activation::LeakyRelu)
+            };
         }
         (h.flatten(1, 3), trace)
     }
@@ -388,7 +401,7 @@ impl<B: Backend> Discriminator<B> {
         with_grad: bool,
     ) -> (Tensor<B, 1>, Option<Tensor<B, 2>>) {
         let [batch, d_in] = x.dims();
-        let (feat, trace) = self.features(x);
+        let (feat, trace) = self.features(x, with_grad);
         let head = self.head(batch, labels);
         let out = (feat * head.clone()).sum_dim(1) + self.out.bias().unsqueeze();
         let out = out.flatten(0, 1);
@@ -585,7 +598,7 @@ mod tests {
         // its derivative): compare only where no sign flips within ±h, starting from the
         // largest derivatives so f32 round-off is small beside them.
         let signs = |d: &Discriminator<AB>, x: &Tensor<AB, 2>| -> Vec<bool> {
-            let (_, trace) = d.features(x.clone());
+            let (_, trace) = d.features(x.clone(), true);
             trace
                 .pre
                 .into_iter()

@@ -1,4 +1,4 @@
-use super::fastconv::{conv_transpose2d, conv_transpose2d_module, conv2d_module};
+use super::fastconv::{conv_transpose2d, conv_transpose2d_module_activated, conv2d_module, conv2d_module_activated};
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
@@ -138,7 +138,7 @@ impl<B: Backend> ConvEncoder<B> {
         let [c, h, w] = self.image;
         let mut h4 = x.reshape([batch, c, h, w]); // [batch, c, h, w]
         for conv in &self.convs {
-            h4 = self.activation.forward(conv2d_module(conv, h4));
+            h4 = conv2d_module_activated(conv, h4, self.activation);
         }
         self.fc.forward_activated(h4.flatten(1, 3), self.output_activation) // [batch, d_output]
     }
@@ -272,12 +272,12 @@ impl<B: Backend> ConvDecoder<B> {
             .reshape([batch, c0, h0, w0]);
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            h = conv_transpose2d_module(deconv, h);
-            h = if i < last {
-                self.activation.forward(h)
+            let activation = if i < last {
+                self.activation
             } else {
-                self.output_activation.forward(h)
+                self.output_activation
             };
+            h = conv_transpose2d_module_activated(deconv, h, activation);
         }
         h.flatten(1, 3) // [batch, channels * height * width]
     }

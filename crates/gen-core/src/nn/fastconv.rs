@@ -25,7 +25,13 @@
 //! windowed channels-last, each window element a run of `c` contiguous values, with the weight's
 //! columns in the same order (`Windows`). Both run in parallel, and the products are faer's
 //! (`host::matmul`, split over rayon's threads when large). The inputs are read
-//! in place (borrowed from a contiguous Flex tensor).
+//! in place (borrowed from a contiguous Flex tensor), and the intermediates (layout copies,
+//! windows, products folded back) are `host::Scratch` buffers, reused from step to step.
+//!
+//! The bias is added as the output is laid out, and an activation can be fused
+//! ([`conv2d_activated`], [`conv_transpose2d_activated`]): one pass over the output that keeps
+//! its derivative when a graph is recorded, and backward one pass that multiplies the output
+//! gradient by it, instead of burn's activation node.
 //!
 //! # Using it
 //! [`conv2d`] and [`conv_transpose2d`] take the arguments of burn's functions of the same names
@@ -52,14 +58,19 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
 use burn::tensor::{Tensor, TensorMetadata};
 
-use super::host::{Erased, Registry, float, host_tensor, matmul, on_host, tensor, unerase, with_values};
+use super::Activation;
+use super::fastdense::{activate_flat, scale_flat};
+use super::host::{
+    Erased, Registry, Scratch, float, host_tensor, matmul_scratch, on_host, tensor, unerase, values, with_values,
+};
 use super::per_sample_channels;
 
-/// The fast operations of one backend, behind type erasure: input, weight, optional bias.
+/// The fast operations of one backend, behind type erasure: input, weight, optional bias, and
+/// the activation applied to the output.
 #[derive(Clone, Copy)]
 struct Entry {
-    conv2d: fn(Erased, Erased, Option<Erased>, ConvOptions<2>) -> Erased,
-    conv_transpose2d: fn(Erased, Erased, Option<Erased>, ConvTransposeOptions<2>) -> Erased,
+    conv2d: fn(Erased, Erased, Option<Erased>, ConvOptions<2>, Activation) -> Erased,
+    conv_transpose2d: fn(Erased, Erased, Option<Erased>, ConvTransposeOptions<2>, Activation) -> Erased,
 }
 
 static REGISTRY: Registry<Entry> = Registry::new();
@@ -99,9 +110,25 @@ pub fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvOptions<2>,
 ) -> Tensor<B, 4> {
+    conv2d_activated(x, weight, bias, options, Activation::Identity)
+}
+
+/// `activation(conv2d(x, weight, bias))`, the activation (and, when a graph is recorded, its
+/// derivative) applied in one pass over the output on registered backends, and its derivative
+/// multiplied into the output gradient in one pass backward.
+///
+/// # Shapes
+/// As [`conv2d`].
+pub fn conv2d_activated<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvOptions<2>,
+    activation: Activation,
+) -> Tensor<B, 4> {
     match REGISTRY.get::<B>().map(|e| e.conv2d) {
-        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options)),
-        None => add_bias(burn::tensor::module::conv2d(x, weight, None, options), bias),
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options, activation)),
+        None => activation.forward(add_bias(burn::tensor::module::conv2d(x, weight, None, options), bias)),
     }
 }
 
@@ -116,9 +143,26 @@ pub fn conv_transpose2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     options: ConvTransposeOptions<2>,
 ) -> Tensor<B, 4> {
+    conv_transpose2d_activated(x, weight, bias, options, Activation::Identity)
+}
+
+/// `activation(conv_transpose2d(x, weight, bias))`, fused as in [`conv2d_activated`].
+///
+/// # Shapes
+/// As [`conv_transpose2d`].
+pub fn conv_transpose2d_activated<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvTransposeOptions<2>,
+    activation: Activation,
+) -> Tensor<B, 4> {
     match REGISTRY.get::<B>().map(|e| e.conv_transpose2d) {
-        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options)),
-        None => add_bias(burn::tensor::module::conv_transpose2d(x, weight, None, options), bias),
+        Some(f) => unerase(f(Box::new(x), Box::new(weight), bias.map(erase), options, activation)),
+        None => activation.forward(add_bias(
+            burn::tensor::module::conv_transpose2d(x, weight, None, options),
+            bias,
+        )),
     }
 }
 
@@ -140,17 +184,37 @@ fn add_bias<B: Backend>(out: Tensor<B, 4>, bias: Option<Tensor<B, 1>>) -> Tensor
 
 /// `conv.forward(x)` through [`conv2d`] (burn's own forward for `Same` or asymmetric padding).
 pub fn conv2d_module<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    conv2d_module_activated(conv, x, Activation::Identity)
+}
+
+/// `activation(conv.forward(x))` through [`conv2d_activated`].
+pub fn conv2d_module_activated<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, activation: Activation) -> Tensor<B, 4> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => [0, 0],
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
-        _ => return conv.forward(x),
+        _ => return activation.forward(conv.forward(x)),
     };
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
-    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+    conv2d_activated(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+        activation,
+    )
 }
 
 /// `deconv.forward(x)` through [`conv_transpose2d`].
 pub fn conv_transpose2d_module<B: Backend>(deconv: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    conv_transpose2d_module_activated(deconv, x, Activation::Identity)
+}
+
+/// `activation(deconv.forward(x))` through [`conv_transpose2d_activated`].
+pub fn conv_transpose2d_module_activated<B: Backend>(
+    deconv: &ConvTranspose2d<B>,
+    x: Tensor<B, 4>,
+    activation: Activation,
+) -> Tensor<B, 4> {
     let options = ConvTransposeOptions::new(
         deconv.stride,
         deconv.padding,
@@ -158,7 +222,13 @@ pub fn conv_transpose2d_module<B: Backend>(deconv: &ConvTranspose2d<B>, x: Tenso
         deconv.dilation,
         deconv.groups,
     );
-    conv_transpose2d(x, deconv.weight.val(), deconv.bias.as_ref().map(|b| b.val()), options)
+    conv_transpose2d_activated(
+        x,
+        deconv.weight.val(),
+        deconv.bias.as_ref().map(|b| b.val()),
+        options,
+        activation,
+    )
 }
 
 /// One of the two convolutions: its options and its passes on the inner backend.
@@ -185,22 +255,27 @@ trait ConvPass: Default + Send + std::fmt::Debug + 'static {
 }
 
 /// The autodiff node of a [`ConvPass`]: its parents are the input, the weight and, when `N` is
-/// 3, the bias.
+/// 3, the bias. Its state keeps the input and weight (checkpointed), the options and the
+/// activation's derivative at the output (`None` for the identity).
 #[derive(Debug)]
 struct ConvBackward<K>(K);
 
 impl<I: Backend, K: ConvPass, const N: usize> Backward<I, N> for ConvBackward<K> {
-    type State = (NodeId, NodeId, K::Options);
+    type State = (NodeId, NodeId, K::Options, Option<FloatTensor<I>>);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let mut parents = ops.parents.into_iter();
         let (node_x, node_weight) = (parents.next().flatten(), parents.next().flatten());
         let node_bias = parents.next().flatten();
+        let (x_state, weight_state, options, derivative) = ops.state;
         let grad = grads.consume::<I>(&ops.node);
+        let grad = match derivative {
+            Some(d) => scaled::<I>(grad, &d),
+            None => grad,
+        };
         if let Some(node) = node_bias {
             grads.register::<I>(node.id, bias_grad::<I>(&grad));
         }
-        let (x_state, weight_state, options) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<I>>(x_state);
         let weight = checkpointer.retrieve_node_output::<FloatTensor<I>>(weight_state);
         let (dx, dw) = K::backward::<I>(x, weight, grad, options, node_x.is_some(), node_weight.is_some());
@@ -213,13 +288,14 @@ impl<I: Backend, K: ConvPass, const N: usize> Backward<I, N> for ConvBackward<K>
     }
 }
 
-/// `K`'s forward pass on `Autodiff<I>` tensors, recorded as a [`ConvBackward`] node with two
-/// parents, or three with a bias.
+/// `K`'s forward pass and the activation on `Autodiff<I>` tensors, recorded as a
+/// [`ConvBackward`] node with two parents, or three with a bias.
 fn erased_autodiff<I: Backend, K: ConvPass>(
     x: Erased,
     weight: Erased,
     bias: Option<Erased>,
     options: K::Options,
+    activation: Activation,
 ) -> Erased {
     let x = float(unerase::<Tensor<Autodiff<I>, 4>>(x));
     let weight = float(unerase::<Tensor<Autodiff<I>, 4>>(weight));
@@ -230,10 +306,15 @@ fn erased_autodiff<I: Backend, K: ConvPass>(
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(state, K::forward::<I>(x.primitive, weight.primitive, None, options))
+                let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let z = K::forward::<I>(x.primitive, weight.primitive, None, options.clone());
+                let (y, derivative) = activated::<I>(z, activation, true);
+                prep.finish((x_state, weight_state, options, derivative), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(x.primitive, weight.primitive, None, options)),
+            OpsKind::UnTracked(prep) => {
+                let z = K::forward::<I>(x.primitive, weight.primitive, None, options);
+                prep.finish(activated::<I>(z, activation, false).0)
+            }
         },
         Some(bias) => match ConvBackward(K::default())
             .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone(), bias.node.clone()])
@@ -241,33 +322,69 @@ fn erased_autodiff<I: Backend, K: ConvPass>(
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(
-                    state,
-                    K::forward::<I>(x.primitive, weight.primitive, Some(bias.primitive), options),
-                )
+                let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let z = K::forward::<I>(x.primitive, weight.primitive, Some(bias.primitive), options.clone());
+                let (y, derivative) = activated::<I>(z, activation, true);
+                prep.finish((x_state, weight_state, options, derivative), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(K::forward::<I>(
-                x.primitive,
-                weight.primitive,
-                Some(bias.primitive),
-                options,
-            )),
+            OpsKind::UnTracked(prep) => {
+                let z = K::forward::<I>(x.primitive, weight.primitive, Some(bias.primitive), options);
+                prep.finish(activated::<I>(z, activation, false).0)
+            }
         },
     };
     Box::new(tensor::<Autodiff<I>, 4>(out))
 }
 
-/// `K`'s forward pass on `I` tensors, without autodiff.
+/// `K`'s forward pass and the activation on `I` tensors, without autodiff.
 fn erased_inner<I: Backend, K: ConvPass>(
     x: Erased,
     weight: Erased,
     bias: Option<Erased>,
     options: K::Options,
+    activation: Activation,
 ) -> Erased {
     let (x, weight) = (unerase::<Tensor<I, 4>>(x), unerase::<Tensor<I, 4>>(weight));
     let bias = bias.map(|b| float(unerase::<Tensor<I, 1>>(b)));
-    Box::new(tensor::<I, 4>(K::forward::<I>(float(x), float(weight), bias, options)))
+    let z = K::forward::<I>(float(x), float(weight), bias, options);
+    Box::new(tensor::<I, 4>(activated::<I>(z, activation, false).0))
+}
+
+/// `activation(z)` and, when `keep_derivative` and the activation is not the identity, its
+/// derivative at each value: one pass over `z` in place on the host, burn's operations elsewhere.
+fn activated<I: Backend>(
+    z: FloatTensor<I>,
+    activation: Activation,
+    keep_derivative: bool,
+) -> (FloatTensor<I>, Option<FloatTensor<I>>) {
+    if activation == Activation::Identity {
+        return (z, None);
+    }
+    if !on_host::<I>(&[&z]) {
+        let z = tensor::<I, 4>(z);
+        let y = activation.forward(z.clone());
+        let derivative = keep_derivative.then(|| float(activation.derivative(z, y.clone())));
+        return (float(y), derivative);
+    }
+    let (dims, device) = (dims4::<I>(&z), I::float_device(&z));
+    let mut y = values(tensor::<I, 4>(z));
+    let mut derivative = keep_derivative.then(|| vec![0.0f32; y.len()]);
+    activate_flat(&mut y, derivative.as_deref_mut(), activation);
+    (
+        float(y.into_tensor::<I, 4>(&device)),
+        derivative.map(|d| float(host_tensor::<I, 4>(d, dims, &device))),
+    )
+}
+
+/// The output gradient times the activation's derivative, in place on the host.
+fn scaled<I: Backend>(grad: FloatTensor<I>, derivative: &FloatTensor<I>) -> FloatTensor<I> {
+    if !on_host::<I>(&[&grad, derivative]) {
+        return float(tensor::<I, 4>(grad) * tensor::<I, 4>(derivative.clone()));
+    }
+    let device = I::float_device(&grad);
+    let mut g = values(tensor::<I, 4>(grad));
+    with_values::<I, 4, _>(derivative, |d| scale_flat(&mut g, d));
+    float(g.into_tensor::<I, 4>(&device))
 }
 
 /// Whether the host path applies: `f32` tensors (and bias, where there is one) in host memory,
@@ -373,8 +490,8 @@ impl Geometry {
 /// `[N, c, l]` to `[c, N·l]`: each channel's planes side by side, the layout of a product's
 /// operand whose columns are (sample, position). The channels run in parallel.
 #[inline]
-fn channel_major(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; n * c * l];
+fn channel_major(t: &[f32], n: usize, c: usize, l: usize) -> Scratch {
+    let mut out = Scratch::take(n * c * l);
     if out.is_empty() {
         return out;
     }
@@ -410,21 +527,26 @@ fn sample_major(rows: &[f32], n: usize, c: usize, l: usize, bias: Option<&[f32]>
     out
 }
 
-/// im2col with the windows as columns: `[c·k_h·k_w, N·oh·ow]`, where row `(channel, a, b)` holds,
+/// im2col with the windows as columns: `[c·k_h·k_w, N·oh·ow]` (in a [`Scratch`] buffer), where row `(channel, a, b)` holds,
 /// for every sample and window position, the map value under the window's element `(a, b)`, zero
 /// outside the map. The map is `[N, c, h, w]`, as the tensors hold it. Each row is
 /// `N·oh` runs of `ow` values gathered from one line of the map; the rows run in parallel.
 #[inline]
-fn im2col(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+fn im2col(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Scratch {
     let [kh, kw] = geo.kernel;
     let positions = oh * ow;
-    let mut cols = vec![0.0f32; c * kh * kw * n * positions];
+    let mut cols = Scratch::take(c * kh * kw * n * positions);
     if cols.is_empty() {
         return cols;
     }
     cols.par_chunks_mut(n * positions).enumerate().for_each(|(r, row)| {
         let (ci, a, b) = (r / (kh * kw), r / kw % kh, r % kw);
         let (ys, xs) = (geo.inside(0, a, h, oh), geo.inside(1, b, w, ow));
+        // The positions whose window element lies outside the map are zeros; the others are
+        // all written below.
+        if ys.len() < oh || xs.len() < ow {
+            row.fill(0.0);
+        }
         if xs.is_empty() {
             return;
         }
@@ -521,7 +643,7 @@ fn channels_last(c: usize) -> bool {
 ///
 /// The weight matrix multiplied with it must order its columns the same way ([`weight_in`]).
 struct Windows {
-    values: Vec<f32>,
+    values: Scratch,
     k: usize,
     p: usize,
     channels_last: bool,
@@ -564,29 +686,54 @@ impl Windows {
 /// the windows' elements: as it is in memory for lines of planes, each row's `(b, kk)` permuted
 /// to `(kk, b)` for channels last.
 #[inline]
-fn weight_in(w: &[f32], [a, b, kk]: [usize; 3], last: bool) -> std::borrow::Cow<'_, [f32]> {
+fn weight_in(w: &[f32], [a, b, kk]: [usize; 3], last: bool) -> WeightMatrix<'_> {
     if last {
-        std::borrow::Cow::Owned(swap_inner(w, a, b, kk))
+        let mut swapped = Scratch::take(w.len());
+        swap_inner(w, a, b, kk, &mut swapped);
+        WeightMatrix::Swapped(swapped)
     } else {
-        std::borrow::Cow::Borrowed(w)
+        WeightMatrix::AsIs(w)
+    }
+}
+
+/// A weight's values as a matrix for [`weight_in`]: in place, or permuted into a scratch buffer.
+enum WeightMatrix<'a> {
+    AsIs(&'a [f32]),
+    Swapped(Scratch),
+}
+
+impl std::ops::Deref for WeightMatrix<'_> {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            Self::AsIs(w) => w,
+            Self::Swapped(w) => w,
+        }
     }
 }
 
 /// A weight gradient `[a, b·k_h·k_w]` whose columns are in the windows' order, back in the
 /// weight's own order (the inverse of [`weight_in`]).
 #[inline]
-fn weight_back(dw: Vec<f32>, [a, b, kk]: [usize; 3], last: bool) -> Vec<f32> {
-    if last { swap_inner(&dw, a, kk, b) } else { dw }
+fn weight_back(dw: &[f32], [a, b, kk]: [usize; 3], last: bool) -> Vec<f32> {
+    if last {
+        let mut out = vec![0.0f32; dw.len()];
+        swap_inner(dw, a, kk, b, &mut out);
+        out
+    } else {
+        dw.to_vec()
+    }
 }
 
-/// `[a, b, c]` to `[a, c, b]` (the weight to and from the channels-last window order).
+/// `out ← v` from `[a, b, c]` to `[a, c, b]` (the weight to and from the channels-last window
+/// order).
 #[inline]
-fn swap_inner(v: &[f32], a: usize, b: usize, c: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; a * b * c];
+fn swap_inner(v: &[f32], a: usize, b: usize, c: usize, out: &mut [f32]) {
+    assert_eq!((v.len(), out.len()), (a * b * c, a * b * c), "swap_inner: lengths");
     for (src, dst) in v.chunks_exact(b * c).zip(out.chunks_exact_mut(b * c)) {
         transpose(src, b, c, dst, None);
     }
-    out
 }
 
 /// `dst [cols, rows] ← srcᵀ` for `src [rows, cols]`, plus `bias[j]` on row `j` of `dst` where
@@ -609,8 +756,8 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], bias: Optio
 
 /// `[N, c, l]` to `[N, l, c]` (channels last), the samples in parallel.
 #[inline]
-fn to_channels_last(t: &[f32], n: usize, c: usize, l: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; n * c * l];
+fn to_channels_last(t: &[f32], n: usize, c: usize, l: usize) -> Scratch {
+    let mut out = Scratch::take(n * c * l);
     if out.is_empty() {
         return out;
     }
@@ -647,10 +794,10 @@ fn source(geo: &Geometry, side: usize, o: usize, k: usize, len: usize) -> Option
 /// windows as rows, `[N·oh·ow, k_h·k_w·c]`, each row the window's elements in (a, b, channel)
 /// order, zero outside the map. The samples run in parallel.
 #[inline]
-fn im2col_channels_last(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+fn im2col_channels_last(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Scratch {
     let [kh, kw] = geo.kernel;
     let k = kh * kw * c;
-    let mut cols = vec![0.0f32; n * oh * ow * k];
+    let mut cols = Scratch::take(n * oh * ow * k);
     if cols.is_empty() {
         return cols;
     }
@@ -660,10 +807,13 @@ fn im2col_channels_last(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize;
             for (position, row) in windows.chunks_exact_mut(k).enumerate() {
                 let (oy, ox) = (position / ow, position % ow);
                 for a in 0..kh {
-                    let Some(y) = source(geo, 0, oy, a, h) else { continue };
+                    let y = source(geo, 0, oy, a, h);
                     for b in 0..kw {
-                        let Some(x) = source(geo, 1, ox, b, w) else { continue };
-                        row[(a * kw + b) * c..][..c].copy_from_slice(&sample[(y * w + x) * c..][..c]);
+                        let dst = &mut row[(a * kw + b) * c..][..c];
+                        match (y, source(geo, 1, ox, b, w)) {
+                            (Some(y), Some(x)) => dst.copy_from_slice(&sample[(y * w + x) * c..][..c]),
+                            _ => dst.fill(0.0),
+                        }
                     }
                 }
             }
@@ -675,16 +825,21 @@ fn im2col_channels_last(map: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize;
 /// `cols` (`[N·oh·ow, k_h·k_w·c]`) added back into the map, returned as `[N, h, w, c]`. The
 /// samples run in parallel.
 #[inline]
-fn col2im_channels_last(cols: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Vec<f32> {
+fn col2im_channels_last(cols: &[f32], [n, c, h, w]: [usize; 4], [oh, ow]: [usize; 2], geo: &Geometry) -> Scratch {
     let [kh, kw] = geo.kernel;
     let k = kh * kw * c;
-    let mut map = vec![0.0f32; n * h * w * c];
-    if map.is_empty() || k == 0 {
+    let mut map = Scratch::take(n * h * w * c);
+    if map.is_empty() {
+        return map;
+    }
+    if k == 0 {
+        map.fill(0.0);
         return map;
     }
     map.par_chunks_mut(h * w * c)
         .zip(cols.par_chunks(oh * ow * k))
         .for_each(|(sample, windows)| {
+            sample.fill(0.0);
             for (position, row) in windows.chunks_exact(k).enumerate() {
                 let (oy, ox) = (position / ow, position % ow);
                 for a in 0..kh {
@@ -720,10 +875,10 @@ fn fold(
     let (cy, kk) = (y.nrows(), geo.kernel[0] * geo.kernel[1]);
     if last {
         let wm = weight_in(m, [cy, c, kk], true);
-        let cols = matmul(y.transpose(), mat(&wm, cy, c * kk));
+        let cols = matmul_scratch(y.transpose(), mat(&wm, cy, c * kk));
         from_channels_last(&col2im_channels_last(&cols, dims, windows, geo), n, c, h * w, bias)
     } else {
-        let cols = matmul(mat(m, cy, c * kk).transpose(), y);
+        let cols = matmul_scratch(mat(m, cy, c * kk).transpose(), y);
         col2im(&cols, dims, windows, geo, bias)
     }
 }
@@ -764,7 +919,7 @@ impl ConvPass for Conv {
         let cols = with_values::<I, 4, _>(&x, |x| Windows::of(x, [n, c_in, h, w], [oh, ow], &geo));
         let out = with_values::<I, 4, _>(&weight, |wv| {
             let wm = weight_in(wv, [c_out, c_in, kh * kw], cols.channels_last);
-            matmul(mat(&wm, c_out, cols.k), cols.matrix())
+            matmul_scratch(mat(&wm, c_out, cols.k), cols.matrix())
         });
         float(host_tensor::<I, 4>(
             sample_major(&out, n, c_out, oh * ow, bias.as_deref()),
@@ -802,8 +957,8 @@ impl ConvPass for Conv {
         });
         let dw = want_weight.then(|| {
             let cols = with_values::<I, 4, _>(&x, |x| Windows::of(x, [n, c_in, h, w], [oh, ow], &geo));
-            let dw = matmul(g, cols.matrix().transpose());
-            let dw = weight_back(dw, [c_out, c_in, kh * kw], cols.channels_last);
+            let dw = matmul_scratch(g, cols.matrix().transpose());
+            let dw = weight_back(&dw, [c_out, c_in, kh * kw], cols.channels_last);
             float(host_tensor::<I, 4>(dw, [c_out, c_in, kh, kw], &device))
         });
         (dx, dw)
@@ -869,7 +1024,7 @@ impl ConvPass for ConvTranspose {
         let dx = want_x.then(|| {
             let rows = with_values::<I, 4, _>(&weight, |wv| {
                 let wm = weight_in(wv, [c_in, c_out, kh * kw], cols.channels_last);
-                matmul(mat(&wm, c_in, cols.k), cols.matrix())
+                matmul_scratch(mat(&wm, c_in, cols.k), cols.matrix())
             });
             float(host_tensor::<I, 4>(
                 sample_major(&rows, n, c_in, ih * iw, None),
@@ -879,8 +1034,8 @@ impl ConvPass for ConvTranspose {
         });
         let dw = want_weight.then(|| {
             let xt = with_values::<I, 4, _>(&x, |x| channel_major(x, n, c_in, ih * iw));
-            let dw = matmul(mat(&xt, c_in, n * ih * iw), cols.matrix().transpose());
-            let dw = weight_back(dw, [c_in, c_out, kh * kw], cols.channels_last);
+            let dw = matmul_scratch(mat(&xt, c_in, n * ih * iw), cols.matrix().transpose());
+            let dw = weight_back(&dw, [c_in, c_out, kh * kw], cols.channels_last);
             float(host_tensor::<I, 4>(dw, [c_in, c_out, kh, kw], &device))
         });
         (dx, dw)
@@ -1003,73 +1158,79 @@ mod tests {
         }
     }
 
-    /// Both operations against burn's on Flex with maps of 16 and more channels (the channels-last
-    /// windows): output, and the input, weight and bias gradients of `Σ (y ⊙ r)`, within 1e-4.
+    /// Both operations against burn's on Flex, with maps of 16 and more channels (the
+    /// channels-last windows) and every activation fused, and with few channels: output, and the
+    /// input, weight and bias gradients of `Σ (y ⊙ r)`, within 1e-4.
     #[test]
-    fn channels_last_passes_match_burn() {
+    fn passes_match_burn_with_every_activation() {
         use crate::test_util::{TestAutodiffBackend as A, TestBackend};
-        use burn::tensor::module;
-        use burn::tensor::{Distribution, Tolerance};
         let _guard = crate::testing::seed_lock();
         register_fast_conv::<TestBackend>();
         assert!(has_fast_conv::<A>());
+        for activation in Activation::ALL {
+            for transposed in [false, true] {
+                let shapes = if transposed {
+                    [([3, 24, 7, 7], [24, 16, 4, 4]), ([2, 3, 5, 6], [3, 2, 4, 4])]
+                } else {
+                    [([3, 16, 14, 14], [24, 16, 4, 4]), ([2, 3, 9, 8], [5, 3, 4, 4])]
+                };
+                for (x_shape, w_shape) in shapes {
+                    compare_with_burn(transposed, x_shape, w_shape, activation);
+                }
+            }
+        }
+    }
+
+    /// One case of [`passes_match_burn_with_every_activation`], stride 2 and padding 1.
+    fn compare_with_burn(transposed: bool, x_shape: [usize; 4], w_shape: [usize; 4], activation: Activation) {
+        use crate::test_util::{TestAutodiffBackend as A, TestBackend};
+        use burn::tensor::Distribution;
+        use burn::tensor::module;
         let device = Default::default();
         let dist = Distribution::Uniform(-1.0, 1.0);
-        let tol = Tolerance::<f32>::rel_abs(1e-4, 1e-4);
-        for transposed in [false, true] {
-            let (x_shape, w_shape, out_c) = if transposed {
-                ([3, 24, 7, 7], [24, 16, 4, 4], 16)
-            } else {
-                ([3, 16, 14, 14], [24, 16, 4, 4], 24)
+        let out_c = if transposed { w_shape[1] } else { w_shape[0] };
+        let x0 = Tensor::<TestBackend, 4>::random(x_shape, dist, &device);
+        let w0 = Tensor::<TestBackend, 4>::random(w_shape, dist, &device);
+        let b0 = Tensor::<TestBackend, 1>::random([out_c], dist, &device);
+        let conv = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+        let deconv = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let run = |ours: bool| {
+            let x = Tensor::<A, 4>::from_inner(x0.clone()).require_grad();
+            let w = Tensor::<A, 4>::from_inner(w0.clone()).require_grad();
+            let b = Tensor::<A, 1>::from_inner(b0.clone()).require_grad();
+            let (xc, wc, bc) = (x.clone(), w.clone(), Some(b.clone()));
+            let y = match (transposed, ours) {
+                (false, true) => conv2d_activated(xc, wc, bc, conv.clone(), activation),
+                (false, false) => activation.forward(module::conv2d(xc, wc, bc, conv.clone())),
+                (true, true) => conv_transpose2d_activated(xc, wc, bc, deconv.clone(), activation),
+                (true, false) => activation.forward(module::conv_transpose2d(xc, wc, bc, deconv.clone())),
             };
-            let x0 = Tensor::<TestBackend, 4>::random(x_shape, dist, &device);
-            let w0 = Tensor::<TestBackend, 4>::random(w_shape, dist, &device);
-            let b0 = Tensor::<TestBackend, 1>::random([out_c], dist, &device);
-            let run = |ours: bool| {
-                let x = Tensor::<A, 4>::from_inner(x0.clone()).require_grad();
-                let w = Tensor::<A, 4>::from_inner(w0.clone()).require_grad();
-                let b = Tensor::<A, 1>::from_inner(b0.clone()).require_grad();
-                let y = match (transposed, ours) {
-                    (false, true) => conv2d(
-                        x.clone(),
-                        w.clone(),
-                        Some(b.clone()),
-                        ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
-                    ),
-                    (false, false) => module::conv2d(
-                        x.clone(),
-                        w.clone(),
-                        Some(b.clone()),
-                        ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
-                    ),
-                    (true, true) => conv_transpose2d(
-                        x.clone(),
-                        w.clone(),
-                        Some(b.clone()),
-                        ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
-                    ),
-                    (true, false) => module::conv_transpose2d(
-                        x.clone(),
-                        w.clone(),
-                        Some(b.clone()),
-                        ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
-                    ),
-                };
-                // A weight per output that differs from the others: the detached `sin(y)`.
-                let r = y.clone().detach().sin();
-                let grads = (y.clone() * r).sum().backward();
-                (
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    w.grad(&grads).unwrap().into_data(),
-                    b.grad(&grads).unwrap().into_data(),
-                )
-            };
-            let (ours, burns) = (run(true), run(false));
-            ours.0.assert_approx_eq::<f32>(&burns.0, tol);
-            ours.1.assert_approx_eq::<f32>(&burns.1, tol);
-            ours.2.assert_approx_eq::<f32>(&burns.2, tol);
-            ours.3.assert_approx_eq::<f32>(&burns.3, tol);
+            // A weight per output that differs from the others: the detached `sin(y)`.
+            let r = y.clone().detach().sin();
+            let grads = (y.clone() * r).sum().backward();
+            (
+                y.inner().into_data(),
+                x.grad(&grads).unwrap().into_data(),
+                w.grad(&grads).unwrap().into_data(),
+                b.grad(&grads).unwrap().into_data(),
+            )
+        };
+        let (ours, burns) = (run(true), run(false));
+        let case = format!("transposed {transposed}, x {x_shape:?}, w {w_shape:?}, {activation:?}");
+        for (name, a, b) in [
+            ("output", &ours.0, &burns.0),
+            ("x gradient", &ours.1, &burns.1),
+            ("weight gradient", &ours.2, &burns.2),
+            ("bias gradient", &ours.3, &burns.3),
+        ] {
+            let (a, b) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+            assert_eq!(a.len(), b.len(), "{case}: {name} sizes");
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-4 + 1e-4 * q.abs(),
+                    "{case}: {name} at {i}: {p} against burn's {q}"
+                );
+            }
         }
     }
 
@@ -1080,7 +1241,7 @@ mod tests {
         let wm = weight_in(&w, [a, b, kk], true);
         // Row 2, window element 3, channel 1.
         assert_eq!(wm[(2 * kk + 3) * b + 1], w[(2 * b + 1) * kk + 3]);
-        assert_eq!(weight_back(wm.into_owned(), [a, b, kk], true), w);
+        assert_eq!(weight_back(&wm, [a, b, kk], true), w);
         assert_eq!(&*weight_in(&w, [a, b, kk], false), &w[..]);
     }
 

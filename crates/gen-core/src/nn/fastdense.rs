@@ -332,6 +332,94 @@ fn activate_block(y: &mut [f32], derivative: Option<&mut [f32]>, bias: &[f32], a
     }
 }
 
+/// `y ← act(y)` over values of any layout (a convolution's output, its bias already added), and
+/// `d ← act'(y)` when asked: the flat form of [`activate`], in parallel blocks when large.
+/// `#[inline]` like [`activate`].
+#[inline]
+pub(crate) fn activate_flat(y: &mut [f32], derivative: Option<&mut [f32]>, activation: Activation) {
+    let sweep = |y: &mut [f32], derivative: Option<&mut [f32]>| {
+        pulp::Arch::new().dispatch(ActivateFlat {
+            y,
+            derivative,
+            activation,
+        })
+    };
+    let block = PARALLEL_MIN / 2;
+    match (y.len() >= PARALLEL_MIN, derivative) {
+        (false, d) => sweep(y, d),
+        (true, None) => y.par_chunks_mut(block).for_each(|y| sweep(y, None)),
+        (true, Some(d)) => y
+            .par_chunks_mut(block)
+            .zip(d.par_chunks_mut(block))
+            .for_each(|(y, d)| sweep(y, Some(d))),
+    }
+}
+
+/// `g ← g ⊙ d`, element by element, in parallel blocks when large. `#[inline]` like [`activate`].
+#[inline]
+pub(crate) fn scale_flat(g: &mut [f32], derivative: &[f32]) {
+    assert_eq!(g.len(), derivative.len(), "scale_flat: lengths");
+    let block = if g.len() >= PARALLEL_MIN {
+        PARALLEL_MIN / 2
+    } else {
+        g.len().max(1)
+    };
+    g.par_chunks_mut(block)
+        .zip(derivative.par_chunks(block))
+        .for_each(|(g, d)| {
+            pulp::Arch::new().dispatch(Scale {
+                g,
+                derivative: Some(d),
+                sums: &mut [],
+                width: 0,
+            })
+        });
+}
+
+/// [`activate_flat_block`] inside pulp's dispatch, like [`Activate`].
+struct ActivateFlat<'a> {
+    y: &'a mut [f32],
+    derivative: Option<&'a mut [f32]>,
+    activation: Activation,
+}
+
+impl pulp::WithSimd for ActivateFlat<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        activate_flat_block(self.y, self.derivative, self.activation);
+    }
+}
+
+#[inline(always)]
+fn activate_flat_block(y: &mut [f32], derivative: Option<&mut [f32]>, activation: Activation) {
+    macro_rules! values {
+        ($f:expr) => {
+            match derivative {
+                Some(d) => {
+                    for (v, dv) in y.iter_mut().zip(d.iter_mut()) {
+                        (*v, *dv) = $f(*v);
+                    }
+                }
+                None => {
+                    for v in y.iter_mut() {
+                        *v = $f(*v).0;
+                    }
+                }
+            }
+        };
+    }
+    match activation {
+        Activation::Identity => values!(|z: f32| (z, 1.0)),
+        Activation::Relu => values!(relu),
+        Activation::LeakyRelu => values!(leaky_relu),
+        Activation::Sigmoid => values!(sigmoid),
+        Activation::Tanh => values!(tanh),
+        Activation::Softplus => values!(softplus),
+    }
+}
+
 /// `g ← g ⊙ d` (when `d` is given) and the column sums of the result (when `want_sums`), in one
 /// sweep. `#[inline]` like [`activate`].
 #[inline]

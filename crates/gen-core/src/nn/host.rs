@@ -1,6 +1,7 @@
 //! What the host-memory operations share: a table of them keyed by a backend's `TypeId`, the
 //! moves of tensors to and from host buffers, and the matrix product ([`matmul`], faer's, on
-//! matrices read in place by [`with_matrix`], or by [`with_values`] for tensors of any rank).
+//! matrices read in place by [`with_matrix`], or by [`with_values`] for tensors of any rank),
+//! and [`Scratch`], buffers for an operation's intermediate values reused from a pool.
 //!
 //! The table lets models generic over any [`Backend`](burn::tensor::backend::Backend) find an
 //! operation of ours for the backends a binary registered, without an extra trait bound.
@@ -16,7 +17,7 @@
 //! user's binary), at that crate's level.
 
 use std::any::{Any, TypeId};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
@@ -85,6 +86,13 @@ impl std::ops::DerefMut for HostValues {
     }
 }
 
+impl HostValues {
+    /// The values back as a tensor of their shape (moved in without a copy on Flex and ndarray).
+    pub(crate) fn into_tensor<I: Backend, const D: usize>(self, device: &I::Device) -> Tensor<I, D> {
+        Tensor::from_data(self.0, device)
+    }
+}
+
 /// The values of `t` on the host (see [`HostValues`]).
 pub(crate) fn values<I: Backend, const D: usize>(t: Tensor<I, D>) -> HostValues {
     HostValues(t.into_data())
@@ -119,16 +127,102 @@ const PARALLEL_MIN_MACS: usize = 1 << 22;
 /// # Panics
 /// If the inner dimensions differ.
 pub(crate) fn matmul(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.nrows() * b.ncols()];
+    matmul_into(&mut out, a, b);
+    out
+}
+
+/// [`matmul`] into a [`Scratch`] buffer: for products that are an operation's intermediate, not
+/// its output.
+pub(crate) fn matmul_scratch(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Scratch {
+    let mut out = Scratch::take(a.nrows() * b.ncols());
+    matmul_into(&mut out, a, b);
+    out
+}
+
+/// `dst ← a · b`, `dst` row-major `a.nrows() x b.ncols()`; its earlier values are never read.
+///
+/// # Panics
+/// If the inner dimensions differ or `dst` has another length.
+pub(crate) fn matmul_into(dst: &mut [f32], a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
     assert_eq!(a.ncols(), b.nrows(), "matmul: inner dimensions differ");
     let (m, n) = (a.nrows(), b.ncols());
-    let mut out = vec![0.0f32; m * n];
+    assert_eq!(dst.len(), m * n, "matmul: the output holds another number of values");
     let parts = if m * n * a.ncols() < PARALLEL_MIN_MACS {
         1
     } else {
         rayon::current_num_threads()
     };
-    product(MatMut::from_row_major_slice_mut(&mut out, m, n), a, b, parts);
-    out
+    product(MatMut::from_row_major_slice_mut(dst, m, n), a, b, parts);
+}
+
+/// Scratch buffers of at most this many values in all are kept for reuse (256 MB): the DCGAN
+/// step at batch 64 holds about 60 MB of them at its peak.
+const SCRATCH_MAX_VALUES: usize = 64 << 20;
+
+/// Buffers kept between operations for [`Scratch`], the most recently returned last.
+static SCRATCH_POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// A buffer of `f32` for an operation's intermediate values (im2col windows, layout copies,
+/// products that are folded back), taken from a pool of buffers earlier operations gave back and
+/// returned to it when dropped, so that a training step after the first allocates none of them.
+/// Its values when taken are unspecified (those an earlier user left): a user writes every value
+/// before reading it.
+pub(crate) struct Scratch(Vec<f32>);
+
+impl Scratch {
+    /// A buffer of `len` values, reused where the pool holds one of at least `len` and at most
+    /// twice that (the smallest such), otherwise a new one.
+    pub(crate) fn take(len: usize) -> Self {
+        let reused = {
+            let mut pool = SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let best = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| (len..=len.saturating_mul(2)).contains(&v.capacity()))
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| pool.remove(i))
+        };
+        let mut v = reused.unwrap_or_else(|| Vec::with_capacity(len));
+        v.truncate(len);
+        v.resize(len, 0.0);
+        // The unit tests get buffers of NaN, so that an operation reading a value it did not
+        // write fails them.
+        #[cfg(test)]
+        v.fill(f32::NAN);
+        Self(v)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.capacity() == 0 {
+            return;
+        }
+        let mut pool = SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.push(v);
+        // The oldest go first: they are the shapes the recent steps did not ask for again.
+        let mut kept: usize = pool.iter().map(Vec::capacity).sum();
+        while kept > SCRATCH_MAX_VALUES {
+            kept -= pool.remove(0).capacity();
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
 }
 
 /// `dst ← a · b` in `parts` blocks of the output, halved along its longer side and run by
@@ -227,6 +321,29 @@ fn flex_matrix(t: &burn::backend::flex::FlexTensor) -> Option<MatRef<'_, f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A buffer given back is taken again by a request it fits (at most twice its length), not
+    /// by a smaller one; the pool keeps at most `SCRATCH_MAX_VALUES`; the unit tests' buffers
+    /// hold NaN.
+    #[test]
+    fn scratch_buffers_are_reused_within_the_bound() {
+        // A length no other test asks for, so that they do not take the buffer meanwhile.
+        let len = 1_234_567;
+        let first = Scratch::take(len);
+        assert_eq!(first.len(), len);
+        assert!(first.iter().all(|v| v.is_nan()));
+        let at = first.as_ptr();
+        drop(first);
+        let again = Scratch::take(len - 1000);
+        assert_eq!((again.as_ptr(), again.len()), (at, len - 1000));
+        drop(again);
+        let small = Scratch::take(len / 3);
+        assert_ne!(small.as_ptr(), at);
+        let many: Vec<Scratch> = (0..5).map(|_| Scratch::take(SCRATCH_MAX_VALUES / 4 + 1)).collect();
+        drop(many);
+        let kept: usize = SCRATCH_POOL.lock().unwrap().iter().map(Vec::capacity).sum();
+        assert!(kept <= SCRATCH_MAX_VALUES, "{kept} values kept");
+    }
 
     /// `matmul` against the textbook triple loop, on one thread and split (above the threshold,
     /// along rows and along columns), with operands by rows and transposed.

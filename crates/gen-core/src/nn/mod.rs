@@ -13,7 +13,7 @@ mod norm;
 pub use activation::Activation;
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
-pub use fastconv::{conv_transpose2d, conv2d, register_fast_conv};
+pub use fastconv::{conv_transpose2d, conv_transpose2d_activated, conv2d, conv2d_activated, register_fast_conv};
 pub use fastdense::{dense, register_fast_dense};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
