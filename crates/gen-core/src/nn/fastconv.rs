@@ -890,7 +890,7 @@ fn fold(
 /// against 230-255 for `[a, K] · [K, P]` into rows of `P` (stand-alone, 2026-12-06, both cores).
 #[inline]
 fn windows_product(w: &[f32], a: usize, cols: &Windows, n: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    let positions = if n == 0 { 0 } else { cols.p / n };
+    let positions = cols.p.checked_div(n).unwrap_or(0);
     if cols.channels_last {
         let out = matmul_scratch(mat(&cols.values, cols.p, cols.k), mat(w, a, cols.k).transpose());
         from_channels_last(&out, n, a, positions, bias)
