@@ -145,6 +145,14 @@ impl<B: Backend> Vae<B> {
             .float()
     }
 
+    /// The decoder's input: the code, with the one-hot label beside it for a conditional VAE.
+    fn decoder_input(&self, z: Tensor<B, 2>, y: Option<Tensor<B, 1, Int>>) -> Tensor<B, 2> {
+        match self.label(y) {
+            None => z,
+            Some(onehot) => Tensor::cat(vec![z, onehot], 1),
+        }
+    }
+
     fn label(&self, y: Option<Tensor<B, 1, Int>>) -> Option<Tensor<B, 2>> {
         match (self.n_classes, y) {
             (0, _) => None,
@@ -194,10 +202,7 @@ impl<B: Backend> Vae<B> {
     /// - `z`: `[batch, d_latent]`, `y`: `[batch]` (conditional VAEs only)
     /// - output: `[batch, d_input]`
     pub fn decode_logits(&self, z: Tensor<B, 2>, y: Option<Tensor<B, 1, Int>>) -> Tensor<B, 2> {
-        let input = match self.label(y) {
-            None => z,
-            Some(onehot) => Tensor::cat(vec![z, onehot], 1),
-        };
+        let input = self.decoder_input(z, y);
         match &self.decoder {
             VaeDecoder::Mlp(m) => m.forward(input),
             VaeDecoder::Conv(c) => c.forward(input),
@@ -210,10 +215,15 @@ impl<B: Backend> Vae<B> {
     /// - `z`: `[batch, d_latent]`, `y`: `[batch]` (conditional VAEs only)
     /// - output: `[batch, d_input]`
     pub fn decode_mean(&self, z: Tensor<B, 2>, y: Option<Tensor<B, 1, Int>>) -> Tensor<B, 2> {
-        let out = self.decode_logits(z, y);
-        match self.likelihood {
-            Likelihood::Bernoulli => Activation::Sigmoid.forward(out),
-            _ => self.output_activation.forward(out),
+        let activation = match self.likelihood {
+            Likelihood::Bernoulli => Activation::Sigmoid,
+            _ => self.output_activation,
+        };
+        let input = self.decoder_input(z, y);
+        // The activation fused into the decoder's last layer.
+        match &self.decoder {
+            VaeDecoder::Mlp(m) => m.forward_then(input, activation),
+            VaeDecoder::Conv(c) => c.forward_then(input, activation),
         }
     }
 

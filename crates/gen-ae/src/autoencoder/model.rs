@@ -197,11 +197,11 @@ impl<B: Backend> Autoencoder<B> {
         }
     }
 
-    /// The decoder's output through `activation`, fused into the MLP decoder's last layer.
+    /// The decoder's output through `activation`, fused into the decoder's last layer.
     fn decode_with(&self, z: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
         match &self.decoder {
             AeDecoder::Mlp(m) => m.forward_then(z, activation),
-            AeDecoder::Conv(c) => activation.forward(c.forward(z)),
+            AeDecoder::Conv(c) => c.forward_then(z, activation),
         }
     }
 }

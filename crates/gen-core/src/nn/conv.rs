@@ -264,6 +264,24 @@ impl<B: Backend> ConvDecoder<B> {
     /// - `z`: `[batch, d_input]`
     /// - output: `[batch, channels * height * width]`
     pub fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forward_with(z, self.output_activation)
+    }
+
+    /// Applies the decoder and then `then` to its output, fused into the last transposed
+    /// convolution where the output activation is the identity (a decoder that returns logits,
+    /// whose caller applies the sigmoid), as [`Mlp::forward_then`](super::Mlp::forward_then).
+    ///
+    /// # Shapes
+    /// As [`ConvDecoder::forward`].
+    pub fn forward_then(&self, z: Tensor<B, 2>, then: Activation) -> Tensor<B, 2> {
+        if self.output_activation != Activation::Identity {
+            return then.forward(self.forward(z));
+        }
+        self.forward_with(z, then)
+    }
+
+    /// The decoder with `output` as the last layer's activation.
+    fn forward_with(&self, z: Tensor<B, 2>, output: Activation) -> Tensor<B, 2> {
         let [batch, _] = z.dims();
         let [c0, h0, w0] = self.start;
         let mut h = self
@@ -272,11 +290,7 @@ impl<B: Backend> ConvDecoder<B> {
             .reshape([batch, c0, h0, w0]);
         let last = self.deconvs.len() - 1;
         for (i, deconv) in self.deconvs.iter().enumerate() {
-            let activation = if i < last {
-                self.activation
-            } else {
-                self.output_activation
-            };
+            let activation = if i < last { self.activation } else { output };
             h = conv_transpose2d_module_activated(deconv, h, activation);
         }
         h.flatten(1, 3) // [batch, channels * height * width]
@@ -287,6 +301,31 @@ impl<B: Backend> ConvDecoder<B> {
 mod tests {
     use super::*;
     use crate::test_util::TestBackend;
+
+    /// `forward_then` fuses the caller's activation into a logits decoder's last layer and gives
+    /// what applying it afterwards gives, with the host convolutions registered and without.
+    #[test]
+    fn forward_then_is_the_activation_of_the_output() {
+        let _guard = crate::testing::seed_lock();
+        let device = Default::default();
+        let dec = ConvDecoderConfig {
+            d_input: 4,
+            image: ImageShape::grey(8, 8),
+            channels: vec![16, 8],
+            activation: Activation::Relu,
+            output_activation: Activation::Identity,
+        }
+        .init::<TestBackend>(&device);
+        let z = Tensor::<TestBackend, 2>::random([3, 4], burn::tensor::Distribution::Default, &device);
+        for register in [false, true] {
+            if register {
+                super::super::register_fast_conv::<TestBackend>();
+            }
+            let want = Activation::Sigmoid.forward(dec.forward(z.clone())).into_data();
+            let got = dec.forward_then(z.clone(), Activation::Sigmoid).into_data();
+            got.assert_approx_eq::<f32>(&want, burn::tensor::Tolerance::absolute(1e-6));
+        }
+    }
 
     #[test]
     fn encoder_and_decoder_shapes_for_mnist_and_digits() {
