@@ -432,6 +432,60 @@ fn fast_dense_matches_burn<T: Backend>() {
     }
 }
 
+/// gen-core's fused binary cross-entropy on logits (registered for `T`) against burn's
+/// operations on backend `T`: the loss with and without autodiff, and the logits and target
+/// gradients for a random upstream gradient, within 1e-4, with logits of both tails (±60) and
+/// targets in [0, 1]. On ndarray and Flex the host path runs; on wgpu the node runs with the
+/// backend's operations.
+fn fast_bce_matches_burn<T: Backend>() {
+    use burn::backend::Autodiff;
+    use gen_toolkit::core::nn::fastbce::{self, bce_with_logits, bce_with_logits_reference};
+    type A<T> = Autodiff<T>;
+    gen_toolkit::core::nn::register_fast_bce::<T>();
+    assert!(fastbce::has_fast_bce::<A<T>>() && fastbce::has_fast_bce::<T>());
+    let device = T::Device::default();
+    let tol = Tolerance::rel_abs(1e-4, 1e-4);
+    let shape = [33, 65];
+    let n = shape[0] * shape[1];
+    let logits = TensorData::new((0..n).map(|i| (i % 241) as f32 / 2.0 - 60.0).collect::<Vec<_>>(), shape);
+    let targets = Tensor::<NdArray, 2>::random(shape, Distribution::Default, &Default::default()).into_data();
+    let up = Tensor::<NdArray, 2>::random(shape, Distribution::Normal(0.0, 1.0), &Default::default()).into_data();
+    let leaves = || {
+        (
+            Tensor::<A<T>, 2>::from_data(logits.clone(), &device).require_grad(),
+            Tensor::<A<T>, 2>::from_data(targets.clone(), &device).require_grad(),
+        )
+    };
+    let ((xa, ta), (xb, tb)) = (leaves(), leaves());
+    let (la, lb) = (
+        bce_with_logits(xa.clone(), ta.clone()),
+        bce_with_logits_reference(xb.clone(), tb.clone()),
+    );
+    la.clone()
+        .into_data()
+        .assert_approx_eq::<f32>(&lb.clone().into_data(), tol);
+    bce_with_logits(xa.clone().inner(), ta.clone().inner())
+        .into_data()
+        .assert_approx_eq::<f32>(&lb.clone().into_data(), tol);
+    let up = Tensor::<A<T>, 2>::from_data(up, &device);
+    let (ga, gb) = ((la * up.clone()).sum().backward(), (lb * up).sum().backward());
+    for (a, b) in [(xa.grad(&ga), xb.grad(&gb)), (ta.grad(&ga), tb.grad(&gb))] {
+        a.unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&b.unwrap().into_data(), tol);
+    }
+}
+
+#[test]
+fn fast_bce_matches_burns_on_ndarray_flex_and_wgpu() {
+    let _lock = common::seed_lock();
+    fast_bce_matches_burn::<NdArray>();
+    fast_bce_matches_burn::<Flex>();
+    if wgpu_available() {
+        fast_bce_matches_burn::<Wgpu>();
+    }
+}
+
 #[test]
 fn fast_dense_matches_burns_on_ndarray_flex_and_wgpu() {
     let _lock = common::seed_lock();

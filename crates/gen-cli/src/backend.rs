@@ -78,9 +78,9 @@ pub fn with_backend<J: Job>(choice: BackendChoice, job: J) -> anyhow::Result<J::
     }
 }
 
-/// Routes the models' convolutions and dense layers on CPU backend `I` through gen-core's host
-/// operations (`gen_core::nn::fastconv`, `gen_core::nn::fastdense`), unless `GEN_FAST_CONV=0` or
-/// `GEN_FAST_DENSE=0` asks for burn's own (to compare, or to rule them out when chasing a bug).
+/// Routes the models' convolutions, dense layers and binary cross-entropy on CPU backend `I`
+/// through gen-core's host operations (`gen_core::nn::fastconv`, `fastdense`, `fastbce`), unless
+/// `GEN_FAST_CONV=0`, `GEN_FAST_DENSE=0` or `GEN_FAST_BCE=0` asks for burn's own (to compare, or to rule them out when chasing a bug).
 #[cfg(all(any(feature = "flex", feature = "ndarray"), not(test)))]
 fn register_host_ops<I: burn::tensor::backend::Backend>() {
     let on = |var: &str| std::env::var_os(var).is_none_or(|v| v != "0");
@@ -89,6 +89,9 @@ fn register_host_ops<I: burn::tensor::backend::Backend>() {
     }
     if on("GEN_FAST_DENSE") {
         gen_core::nn::register_fast_dense::<I>();
+    }
+    if on("GEN_FAST_BCE") {
+        gen_core::nn::register_fast_bce::<I>();
     }
 }
 

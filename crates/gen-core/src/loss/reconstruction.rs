@@ -107,7 +107,14 @@ impl BceWithLogitsLoss {
         );
         // -[t ln σ(x) + (1-t) ln σ(-x)] = (1-t) x - ln σ(x); burn's log_sigmoid is stable and has
         // a smooth gradient everywhere, x = 0 included (unlike a max(x, 0) + ln(1 + e^-|x|) form).
-        logits.clone() * target.neg().add_scalar(1.0) - burn::tensor::activation::log_sigmoid(logits)
+        // Matrices go through the fused operation on registered backends (one pass each way).
+        if D == 2 && crate::nn::fastbce::has_fast_bce::<B>() {
+            let dims = logits.dims();
+            let (rows, cols) = (dims[0], dims[1]);
+            let l = crate::nn::bce_with_logits(logits.reshape([rows, cols]), target.reshape([rows, cols]));
+            return l.reshape(dims);
+        }
+        crate::nn::fastbce::bce_with_logits_reference(logits, target)
     }
 
     /// Reduced cross-entropy.

@@ -4,6 +4,7 @@
 mod activation;
 mod conv;
 mod dense;
+pub mod fastbce;
 pub mod fastconv;
 pub mod fastdense;
 mod host;
@@ -13,6 +14,7 @@ mod norm;
 pub use activation::Activation;
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
+pub use fastbce::{bce_with_logits, register_fast_bce};
 pub use fastconv::{conv_transpose2d, conv_transpose2d_activated, conv2d, conv2d_activated, register_fast_conv};
 pub use fastdense::{dense, register_fast_dense};
 pub use mlp::{Mlp, MlpConfig};
