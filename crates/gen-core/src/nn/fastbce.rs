@@ -27,7 +27,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorMetadata};
 use rayon::prelude::*;
 
-use super::fastdense::exp_nonpositive;
+use super::fastdense::{exp_nonpositive, scaled};
 use super::host::{Erased, Registry, float, host_tensor, on_host, tensor, unerase, with_values};
 
 /// Values per block of a parallel sweep (and the length below which one thread sweeps all).
@@ -95,7 +95,7 @@ impl<I: Backend> Backward<I, 2> for BceBackward {
             grads.register::<I>(node.id, float(g));
         }
         if let Some(node) = node_logits {
-            grads.register::<I>(node.id, scaled::<I>(grad, &slope));
+            grads.register::<I>(node.id, scaled::<I, 2>(grad, &slope));
         }
     }
 }
@@ -178,7 +178,7 @@ fn sweep(x: &[f32], t: &[f32], loss: &mut [f32], slope: Option<&mut [f32]>) {
     }
 }
 
-/// [`sweep_block`] inside pulp's dispatch, for the vector instructions the CPU has.
+/// One block of [`sweep`] inside pulp's dispatch, for the vector instructions the CPU has.
 struct Sweep<'a> {
     x: &'a [f32],
     t: &'a [f32],
@@ -216,17 +216,6 @@ fn bce(x: f32, t: f32) -> (f32, f32) {
     let softplus = (if x > 0.0 { x } else { 0.0 }) + ln_1p_unit(e);
     let s = 1.0 / (1.0 + e);
     (softplus - t * x, if x >= 0.0 { s } else { e * s })
-}
-
-/// The output gradient times the kept slope, in place on the host.
-fn scaled<I: Backend>(grad: FloatTensor<I>, slope: &FloatTensor<I>) -> FloatTensor<I> {
-    if !on_host::<I>(&[&grad, slope]) {
-        return float(tensor::<I, 2>(grad) * tensor::<I, 2>(slope.clone()));
-    }
-    let device = I::float_device(&grad);
-    let mut g = super::host::values(tensor::<I, 2>(grad));
-    with_values::<I, 2, _>(slope, |s| super::fastdense::scale_flat(&mut g, s));
-    float(g.into_tensor::<I, 2>(&device))
 }
 
 /// `ln(1 + e)` for `e` in `[0, 1]` (and NaN), branch-free so that it vectorises: `u = 1 + e` as

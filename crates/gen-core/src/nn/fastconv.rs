@@ -59,7 +59,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor};
 use burn::tensor::{Tensor, TensorMetadata};
 
 use super::Activation;
-use super::fastdense::{activate_flat, scale_flat};
+use super::fastdense::{activate_flat, scaled};
 use super::host::{
     Erased, Registry, Scratch, float, host_tensor, matmul_scratch, on_host, tensor, unerase, values, with_values,
 };
@@ -270,7 +270,7 @@ impl<I: Backend, K: ConvPass, const N: usize> Backward<I, N> for ConvBackward<K>
         let (x_state, weight_state, options, derivative) = ops.state;
         let grad = grads.consume::<I>(&ops.node);
         let grad = match derivative {
-            Some(d) => scaled::<I>(grad, &d),
+            Some(d) => scaled::<I, 4>(grad, &d),
             None => grad,
         };
         if let Some(node) = node_bias {
@@ -374,17 +374,6 @@ fn activated<I: Backend>(
         float(y.into_tensor::<I, 4>(&device)),
         derivative.map(|d| float(host_tensor::<I, 4>(d, dims, &device))),
     )
-}
-
-/// The output gradient times the activation's derivative, in place on the host.
-fn scaled<I: Backend>(grad: FloatTensor<I>, derivative: &FloatTensor<I>) -> FloatTensor<I> {
-    if !on_host::<I>(&[&grad, derivative]) {
-        return float(tensor::<I, 4>(grad) * tensor::<I, 4>(derivative.clone()));
-    }
-    let device = I::float_device(&grad);
-    let mut g = values(tensor::<I, 4>(grad));
-    with_values::<I, 4, _>(derivative, |d| scale_flat(&mut g, d));
-    float(g.into_tensor::<I, 4>(&device))
 }
 
 /// Whether the host path applies: `f32` tensors (and bias, where there is one) in host memory,

@@ -42,7 +42,9 @@ use rayon::prelude::*;
 use super::Activation;
 use faer::MatRef;
 
-use super::host::{Erased, Registry, dims2, float, host_tensor, matmul, on_host, tensor, unerase, values, with_matrix};
+use super::host::{
+    Erased, Registry, dims2, float, host_tensor, matmul, on_host, tensor, unerase, values, with_matrix, with_values,
+};
 
 /// Matrices with fewer values than this are swept by one thread: waking rayon's second thread
 /// costs about as much as a vectorised pass over a quarter of a million values, and the thread
@@ -355,25 +357,24 @@ pub(crate) fn activate_flat(y: &mut [f32], derivative: Option<&mut [f32]>, activ
     }
 }
 
-/// `g ← g ⊙ d`, element by element, in parallel blocks when large. `#[inline]` like [`activate`].
-#[inline]
-pub(crate) fn scale_flat(g: &mut [f32], derivative: &[f32]) {
-    assert_eq!(g.len(), derivative.len(), "scale_flat: lengths");
-    let block = if g.len() >= PARALLEL_MIN {
-        PARALLEL_MIN / 2
-    } else {
-        g.len().max(1)
-    };
-    g.par_chunks_mut(block)
-        .zip(derivative.par_chunks(block))
-        .for_each(|(g, d)| {
-            pulp::Arch::new().dispatch(Scale {
-                g,
-                derivative: Some(d),
-                sums: &mut [],
-                width: 0,
-            })
-        });
+/// The output gradient `grad` times a kept derivative `d` of the same shape, element by element
+/// (in place on the host, [`scale_and_sum_columns`] without the sums; burn's product elsewhere):
+/// the backward pass of an activation fused into another operation.
+pub(crate) fn scaled<I: Backend, const D: usize>(grad: FloatTensor<I>, derivative: &FloatTensor<I>) -> FloatTensor<I> {
+    if !on_host::<I>(&[&grad, derivative]) {
+        return float(tensor::<I, D>(grad) * tensor::<I, D>(derivative.clone()));
+    }
+    let device = I::float_device(&grad);
+    let mut g = values(tensor::<I, D>(grad));
+    with_values::<I, D, _>(derivative, |d| {
+        assert_eq!(
+            g.len(),
+            d.len(),
+            "scaled: the gradient and the derivative differ in length"
+        );
+        scale_and_sum_columns(&mut g, Some(d), 1, false);
+    });
+    float(g.into_tensor::<I, D>(&device))
 }
 
 /// [`activate_flat_block`] inside pulp's dispatch, like [`Activate`].
