@@ -61,7 +61,8 @@ use burn::tensor::{Tensor, TensorMetadata};
 use super::Activation;
 use super::fastdense::{activate_flat, scaled};
 use super::host::{
-    Erased, Registry, Scratch, float, host_tensor, matmul_scratch, on_host, tensor, unerase, values, with_values,
+    Erased, Registry, Scratch, float, host_tensor, matmul, matmul_scratch, on_host, tensor, unerase, values,
+    with_values,
 };
 use super::per_sample_channels;
 
@@ -702,17 +703,25 @@ impl std::ops::Deref for WeightMatrix<'_> {
     }
 }
 
-/// A weight gradient `[a, b·k_h·k_w]` whose columns are in the windows' order, back in the
-/// weight's own order (the inverse of [`weight_in`]).
+/// The weight gradient `y · cols.matrix()ᵀ` (`y` the `[a, P]` other side) in the weight's own
+/// order `[a, b·k_h·k_w]`: the product itself for lines of planes, and for channels-last windows
+/// the product in a scratch buffer with its columns permuted back ([`weight_back`]).
 #[inline]
-fn weight_back(dw: &[f32], [a, b, kk]: [usize; 3], last: bool) -> Vec<f32> {
-    if last {
-        let mut out = vec![0.0f32; dw.len()];
-        swap_inner(dw, a, kk, b, &mut out);
-        out
+fn weight_gradient(y: MatRef<'_, f32>, cols: &Windows, [a, b, kk]: [usize; 3]) -> Vec<f32> {
+    if cols.channels_last {
+        weight_back(&matmul_scratch(y, cols.matrix().transpose()), [a, b, kk])
     } else {
-        dw.to_vec()
+        matmul(y, cols.matrix().transpose())
     }
+}
+
+/// A channels-last weight gradient `[a, k_h·k_w·b]` (columns in the windows' order) back in the
+/// weight's own order `[a, b·k_h·k_w]`: the inverse of [`weight_in`].
+#[inline]
+fn weight_back(dw: &[f32], [a, b, kk]: [usize; 3]) -> Vec<f32> {
+    let mut out = vec![0.0f32; dw.len()];
+    swap_inner(dw, a, kk, b, &mut out);
+    out
 }
 
 /// `out ← v` from `[a, b, c]` to `[a, c, b]` (the weight to and from the channels-last window
@@ -996,8 +1005,7 @@ impl ConvPass for Conv {
         });
         let dw = want_weight.then(|| {
             let cols = with_values::<I, 4, _>(&x, |x| Windows::of(x, [n, c_in, h, w], [oh, ow], &geo));
-            let dw = matmul_scratch(g, cols.matrix().transpose());
-            let dw = weight_back(&dw, [c_out, c_in, kh * kw], cols.channels_last);
+            let dw = weight_gradient(g, &cols, [c_out, c_in, kh * kw]);
             float(host_tensor::<I, 4>(dw, [c_out, c_in, kh, kw], &device))
         });
         (dx, dw)
@@ -1070,8 +1078,7 @@ impl ConvPass for ConvTranspose {
         });
         let dw = want_weight.then(|| {
             let xt = with_values::<I, 4, _>(&x, |x| channel_major(x, n, c_in, ih * iw));
-            let dw = matmul_scratch(mat(&xt, c_in, n * ih * iw), cols.matrix().transpose());
-            let dw = weight_back(&dw, [c_in, c_out, kh * kw], cols.channels_last);
+            let dw = weight_gradient(mat(&xt, c_in, n * ih * iw), &cols, [c_in, c_out, kh * kw]);
             float(host_tensor::<I, 4>(dw, [c_in, c_out, kh, kw], &device))
         });
         (dx, dw)
@@ -1277,7 +1284,7 @@ mod tests {
         let wm = weight_in(&w, [a, b, kk], true);
         // Row 2, window element 3, channel 1.
         assert_eq!(wm[(2 * kk + 3) * b + 1], w[(2 * b + 1) * kk + 3]);
-        assert_eq!(weight_back(&wm, [a, b, kk], true), w);
+        assert_eq!(weight_back(&wm, [a, b, kk]), w);
         assert_eq!(&*weight_in(&w, [a, b, kk], false), &w[..]);
     }
 
