@@ -148,7 +148,26 @@ struct DownloadArgs {
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    // The command runs on a thread of rayon's pool, not beside it: a parallel product or sweep
+    // started from outside the pool queues its whole job there and puts the caller to sleep until
+    // a worker finishes it (a wake-up each way per operation), while one started on a worker
+    // runs half itself and hands the other half to the second thread (ARCHITECTURE.md, "Threads").
+    let result = match rayon::ThreadPoolBuilder::new().stack_size(COMMAND_STACK).build() {
+        Ok(pool) => pool.install(|| run(cli)),
+        Err(e) => Err(anyhow::anyhow!("could not start the worker threads: {e}")),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Stack of each worker thread, the command's included: the main thread's 8 MiB, not rayon's
+/// default of 2 MiB.
+const COMMAND_STACK: usize = 8 << 20;
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Train(flags) => commands::train(flags),
         Command::Eval(args) => commands::eval(args),
         Command::Sweep(args) => sweep::sweep(args),
@@ -165,9 +184,5 @@ fn main() {
         Command::Upscale(args) => gan::upscale(args),
         Command::Download(args) => commands::download(args),
         Command::Bench(args) => bench::run(args),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
     }
 }

@@ -17,7 +17,9 @@
 //! user's binary), at that crate's level.
 
 use std::any::{Any, TypeId};
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
@@ -153,7 +155,87 @@ pub(crate) fn matmul_into(dst: &mut [f32], a: MatRef<'_, f32>, b: MatRef<'_, f32
     } else {
         rayon::current_num_threads()
     };
+    if parts > 1 {
+        keep_workers_awake();
+    }
     product(MatMut::from_row_major_slice_mut(dst, m, n), a, b, parts);
+}
+
+/// How long after the last parallel operation began a worker keeps looking for the next one
+/// instead of going to sleep.
+const AWAKE_FOR: Duration = Duration::from_millis(2);
+
+/// Whether a [`stay_awake`] job is running (or queued).
+static AWAKE: AtomicBool = AtomicBool::new(false);
+
+/// When the last parallel operation began, in nanoseconds from [`epoch`].
+static LAST_PARALLEL: AtomicU64 = AtomicU64::new(0);
+
+/// [`AWAKE_FOR`] in nanoseconds, or `GEN_AWAKE_US` microseconds where that variable is set (0
+/// lets the workers sleep at once, as rayon's do: for a machine shared with other work, or to
+/// measure the difference).
+fn awake_for_nanos() -> u64 {
+    static NANOS: OnceLock<u64> = OnceLock::new();
+    *NANOS.get_or_init(|| {
+        std::env::var("GEN_AWAKE_US")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(AWAKE_FOR.as_nanos(), |us| u128::from(us) * 1000)
+            .try_into()
+            .unwrap_or(u64::MAX)
+    })
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn nanos_since_epoch() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Keeps a second thread of rayon's pool looking for work for [`AWAKE_FOR`] after this call
+/// (see [`awake_for_nanos`]), instead of letting it sleep between the operations of a training
+/// step.
+///
+/// rayon's idle workers spin for a few dozen rounds and then sleep on a futex, so every parallel
+/// product a millisecond after the last one paid a wake-up of the second thread, and on this
+/// virtual machine an idle core wakes slowly: thread hand-offs were an eighth of the contractive
+/// autoencoder's step (ARCHITECTURE.md, "Threads"). OpenMP, under PyTorch, spins its workers for
+/// a while for the same reason. Here one job, spawned when none runs, loops over
+/// `rayon::yield_now` (which steals and runs whatever work the other threads queued) until no
+/// parallel operation began for [`AWAKE_FOR`], then returns, and the thread sleeps as rayon's
+/// do. It only runs on a thread that would otherwise be idle.
+pub(crate) fn keep_workers_awake() {
+    if rayon::current_num_threads() < 2 || awake_for_nanos() == 0 {
+        return;
+    }
+    LAST_PARALLEL.store(nanos_since_epoch(), Ordering::Relaxed);
+    if !AWAKE.swap(true, Ordering::AcqRel) {
+        let caller = rayon::current_thread_index();
+        rayon::spawn(move || stay_awake(caller));
+    }
+}
+
+/// The job of [`keep_workers_awake`]. Taken by the thread that spawned it (which pops its own
+/// queue while it waits for a stolen half), it would hold that thread's caller until it returns,
+/// so there it returns at once.
+fn stay_awake(caller: Option<usize>) {
+    if rayon::current_thread_index() != caller {
+        let awake_for = awake_for_nanos();
+        loop {
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                continue;
+            }
+            let idle = nanos_since_epoch().saturating_sub(LAST_PARALLEL.load(Ordering::Relaxed));
+            if idle > awake_for {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    AWAKE.store(false, Ordering::Release);
 }
 
 /// Scratch buffers of at most this many values in all are kept for reuse (256 MB): the DCGAN
