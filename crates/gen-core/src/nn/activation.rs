@@ -63,6 +63,24 @@ impl Activation {
         }
     }
 
+    /// The derivative of the activation at `z`, written as a function of its output `y = f(z)`
+    /// alone: `y(1 − y)` for the sigmoid, `1 − y²` for tanh, `1 − e^{−y}` for softplus, and for
+    /// ReLU and leaky ReLU the slope on the side of zero that `y` is on (from the left at 0, as
+    /// [`Self::derivative`]). Differentiable in `y`.
+    ///
+    /// # Shapes
+    /// - `y`: any shape; output: the same
+    pub fn derivative_from_output<B: Backend, const D: usize>(self, y: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Relu => y.greater_elem(0.0).float(),
+            Activation::LeakyRelu => y.greater_elem(0.0).float().mul_scalar(0.8).add_scalar(0.2),
+            Activation::Sigmoid => y.clone() * y.neg().add_scalar(1.0),
+            Activation::Tanh => y.powi_scalar(2).neg().add_scalar(1.0),
+            Activation::Softplus => y.neg().exp().neg().add_scalar(1.0),
+            Activation::Identity => y.ones_like(),
+        }
+    }
+
     /// The name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {

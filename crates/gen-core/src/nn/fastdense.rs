@@ -58,7 +58,8 @@ struct Entry {
 
 static REGISTRY: Registry<Entry> = Registry::new();
 
-/// Makes [`dense`] on `I` and `Autodiff<I>` take the fused path. Idempotent; cheap enough to call
+/// Makes [`dense`] (and [`dense_jacobian_fro2`](super::dense_jacobian_fro2), the norm of its
+/// Jacobian) on `I` and `Autodiff<I>` take the fused path. Idempotent; cheap enough to call
 /// before every job.
 pub fn register_fast_dense<I: Backend>() {
     REGISTRY.insert(
@@ -73,6 +74,7 @@ pub fn register_fast_dense<I: Backend>() {
             dense: erased_inner::<I>,
         },
     );
+    super::fastjacobian::register::<I>();
 }
 
 /// Whether `B` is registered with [`register_fast_dense`] (as itself or as an inner backend).

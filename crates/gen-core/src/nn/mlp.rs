@@ -181,7 +181,10 @@ impl<B: Backend> Mlp<B> {
     /// For a single layer `y = σ(x W + b)` the Jacobian is `diag(σ'(z)) Wᵀ`, so the norm is
     /// `Σ_j σ'(z_j)² Σ_i W_ij²`: a few operations per output instead of the `d_output` rows
     /// that [`Self::forward_with_jacobian`] propagates (about 250 times cheaper for the
-    /// 784-256 contractive autoencoder). Deeper stacks propagate one row per output.
+    /// 784-256 contractive autoencoder); on the backends registered with
+    /// [`register_fast_dense`](super::register_fast_dense) the layer is fused and the norm is one
+    /// node on its output and weight ([`dense_jacobian_fro2`](super::dense_jacobian_fro2)).
+    /// Deeper stacks propagate one row per output.
     ///
     /// # Shapes
     /// - `x`: `[batch, d_input]`
@@ -189,6 +192,12 @@ impl<B: Backend> Mlp<B> {
     pub fn forward_with_jacobian_fro2(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let [batch, _] = x.dims();
         if let [layer] = self.layers.as_slice() {
+            if super::fastdense::has_fast_dense::<B>() {
+                // The layer fused, and the norm as one node on its output and weight.
+                let y = layer.forward_activated(x, self.output_activation);
+                let norm = super::dense_jacobian_fro2(y.clone(), layer.weight.val(), self.output_activation);
+                return (y, norm);
+            }
             let z = layer.forward(x);
             let y = self.output_activation.forward(z.clone());
             let d = self.output_activation.derivative(z, y.clone()); // [batch, d_output]

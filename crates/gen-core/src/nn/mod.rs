@@ -7,6 +7,7 @@ mod dense;
 pub mod fastbce;
 pub mod fastconv;
 pub mod fastdense;
+pub mod fastjacobian;
 mod host;
 mod mlp;
 mod norm;
@@ -17,6 +18,7 @@ pub use dense::{Dense, DenseConfig};
 pub use fastbce::{bce_with_logits, register_fast_bce};
 pub use fastconv::{conv_transpose2d, conv_transpose2d_activated, conv2d, conv2d_activated, register_fast_conv};
 pub use fastdense::{dense, register_fast_dense};
+pub use fastjacobian::dense_jacobian_fro2;
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
 
