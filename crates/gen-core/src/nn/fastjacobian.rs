@@ -120,17 +120,20 @@ impl<I: Backend> Backward<I, 2> for NormBackward {
             activation,
         } = ops.state;
         if !on_host::<I>(&[&grad, &y, &weight]) {
-            // Off the host: the reference's gradients, from burn's autodiff over its operations.
-            let y = Tensor::<Autodiff<I>, 2>::from_inner(tensor::<I, 2>(y)).require_grad();
-            let w = Tensor::<Autodiff<I>, 2>::from_inner(tensor::<I, 2>(weight)).require_grad();
-            let norm = dense_jacobian_fro2_reference(y.clone(), w.clone(), activation);
-            let upstream = Tensor::<Autodiff<I>, 1>::from_inner(tensor::<I, 1>(grad));
-            let g = (norm * upstream).sum().backward();
-            if let (Some(node), Some(gy)) = (node_y, y.grad(&g)) {
+            // Off the host, the same formulas in the backend's operations (not a nested autodiff
+            // pass: burn's graph is locked while this backward pass runs).
+            let (y, w) = (tensor::<I, 2>(y), tensor::<I, 2>(weight));
+            let [batch, _] = y.dims();
+            let g = tensor::<I, 1>(grad).reshape([batch, 1]);
+            let s = activation.derivative_from_output(y.clone());
+            if let Some(node) = node_y {
+                let c = w.clone().powi_scalar(2).sum_dim(0);
+                let gy = g.clone().mul_scalar(2.0) * s.clone() * second_from_output(activation, y) * c;
                 grads.register::<I>(node.id, float(gy));
             }
-            if let (Some(node), Some(gw)) = (node_weight, w.grad(&g)) {
-                grads.register::<I>(node.id, float(gw));
+            if let Some(node) = node_weight {
+                let t = (g * s.powi_scalar(2)).sum_dim(0);
+                grads.register::<I>(node.id, float(w.mul_scalar(2.0) * t));
             }
             return;
         }
@@ -235,6 +238,17 @@ fn forward<I: Backend>(
         })
     });
     (float(host_tensor::<I, 1>(norm, [batch], &device)), col_norms)
+}
+
+/// `ds/dy` of the activation's derivative `s` written from its output ([`slope`]'s second value),
+/// in the backend's operations.
+fn second_from_output<I: Backend>(activation: Activation, y: Tensor<I, 2>) -> Tensor<I, 2> {
+    match activation {
+        Activation::Identity | Activation::Relu | Activation::LeakyRelu => y.zeros_like(),
+        Activation::Sigmoid => y.mul_scalar(-2.0).add_scalar(1.0),
+        Activation::Tanh => y.mul_scalar(-2.0),
+        Activation::Softplus => y.neg().exp(),
+    }
 }
 
 /// The activation's derivative `s` at an output value `y`, and `ds/dy`. Branch-free; a NaN gives
