@@ -269,6 +269,21 @@ fn slope(activation: Activation, y: f32) -> (f32, f32) {
     }
 }
 
+/// Expands the macro `$rows` once for each activation, with the activation as a constant, so
+/// that [`slope`]'s match is resolved inside each loop at compile time.
+macro_rules! per_activation {
+    ($activation:expr, $rows:ident) => {
+        match $activation {
+            Activation::Identity => $rows!(Activation::Identity),
+            Activation::Relu => $rows!(Activation::Relu),
+            Activation::LeakyRelu => $rows!(Activation::LeakyRelu),
+            Activation::Sigmoid => $rows!(Activation::Sigmoid),
+            Activation::Tanh => $rows!(Activation::Tanh),
+            Activation::Softplus => $rows!(Activation::Softplus),
+        }
+    };
+}
+
 /// `c_j += W_ij²` over the rows of `W`, inside pulp's dispatch (a struct, not a closure, so the
 /// loop body itself gets the vector instructions; see `fastdense`).
 struct ColumnNorms<'a> {
@@ -326,14 +341,7 @@ impl pulp::WithSimd for Forward<'_> {
                 }
             };
         }
-        match self.activation {
-            Activation::Identity => rows!(Activation::Identity),
-            Activation::Relu => rows!(Activation::Relu),
-            Activation::LeakyRelu => rows!(Activation::LeakyRelu),
-            Activation::Sigmoid => rows!(Activation::Sigmoid),
-            Activation::Tanh => rows!(Activation::Tanh),
-            Activation::Softplus => rows!(Activation::Softplus),
-        }
+        per_activation!(self.activation, rows);
     }
 }
 
@@ -377,14 +385,7 @@ impl pulp::WithSimd for Backward2<'_> {
                 }
             };
         }
-        match self.activation {
-            Activation::Identity => rows!(Activation::Identity),
-            Activation::Relu => rows!(Activation::Relu),
-            Activation::LeakyRelu => rows!(Activation::LeakyRelu),
-            Activation::Sigmoid => rows!(Activation::Sigmoid),
-            Activation::Tanh => rows!(Activation::Tanh),
-            Activation::Softplus => rows!(Activation::Softplus),
-        }
+        per_activation!(self.activation, rows);
     }
 }
 
