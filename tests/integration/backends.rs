@@ -503,13 +503,20 @@ fn fast_jacobian_matches_burn<T: Backend>() {
     let up = Tensor::<NdArray, 1>::random([33], Distribution::Normal(0.0, 1.0), &Default::default()).into_data();
     for activation in Activation::ALL {
         // Outputs in the activation's range: (0, 1) for the sigmoid, (−1, 1) for tanh, ≥ 0 for
-        // ReLU and softplus.
+        // ReLU and softplus. (The reference writes the slope from the output as the node does;
+        // `derivative_from_output` is held to `derivative` in gen-core's activation tests.)
         let y = match activation {
             Activation::Tanh | Activation::Identity | Activation::LeakyRelu => {
                 ndarray([33, 65], Distribution::Uniform(-0.99, 0.99))
             }
             Activation::Sigmoid => ndarray([33, 65], Distribution::Uniform(0.01, 0.99)),
-            Activation::Relu | Activation::Softplus => ndarray([33, 65], Distribution::Uniform(0.0, 3.0)),
+            // A quarter of ReLU's outputs exactly zero, where the slope is 0.
+            Activation::Relu => {
+                Tensor::<NdArray, 2>::random([33, 65], Distribution::Uniform(-1.0, 3.0), &Default::default())
+                    .clamp_min(0.0)
+                    .into_data()
+            }
+            Activation::Softplus => ndarray([33, 65], Distribution::Uniform(0.0, 3.0)),
         };
         let leaves = || {
             (

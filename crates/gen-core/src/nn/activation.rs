@@ -139,6 +139,21 @@ mod tests {
         expect(Activation::Identity, [-2.0, 0.0, 1.5]);
     }
 
+    /// The derivative written from the output equals the one from the input, for every
+    /// activation, on both sides of zero and at zero (the kinks' left slope).
+    #[test]
+    fn derivative_from_output_matches_derivative() {
+        let device = Default::default();
+        let z = Tensor::<TestBackend, 1>::from_floats([-9.0, -2.0, -0.7, 0.0, 0.3, 1.5, 9.0], &device);
+        for a in Activation::ALL {
+            let y = a.forward(z.clone());
+            a.derivative_from_output(y.clone()).into_data().assert_approx_eq::<f32>(
+                &a.derivative(z.clone(), y).into_data(),
+                burn::tensor::Tolerance::absolute(1e-6),
+            );
+        }
+    }
+
     #[test]
     fn derivatives_match_finite_differences() {
         let device = Default::default();

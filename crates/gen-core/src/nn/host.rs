@@ -171,16 +171,19 @@ static AWAKE: AtomicBool = AtomicBool::new(false);
 /// When the last parallel operation began, in nanoseconds from [`epoch`].
 static LAST_PARALLEL: AtomicU64 = AtomicU64::new(0);
 
+/// The most `GEN_AWAKE_US` may ask for (100 ms): a worker that spins is a core taken.
+const AWAKE_MAX_US: u64 = 100_000;
+
 /// [`AWAKE_FOR`] in nanoseconds, or `GEN_AWAKE_US` microseconds where that variable is set (0
 /// lets the workers sleep at once, as rayon's do: for a machine shared with other work, or to
-/// measure the difference).
+/// measure the difference; at most [`AWAKE_MAX_US`]).
 fn awake_for_nanos() -> u64 {
     static NANOS: OnceLock<u64> = OnceLock::new();
     *NANOS.get_or_init(|| {
         std::env::var("GEN_AWAKE_US")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
-            .map_or(AWAKE_FOR.as_nanos(), |us| u128::from(us) * 1000)
+            .map_or(AWAKE_FOR.as_nanos(), |us| u128::from(us.min(AWAKE_MAX_US)) * 1000)
             .try_into()
             .unwrap_or(u64::MAX)
     })
@@ -206,9 +209,12 @@ fn nanos_since_epoch() -> u64 {
 /// a while for the same reason. Here one job, spawned when none runs, loops over
 /// `rayon::yield_now` (which steals and runs whatever work the other threads queued) until no
 /// parallel operation began for [`AWAKE_FOR`], then returns, and the thread sleeps as rayon's
-/// do. It only runs on a thread that would otherwise be idle.
+/// do. It only runs on a thread that would otherwise be idle, and only for callers on a pool's
+/// thread (the `gen` binary runs its command on one); called from outside any pool it does nothing.
 pub(crate) fn keep_workers_awake() {
-    if rayon::current_num_threads() < 2 || awake_for_nanos() == 0 {
+    // From outside a pool the job would be injected into the global pool, where a worker waiting
+    // inside a join of someone else's could take it and hold that join for the spin.
+    if rayon::current_thread_index().is_none() || rayon::current_num_threads() < 2 || awake_for_nanos() == 0 {
         return;
     }
     LAST_PARALLEL.store(nanos_since_epoch(), Ordering::Relaxed);

@@ -305,14 +305,13 @@ mod tests {
     #[test]
     fn jacobian_norm_equals_the_sum_of_squared_rows() {
         use burn::tensor::Distribution;
+        // Registered, so the one-layer case takes the fused layer and `dense_jacobian_fro2`
+        // (its burn form is held to the fused one in `fastjacobian`'s tests).
+        let _guard = crate::testing::seed_lock();
+        super::super::register_fast_dense::<TestBackend>();
         let device = Default::default();
         for hidden in [vec![], vec![5]] {
-            for act in [
-                Activation::Sigmoid,
-                Activation::Tanh,
-                Activation::Relu,
-                Activation::Identity,
-            ] {
+            for act in Activation::ALL {
                 let mlp = MlpConfig::new(6, hidden.clone(), 4)
                     .with_output_activation(act)
                     .init::<TestBackend>(&device);
