@@ -181,9 +181,10 @@ impl<B: Backend> Mlp<B> {
     /// For a single layer `y = σ(x W + b)` the Jacobian is `diag(σ'(z)) Wᵀ`, so the norm is
     /// `Σ_j σ'(z_j)² Σ_i W_ij²`: a few operations per output instead of the `d_output` rows
     /// that [`Self::forward_with_jacobian`] propagates (about 250 times cheaper for the
-    /// 784-256 contractive autoencoder); on the backends registered with
-    /// [`register_fast_dense`](super::register_fast_dense) the layer is fused and the norm is one
-    /// node on its output and weight ([`dense_jacobian_fro2`](super::dense_jacobian_fro2)).
+    /// 784-256 contractive autoencoder), computed from the layer's output and weight by
+    /// [`dense_jacobian_fro2`](super::dense_jacobian_fro2) (one fused node on the backends
+    /// registered with [`register_fast_dense`](super::register_fast_dense), burn's operations
+    /// elsewhere).
     /// Deeper stacks propagate one row per output.
     ///
     /// # Shapes
@@ -192,17 +193,8 @@ impl<B: Backend> Mlp<B> {
     pub fn forward_with_jacobian_fro2(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let [batch, _] = x.dims();
         if let [layer] = self.layers.as_slice() {
-            if super::fastdense::has_fast_dense::<B>() {
-                // The layer fused, and the norm as one node on its output and weight.
-                let y = layer.forward_activated(x, self.output_activation);
-                let norm = super::dense_jacobian_fro2(y.clone(), layer.weight.val(), self.output_activation);
-                return (y, norm);
-            }
-            let z = layer.forward(x);
-            let y = self.output_activation.forward(z.clone());
-            let d = self.output_activation.derivative(z, y.clone()); // [batch, d_output]
-            let col_norms = layer.weight.val().powi_scalar(2).sum_dim(0); // [1, d_output]
-            let norm = (d.powi_scalar(2) * col_norms).sum_dim(1).reshape([batch]);
+            let y = layer.forward_activated(x, self.output_activation);
+            let norm = super::dense_jacobian_fro2(y.clone(), layer.weight.val(), self.output_activation);
             return (y, norm);
         }
         let d_out = self.layers.last().expect("an MLP has a layer").weight.dims()[1];
@@ -305,8 +297,8 @@ mod tests {
     #[test]
     fn jacobian_norm_equals_the_sum_of_squared_rows() {
         use burn::tensor::Distribution;
-        // Registered, so the one-layer case takes the fused layer and `dense_jacobian_fro2`
-        // (its burn form is held to the fused one in `fastjacobian`'s tests).
+        // Registered, so the one-layer case takes the fused layer and `dense_jacobian_fro2`'s
+        // node (its burn form is held to the node in `fastjacobian`'s tests).
         let _guard = crate::testing::seed_lock();
         super::super::register_fast_dense::<TestBackend>();
         let device = Default::default();
