@@ -214,12 +214,14 @@ fn nanos_since_epoch() -> u64 {
 pub(crate) fn keep_workers_awake() {
     // From outside a pool the job would be injected into the global pool, where a worker waiting
     // inside a join of someone else's could take it and hold that join for the spin.
-    if rayon::current_thread_index().is_none() || rayon::current_num_threads() < 2 || awake_for_nanos() == 0 {
+    let Some(caller) = rayon::current_thread_index() else {
+        return;
+    };
+    if rayon::current_num_threads() < 2 || awake_for_nanos() == 0 {
         return;
     }
     LAST_PARALLEL.store(nanos_since_epoch(), Ordering::Relaxed);
     if !AWAKE.swap(true, Ordering::AcqRel) {
-        let caller = rayon::current_thread_index();
         rayon::spawn(move || stay_awake(caller));
     }
 }
@@ -227,8 +229,8 @@ pub(crate) fn keep_workers_awake() {
 /// The job of [`keep_workers_awake`]. Taken by the thread that spawned it (which pops its own
 /// queue while it waits for a stolen half), it would hold that thread's caller until it returns,
 /// so there it returns at once.
-fn stay_awake(caller: Option<usize>) {
-    if rayon::current_thread_index() != caller {
+fn stay_awake(caller: usize) {
+    if rayon::current_thread_index() != Some(caller) {
         let awake_for = awake_for_nanos();
         loop {
             if rayon::yield_now() == Some(rayon::Yield::Executed) {
