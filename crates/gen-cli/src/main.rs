@@ -4,6 +4,7 @@
 // would run are unused there.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
+mod allocator;
 mod anomaly;
 mod artifacts;
 mod backend;
@@ -147,6 +148,7 @@ struct DownloadArgs {
 }
 
 fn main() {
+    allocator::configure();
     let cli = Cli::parse();
     // The command runs on a thread of rayon's pool, not beside it: a parallel product or sweep
     // started from outside the pool queues its whole job there and puts the caller to sleep until
