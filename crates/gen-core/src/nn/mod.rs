@@ -19,6 +19,7 @@ pub use fastbce::{bce_with_logits, register_fast_bce};
 pub use fastconv::{conv_transpose2d, conv_transpose2d_activated, conv2d, conv2d_activated, register_fast_conv};
 pub use fastdense::{dense, register_fast_dense};
 pub use fastjacobian::dense_jacobian_fro2;
+pub(crate) use host::keep_workers_awake;
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::{BatchNorm, BatchNormConfig, per_sample_channels};
 
