@@ -22,9 +22,9 @@
 //! operations that each read and write every parameter: profiled on the reference 784-512-256-32
 //! autoencoder (Flex, batch 128), those passes took 31 % of the training step, bound by memory
 //! bandwidth. Flex and ndarray hand a uniquely owned tensor's buffer out and take it back without a
-//! copy, so the fused step touches each value once. Parameters of 65,536 values or more are updated in chunks by all of
-//! rayon's threads, since one core does not saturate the memory bandwidth. It computes the same expressions in the same
-//! order as the tensor path, which other backends (wgpu) keep, and a test holds the two to 1e-6.
+//! copy, so the fused step touches each value once. Parameters of 65,536 values or more are
+//! updated in chunks by all of rayon's threads, since one core does not saturate the memory
+//! bandwidth. It computes the same expressions in the same order as the tensor path, which other backends (wgpu) keep, and a test holds the two to 1e-6.
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
