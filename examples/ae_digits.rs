@@ -1,7 +1,7 @@
 //! Trains the undercomplete autoencoder on the embedded digits and compares it with the mean image.
 //!
-//! `cargo run --release --example ae_digits` (Flex; add `--features ndarray` and `-- ndarray` for
-//! ndarray).
+//! `cargo run --release --example ae_digits [-- --quick]` (Flex; add `--features ndarray` and
+//! `-- ndarray` for ndarray).
 //! Writes `target/ae_digits/` with the config, checkpoints and metrics.
 
 use burn::backend::Autodiff;
@@ -9,6 +9,8 @@ use burn::module::AutodiffModule;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use gen_toolkit::prelude::*;
+
+mod common;
 
 fn launch<B: AutodiffBackend>(device: B::Device) {
     B::seed(&device, 0);
@@ -19,7 +21,7 @@ fn launch<B: AutodiffBackend>(device: B::Device) {
     let run = RunDir::create("target/ae_digits", &serde_json_config(&config), true).expect("run folder");
     let fitted = Trainer::new(
         TrainConfig::default()
-            .with_num_epochs(100)
+            .with_num_epochs(common::epochs(100, 3))
             .with_batch_size(64)
             .with_learning_rate(2e-3),
     )

@@ -3,10 +3,13 @@
 pub mod anomaly;
 mod autoencoder;
 pub mod compress;
+mod error;
+pub mod eval;
 
 pub use autoencoder::{
     ACTIVE_THRESHOLD, AeDecoder, AeEncoder, Architecture, Autoencoder, AutoencoderConfig, ReconLoss, Regularizer,
 };
+pub use error::{AeError, Result};
 
 #[cfg(test)]
 pub(crate) mod test_util {

@@ -15,9 +15,9 @@ use gen_core::noise::Noise;
 use gen_core::train::RunDir;
 
 use crate::backend::{BackendChoice, Job, with_backend};
-use crate::commands::{load_model, map_rows};
+use crate::commands::load_model;
 use crate::image_io::{self, Images};
-use crate::uses::{check_shape, decode_codes, model_hash, shape_u32};
+use gen_ae::eval::{decode_codes, model_hash, shape_u32};
 
 /// Flags of `gen denoise`.
 #[derive(Debug, Args)]
@@ -120,7 +120,7 @@ impl Job for DenoiseJob {
         let input = match noise {
             Some(n) => {
                 B::InnerBackend::seed(&device, a.seed);
-                let (noisy, _) = map_rows::<B::InnerBackend>(&clean, &device, |x| n.apply(x, Some((0.0, 1.0))))?;
+                let (noisy, _) = clean.map_rows::<B::InnerBackend>(&device, |x| n.apply(x, Some((0.0, 1.0))))?;
                 let noisy = Images {
                     values: noisy,
                     ..images.clone()
@@ -135,7 +135,7 @@ impl Job for DenoiseJob {
             }
             None => images.clone(),
         };
-        let (denoised, _) = map_rows::<B::InnerBackend>(&as_dataset(&input)?, &device, |x| model.reconstruct(x))?;
+        let (denoised, _) = as_dataset(&input)?.map_rows::<B::InnerBackend>(&device, |x| model.reconstruct(x))?;
         let out = Images {
             values: denoised,
             ..images.clone()
@@ -167,7 +167,7 @@ impl Job for CompressJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let a = self.0;
         let (run, model, images) = model_and_images::<B::InnerBackend>(&a.run, &a.input, &device)?;
-        let (codes, k) = map_rows::<B::InnerBackend>(&as_dataset(&images)?, &device, |x| model.encode(x))?;
+        let (codes, k) = as_dataset(&images)?.map_rows::<B::InnerBackend>(&device, |x| model.encode(x))?;
         let packed =
             CompressedCodes::quantize(&codes, images.n, k, a.bits, shape_u32(images.shape), model_hash(&run)?)?;
         packed.write(&a.output)?;
@@ -238,4 +238,22 @@ impl Job for DecompressJob {
 pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     let backend = args.backend;
     with_backend(backend, DecompressJob(args))
+}
+
+/// Checks that images of `shape` fit a model trained on images of `expected`.
+pub fn check_shape(expected: Option<ImageShape>, shape: ImageShape, what: &Path) -> anyhow::Result<()> {
+    match expected {
+        Some(e) if e == shape => Ok(()),
+        Some(e) => bail!(
+            "{}: images are {}x{}x{} but the model was trained on {}x{}x{}",
+            what.display(),
+            shape.channels,
+            shape.height,
+            shape.width,
+            e.channels,
+            e.height,
+            e.width
+        ),
+        None => bail!("the run's model was not trained on images"),
+    }
 }

@@ -4,19 +4,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::module::AutodiffModule;
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use gen_ae::{Autoencoder, AutoencoderConfig};
 use gen_core::Encoder;
 use gen_core::train::{RunDir, Trainer, load_module};
-use gen_data::Dataset;
 use gen_vae::VaeConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::config::{RunConfig, TrainFlags};
 use crate::data::{Splits, data_dir, load_splits};
-use crate::{DownloadArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunArgs, artifacts, image_io, pca, plots, uses};
+use crate::{DownloadArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunArgs, artifacts, image_io, plots};
 
 /// What `config.json` holds: the run configuration and the resolved model configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,40 +115,6 @@ pub(crate) fn read_stored(root: &Path) -> anyhow::Result<(StoredConfig, RunDir)>
     Ok((stored, run))
 }
 
-const EVAL_BATCH: usize = 1024;
-
-/// Runs `f` over `data` in batches without autodiff and concatenates the outputs' rows.
-pub(crate) fn map_rows<B: Backend>(
-    data: &Dataset,
-    device: &B::Device,
-    mut f: impl FnMut(Tensor<B, 2>) -> Tensor<B, 2>,
-) -> anyhow::Result<(Vec<f32>, usize)> {
-    let mut out = Vec::new();
-    let mut width = 0;
-    for start in (0..data.len()).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(data.len());
-        let y = f(data.rows_tensor(start..end, device));
-        width = y.dims()[1];
-        out.extend(y.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
-    }
-    Ok((out, width))
-}
-
-/// Mean squared error per element and per sample of the reconstructions of `data`.
-pub(crate) fn reconstruction_errors<B: Backend>(
-    model: &Autoencoder<B>,
-    data: &Dataset,
-    device: &B::Device,
-) -> anyhow::Result<(f64, f64)> {
-    let (rec, _) = map_rows::<B>(data, device, |x| model.reconstruct(x))?;
-    let se: f64 = rec
-        .iter()
-        .zip(data.features())
-        .map(|(&r, &x)| ((r - x) as f64).powi(2))
-        .sum();
-    Ok((se / rec.len().max(1) as f64, se / data.len().max(1) as f64))
-}
-
 pub(crate) struct TrainJob {
     pub cfg: RunConfig,
     pub root: PathBuf,
@@ -213,7 +177,7 @@ impl Job for TrainJob {
             .fit(model, &splits.train, Some(&splits.valid), &meta, &device)?;
         let model = fitted.model.valid();
         let inner = device.clone();
-        let (mse, se) = reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;
+        let (mse, se) = gen_ae::eval::reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;
         let baseline = splits.train.mean_row_mse(&splits.test);
         artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
         let figure =
@@ -245,7 +209,7 @@ fn write_reconstructions<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<Option<String>> {
     let sample = splits.test.take(n);
-    let (rec, d) = map_rows::<B>(&sample, device, |x| model.reconstruct(x))?;
+    let (rec, d) = sample.map_rows::<B>(device, |x| model.reconstruct(x))?;
     let name = out.file_name().map(|f| f.to_string_lossy().into_owned());
     match sample.image_shape() {
         Some(shape) if !splits.standardised => {
@@ -341,147 +305,39 @@ pub(crate) fn load_model<B: Backend>(
     Ok((stored, run, model))
 }
 
-/// The result of `gen eval`, also written to `<run>/eval.json`.
-#[derive(Debug, Serialize)]
-struct EvalReport {
-    dataset: String,
-    split: &'static str,
-    n_test: usize,
-    d_input: usize,
-    d_latent: usize,
-    ae_mse: f64,
-    ae_squared_error_per_sample: f64,
-    pca_mse: f64,
-    pca_squared_error_per_sample: f64,
-    mean_baseline_mse: f64,
-    /// Absent when PCA is exact (as many components as features).
-    ae_vs_pca: Option<f64>,
-    /// `autoencoder`, `sparse-kl`, `sparse-l1`, `contractive` or `denoising`.
-    variant: &'static str,
-    /// Sparsity of the code on the test set.
-    activity: uses::Activity,
-    /// Mean `‖∂h/∂x‖²_F` of the encoder over the first rows of the test set.
-    jacobian_frobenius_sq: f64,
-    /// Rows of the test set the Jacobian norm is averaged over.
-    jacobian_rows: usize,
-    /// Denoising of Gaussian noise against a 3x3 median filter (image sets).
-    denoising: Option<Vec<uses::DenoiseRow>>,
-    /// Bits per image against PSNR of the quantised codes.
-    compression: Vec<uses::CompressRow>,
-    /// Mean size of the test images as PNG files, in bits (image sets).
-    png_bits_per_image: Option<f64>,
-}
-
 struct EvalJob(RunArgs);
 
 impl Job for EvalJob {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let l = load_run::<B::InnerBackend>(&self.0, &device)?;
-        let k = l.model.d_latent();
-        let image = l.splits.test.image_shape().filter(|_| !l.splits.standardised);
-        let (ae_mse, ae_se) = reconstruction_errors(&l.model, &l.splits.test, &device)?;
-        let pca_mse = pca::reconstruction_mse(&l.splits.train, &l.splits.test, k)?;
-        let d = l.splits.test.d();
-        let report = EvalReport {
-            dataset: l.stored.run.data.dataset.clone(),
-            split: "test",
-            n_test: l.splits.test.len(),
-            d_input: d,
-            d_latent: k,
-            ae_mse,
-            ae_squared_error_per_sample: ae_se,
-            pca_mse,
-            pca_squared_error_per_sample: pca_mse * d as f64,
-            mean_baseline_mse: l.splits.train.mean_row_mse(&l.splits.test),
-            ae_vs_pca: (pca_mse > 0.0).then(|| ae_mse / pca_mse),
-            variant: l.stored.ae_config(l.run.root())?.variant(),
-            activity: uses::activity(&l.model, &l.splits.test, &device)?,
-            jacobian_frobenius_sq: uses::jacobian_norm(&l.model, &l.splits.test, &device)?,
-            jacobian_rows: uses::JACOBIAN_ROWS.min(l.splits.test.len()),
-            denoising: match image {
-                Some(shape) => Some(uses::denoise_table(
-                    &l.model,
-                    &l.splits.test,
-                    shape,
-                    l.run.root(),
-                    &device,
-                )?),
-                None => None,
-            },
-            compression: uses::compression_table(&l.model, &l.splits.test, uses::model_hash(&l.run)?, &device)?,
-            png_bits_per_image: image.map(|s| uses::png_bits_per_image(&l.splits.test, s)).transpose()?,
-        };
-        println!(
-            "{} test set ({} samples), {} latent dimensions:",
-            report.dataset, report.n_test, k
-        );
-        println!("  {:<26} {:>12} {:>18}", "model", "MSE/value", "squared error/sample");
-        println!(
-            "  {:<26} {:>12.6} {:>18.4}",
-            "autoencoder", report.ae_mse, report.ae_squared_error_per_sample
-        );
-        println!(
-            "  {:<26} {:>12.6} {:>18.4}",
-            format!("PCA, {k} components"),
-            report.pca_mse,
-            report.pca_squared_error_per_sample
-        );
-        println!(
-            "  {:<26} {:>12.6} {:>18.4}",
-            "mean of training set",
-            report.mean_baseline_mse,
-            report.mean_baseline_mse * d as f64
-        );
-        match report.ae_vs_pca {
-            Some(r) => println!("  autoencoder / PCA error ratio: {r:.3}"),
-            None => println!("  (PCA with {k} components of {d} features reconstructs exactly)"),
+        let images = l.splits.test.image_shape().filter(|_| !l.splits.standardised);
+        let report = gen_ae::eval::evaluate(
+            &l.stored.run.data.dataset,
+            &l.model,
+            l.stored.ae_config(l.run.root())?,
+            &l.splits.train,
+            &l.splits.test,
+            images,
+            gen_ae::eval::model_hash(&l.run)?,
+            &device,
+        )?;
+        print!("{}", report.summary());
+        for e in &report.denoising_examples {
+            let rows: Vec<Vec<&[f32]>> = e.rows.iter().map(|r| r.iter().map(Vec::as_slice).collect()).collect();
+            let shape = images.expect("examples come from images");
+            let scale = if shape.height < 16 { 4 } else { 2 };
+            let path = l.run.root().join(format!("denoise-sigma{}.png", e.sigma));
+            artifacts::save_image_grid(&path, &rows, shape, scale)?;
         }
-        println!(
-            "code ({}): mean |activation| {:.4}, share of units active (|h| > {}) {:.3}; \
-             encoder Jacobian ||dh/dx||_F^2 {:.4} (mean over {} rows)",
-            report.variant,
-            report.activity.mean_activation,
-            gen_ae::ACTIVE_THRESHOLD,
-            report.activity.share_active,
-            report.jacobian_frobenius_sq,
-            report.jacobian_rows
-        );
-        if let Some(rows) = &report.denoising {
-            println!("denoising Gaussian noise (PSNR dB / SSIM against the clean images):");
-            println!(
-                "  {:<6} {:>16} {:>16} {:>16}",
-                "sigma", "noisy", "3x3 median", "autoencoder"
-            );
-            for r in rows {
-                println!(
-                    "  {:<6} {:>8.2} / {:.3} {:>8.2} / {:.3} {:>8.2} / {:.3}",
-                    r.sigma, r.psnr_noisy, r.ssim_noisy, r.psnr_median, r.ssim_median, r.psnr_model, r.ssim_model
-                );
-            }
+        if !report.denoising_examples.is_empty() {
             println!(
                 "  example grids (clean, noisy, median, denoised): {}/denoise-sigma*.png",
                 l.run.root().display()
             );
         }
-        println!("compression of the codes (whole .genz file per image):");
-        for c in &report.compression {
-            println!(
-                "  {:>2} bits/value: {:>8.1} bits/image, PSNR {:.2} dB{}",
-                c.bits,
-                c.file_bits_per_image,
-                c.psnr,
-                c.ssim.map(|s| format!(", SSIM {s:.3}")).unwrap_or_default()
-            );
-        }
-        if let Some(p) = report.png_bits_per_image {
-            println!(
-                "  PNG files of the same images: {p:.1} bits/image (lossless); raw: {} bits/image",
-                d * 8
-            );
-        }
-        if k == 2 {
-            let (codes, _) = map_rows(&l.splits.test, &device, |x| l.model.encode(x))?;
+        if report.d_latent == 2 {
+            let (codes, _) = l.splits.test.map_rows(&device, |x| l.model.encode(x))?;
             let path = l.run.file("codes.svg");
             plots::scatter_2d(&path, "2-D codes of the test set", &codes, l.splits.test.labels())?;
             println!("scatter plot of the codes: {}", path.display());
@@ -512,7 +368,7 @@ impl Job for EncodeJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let l = load_run::<B::InnerBackend>(&self.0.run, &device)?;
         let data = l.splits.get(self.0.split);
-        let (codes, k) = map_rows(data, &device, |x| l.model.encode(x))?;
+        let (codes, k) = data.map_rows(&device, |x| l.model.encode(x))?;
         let split = format!("{:?}", self.0.split).to_lowercase();
         let out = self
             .0

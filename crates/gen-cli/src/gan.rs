@@ -12,21 +12,23 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Args;
-use gen_core::eval::{mean_psnr, mean_ssim};
 use gen_core::nn::ImageShape;
 use gen_core::train::{Checkpoint, RunDir, TrainConfig, Trainer, load_module, write_atomic};
 use gen_data::Dataset;
+use gen_data::tensor_values;
+use gen_gan::augmentation::{AugmentMode, AugmentOptions};
 use gen_gan::classifier::{Classifier, ClassifierConfig};
-use gen_gan::metrics::{class_shares, classifier_score, distinct_modes, frechet_distance};
-use gen_gan::sr::{SrConfig, SrGenerator, bicubic, downsample};
+use gen_gan::eval::{Sources, generate, test_accuracy};
+use gen_gan::metrics::{class_shares, distinct_modes};
+use gen_gan::sr::{self, SrConfig, SrGenerator, downsample};
 use gen_gan::{Discriminator, EpochReport, GanTrainer, Generator};
-use serde::Serialize;
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::commands::{StoredConfig, TrainJob, read_stored};
 use crate::config::{DataSpec, Family, ModelSpec, RunConfig};
 use crate::data::{Splits, data_dir, load_splits, load_splits_and_unseen};
 use crate::image_io::{Images, LabelledWriter, read_images, write_pngs};
+use crate::progress::Progress;
 use crate::vae::{image_shape, n_classes, scale};
 use crate::{RunArgs, artifacts};
 
@@ -34,13 +36,6 @@ use crate::{RunArgs, artifacts};
 pub(crate) fn is_gan_run(root: &Path) -> anyhow::Result<bool> {
     let (s, _) = read_stored(root)?;
     Ok(s.gan.is_some() || s.sr.is_some() || s.classifier.is_some())
-}
-
-fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> anyhow::Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -122,13 +117,6 @@ fn train_classifier<B: AutodiffBackend>(job: &TrainJob, device: &B::Device) -> a
         run.root().display()
     );
     Ok(acc)
-}
-
-fn test_accuracy<B: Backend>(c: &Classifier<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<f64> {
-    let labels = data.labels().context("the test set has no labels")?;
-    let (_, _, preds) = c.describe(data.features(), data.d(), device);
-    let hits = preds.iter().zip(labels).filter(|(p, l)| **p as i64 == **l).count();
-    Ok(hits as f64 / labels.len().max(1) as f64)
 }
 
 /// The run configuration of the evaluation classifier of `dataset`: about 450,000 training
@@ -268,101 +256,6 @@ fn runs_dir_of(root: &Path) -> PathBuf {
 // ------------------------------------------------------------------------------------------
 // GAN training
 
-/// The real images a source-conditioned (DAGAN) generator varies: a run's training images by
-/// class, each class's taken in turn, so every image gets its share of variations.
-pub(crate) struct Sources {
-    images: Vec<f32>,
-    d: usize,
-    by_class: Vec<Vec<usize>>,
-    /// The next image of each class.
-    next: std::cell::RefCell<Vec<usize>>,
-}
-
-impl Sources {
-    /// The labelled images of `data`.
-    fn new(data: &Dataset) -> anyhow::Result<Self> {
-        let labels = data
-            .labels()
-            .context("a source-conditioned generator's training images have no labels")?;
-        let k = labels.iter().copied().max().map_or(0, |m| m.max(0) as usize + 1);
-        let mut by_class = vec![Vec::new(); k];
-        for (i, &l) in labels.iter().enumerate() {
-            if l >= 0 {
-                by_class[l as usize].push(i);
-            }
-        }
-        Ok(Self {
-            images: data.features().to_vec(),
-            d: data.d(),
-            next: std::cell::RefCell::new(vec![0; k]),
-            by_class,
-        })
-    }
-
-    /// The next source image of each label's class, row after row.
-    fn take(&self, labels: &[i64]) -> anyhow::Result<Vec<f32>> {
-        let mut next = self.next.borrow_mut();
-        let mut out = Vec::with_capacity(labels.len() * self.d);
-        for &l in labels {
-            let class = usize::try_from(l)
-                .ok()
-                .and_then(|c| self.by_class.get(c))
-                .filter(|c| !c.is_empty())
-                .with_context(|| format!("the run's training images hold no image of class {l} to vary"))?;
-            let i = class[next[l as usize] % class.len()];
-            next[l as usize] += 1;
-            out.extend_from_slice(&self.images[i * self.d..(i + 1) * self.d]);
-        }
-        Ok(out)
-    }
-}
-
-/// Draws `n` images from `g` in chunks, with `labels` (cycled classes when `None` and the
-/// generator is conditional); a source-conditioned generator varies images from `sources`.
-fn generate<B: Backend>(
-    g: &Generator<B>,
-    sources: Option<&Sources>,
-    n: usize,
-    labels: Option<&[i64]>,
-    device: &B::Device,
-) -> anyhow::Result<(Vec<f32>, Vec<i64>)> {
-    let k = g.n_classes();
-    let labels: Vec<i64> = match labels {
-        Some(l) => l.to_vec(),
-        None if k > 0 => (0..n).map(|i| (i % k) as i64).collect(),
-        None => Vec::new(),
-    };
-    ensure!(
-        k == 0 || labels.len() == n,
-        "{} labels for {n} conditional samples",
-        labels.len()
-    );
-    if let Some(bad) = labels.iter().find(|&&l| k > 0 && !(0..k as i64).contains(&l)) {
-        bail!("label {bad} is out of range: the generator has {k} classes");
-    }
-    let sources = match (g.is_source_conditioned(), sources) {
-        (false, _) => None,
-        (true, Some(s)) => Some(s),
-        (true, None) => bail!("a source-conditioned (DAGAN) generator needs real images to vary"),
-    };
-    let mut out = Vec::new();
-    for start in (0..n).step_by(500) {
-        let end = (start + 500).min(n);
-        let y = (k > 0).then(|| labels_tensor::<B>(&labels[start..end], device));
-        let images = match sources {
-            None => g.sample(end - start, y, device),
-            Some(s) => {
-                let m = end - start;
-                let src = Tensor::from_data(TensorData::new(s.take(&labels[start..end])?, [m, s.d]), device);
-                let z = Tensor::random([m, g.d_latent()], Distribution::Normal(0.0, 1.0), device);
-                g.forward_from(z, y, Some(src))
-            }
-        };
-        out.extend(to_f32(images)?);
-    }
-    Ok((out, labels))
-}
-
 /// Writes images as a grid of rows of `cols`.
 fn grid(path: &Path, images: &[f32], shape: ImageShape, cols: usize) -> anyhow::Result<()> {
     let d = shape.numel();
@@ -447,7 +340,7 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     let monitor = |epoch: usize, generator: &Generator<B::InnerBackend>| -> Result<EpochReport, String> {
         let inner = || -> anyhow::Result<EpochReport> {
             let y = fixed_y.as_deref().map(|l| labels_tensor::<B::InnerBackend>(l, &device));
-            let imgs = to_f32(generator.forward_from(fixed_z.clone(), y, fixed_src.clone()))?;
+            let imgs = tensor_values(generator.forward_from(fixed_z.clone(), y, fixed_src.clone()))?;
             grid(&progress_dir.join(format!("epoch-{epoch:03}.png")), &imgs, shape, cols)?;
             let (samples, labels) = generate(generator, sources.as_ref(), 500, None, &device)?;
             let (_, _, preds) = classifier.describe(&samples, d_img, &device);
@@ -617,7 +510,7 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
     let d = Discriminator::<B>::new(&dcfg, &device);
     let probe = splits.valid.take(500.min(splits.valid.len()));
     let monitor = |_epoch: usize, g: &SrGenerator<B::InnerBackend>| -> Result<EpochReport, String> {
-        let scores = sr_scores(g, &probe, &device).map_err(|e| format!("{e:#}"))?;
+        let scores = sr::sr_scores(g, &probe, &device).map_err(|e| format!("{e:#}"))?;
         Ok(EpochReport {
             columns: vec![("valid_psnr".into(), scores.psnr), ("valid_ssim".into(), scores.ssim)],
             modes: None,
@@ -630,8 +523,8 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
         .with_observer(crate::progress::Progress::new())
         .fit(g, d, &splits.train, &meta, &device, monitor)?;
     let g = fitted.generator.valid();
-    let test = sr_scores(&g, &splits.test, &device)?;
-    let base = bicubic_scores::<B::InnerBackend>(&splits.test, &device)?;
+    let report = sr::benchmark(&job.cfg.data.dataset, &g, None, &splits.test, &device)?;
+    let (test, base) = (report.model, report.bicubic);
     write_sr_examples(&g, None, &splits.test, &run.file("sr_examples.png"), &device)?;
     println!(
         "done in {:.1}s: test PSNR {:.2} dB, SSIM {:.4} (bicubic {:.2} dB, {:.4})",
@@ -656,87 +549,6 @@ fn train_sr<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Res
         run.root().display()
     );
     Ok(())
-}
-
-/// Mean PSNR and SSIM (data range 1) over a data set.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SrScores {
-    psnr: f64,
-    ssim: f64,
-}
-
-fn upscale_all<B: Backend>(g: &SrGenerator<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(data.features().len());
-    for start in (0..data.len()).step_by(500) {
-        let end = (start + 500).min(data.len());
-        let low = downsample(data.rows_tensor::<B>(start..end, device), g.image());
-        out.extend(to_f32(g.upscale(low))?);
-    }
-    Ok(out)
-}
-
-fn scores(clean: &[f32], other: &[f32], shape: ImageShape) -> SrScores {
-    SrScores {
-        psnr: mean_psnr(clean, other, shape.numel(), 1.0),
-        ssim: mean_ssim(clean, other, shape.height, shape.width, 1.0),
-    }
-}
-
-fn sr_scores<B: Backend>(g: &SrGenerator<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<SrScores> {
-    Ok(scores(data.features(), &upscale_all(g, data, device)?, g.image()))
-}
-
-fn bicubic_all<B: Backend>(data: &Dataset, shape: ImageShape, device: &B::Device) -> anyhow::Result<Vec<f32>> {
-    let low_shape = ImageShape {
-        channels: shape.channels,
-        height: shape.height / 2,
-        width: shape.width / 2,
-    };
-    let mut out = Vec::with_capacity(data.features().len());
-    for start in (0..data.len()).step_by(500) {
-        let end = (start + 500).min(data.len());
-        let low = downsample(data.rows_tensor::<B>(start..end, device), shape);
-        out.extend(to_f32(bicubic(low, low_shape))?);
-    }
-    Ok(out)
-}
-
-fn bicubic_scores<B: Backend>(data: &Dataset, device: &B::Device) -> anyhow::Result<SrScores> {
-    let shape = data.image_shape().context("super-resolution needs images")?;
-    Ok(scores(data.features(), &bicubic_all::<B>(data, shape, device)?, shape))
-}
-
-/// Eight test images: the low-resolution input (nearest-neighbour), bicubic, the model,
-/// `other` (when given), and the original, one row each.
-fn write_sr_examples<B: Backend>(
-    g: &SrGenerator<B>,
-    other: Option<&SrGenerator<B>>,
-    data: &Dataset,
-    path: &Path,
-    device: &B::Device,
-) -> anyhow::Result<()> {
-    let shape = g.image();
-    ensure!(shape.channels == 1, "the example grid draws grey images only");
-    let few = data.take(8.min(data.len()));
-    let low = to_f32(downsample(few.to_tensor::<B>(device), shape))?;
-    let nearest: Vec<f32> = low
-        .chunks(shape.numel() / 4)
-        .flat_map(|img| {
-            (0..shape.height).flat_map(move |y| (0..shape.width).map(move |x| img[(y / 2) * (shape.width / 2) + x / 2]))
-        })
-        .collect();
-    let mut rows = vec![
-        nearest,
-        bicubic_all::<B>(&few, shape, device)?,
-        upscale_all(g, &few, device)?,
-    ];
-    if let Some(o) = other {
-        rows.push(upscale_all(o, &few, device)?);
-    }
-    rows.push(few.features().to_vec());
-    let d = shape.numel();
-    let grid_rows: Vec<Vec<&[f32]>> = rows.iter().map(|r| r.chunks(d).collect()).collect();
-    artifacts::save_image_grid(path, &grid_rows, shape, scale(shape))
 }
 
 fn load_sr<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<(StoredConfig, RunDir, SrGenerator<B>)> {
@@ -789,7 +601,7 @@ pub struct GanEvalFlags {
     /// How the augmented classifier uses the synthetic images: `mix` them with the real ones
     /// (see `--augment-real-share`), or `pretrain` on them for half the budget, then train on
     /// the real images.
-    #[arg(long, value_enum, default_value_t = AugmentMode::Mix)]
+    #[arg(long, default_value = "mix")]
     pub augment_mode: AugmentMode,
     /// The real images' share of the mixed arm's data (`--augment-mode mix`): the real images
     /// are repeated until they make up this share, the synthetic ones fill the rest.
@@ -798,73 +610,6 @@ pub struct GanEvalFlags {
     /// Another super-resolution run to compare with (e.g. the content-loss-only model).
     #[arg(long)]
     pub compare: Option<PathBuf>,
-}
-
-/// How the augmentation experiment's second arm uses the synthetic images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AugmentMode {
-    /// Real and synthetic images together, the real ones repeated to `--augment-real-share`.
-    Mix,
-    /// Synthetic images for the first half of the budget, then the real images.
-    Pretrain,
-}
-
-#[derive(Debug, Serialize)]
-struct GanReport {
-    dataset: String,
-    generator: &'static str,
-    classifier_test_accuracy: f64,
-    n_generated: usize,
-    n_real_heldout: usize,
-    n_test: usize,
-    classifier_fid: f64,
-    classifier_fid_floor: f64,
-    fid_over_floor: f64,
-    class_shares: Vec<f64>,
-    distinct_modes: usize,
-    classifier_score: f64,
-    classifier_score_real: f64,
-    conditional_accuracy: Option<f64>,
-    augmentation: Option<AugmentReport>,
-    seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct AugmentReport {
-    n_real: usize,
-    n_synthetic: usize,
-    images_seen_per_classifier: usize,
-    seeds: usize,
-    /// `--augment-filter`: the least probability of its class a synthetic image needed.
-    filter_min_probability: Option<f64>,
-    /// `--augment-mode`.
-    mode: AugmentMode,
-    /// `--augment-real-share`: the real images' share asked for in the mixed arm.
-    real_share_requested: f64,
-    /// Copies of the real images in the mixed arm: the whole number nearest that share.
-    real_copies: usize,
-    /// The real images' share of the mixed arm's data that those copies give.
-    real_share: f64,
-    /// Per seed, the share of synthetic draws that passed the filter.
-    filter_pass_share: Vec<f64>,
-    accuracy_real: Vec<f64>,
-    accuracy_augmented: Vec<f64>,
-    mean_real: f64,
-    mean_augmented: f64,
-    /// The GAN's `real_shift`: when above 0, the GAN learned from real images shifted by up to
-    /// this many pixels, and a third arm trains the classifier on the real images with the same
-    /// random shifts and no synthetic ones, so the GAN's part of any gain can be told apart.
-    real_shift: usize,
-    accuracy_real_shifted: Vec<f64>,
-    mean_real_shifted: Option<f64>,
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, var.sqrt())
 }
 
 struct EvalJob(RunArgs, GanEvalFlags);
@@ -962,131 +707,47 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     let shape = image_shape(&splits).context("a GAN run needs image data")?;
     let k = n_classes(&splits)?;
     let classifier = ensure_classifier::<B>(&runs_dir_of(&args.run), &stored.run.data, &dir, args.backend, device)?;
-    let d = shape.numel();
-    let n = flags.samples.min(unseen.len());
-    ensure!(n >= 2, "need at least 2 held-out images and samples, got {n}");
-    let (test_feat, test_probs, test_preds) = classifier.describe(splits.test.features(), d, device);
-    let test_labels = splits.test.labels().context("the test set has no labels")?;
-    let classifier_acc = test_preds
-        .iter()
-        .zip(test_labels)
-        .filter(|(p, l)| **p as i64 == **l)
-        .count() as f64
-        / test_labels.len() as f64;
-    let held = unseen.take(n);
-    let (held_feat, _, _) = classifier.describe(held.features(), d, device);
-    B::InnerBackend::seed(device, 7);
-    let (samples, labels) = generate(&g, sources, n, None, device)?;
-    let (gen_feat, gen_probs, gen_preds) = classifier.describe(&samples, d, device);
-    let df = classifier.d_features();
-    let fid = frechet_distance(&gen_feat, &test_feat, df).map_err(anyhow::Error::msg)?;
-    let floor = frechet_distance(&held_feat, &test_feat, df).map_err(anyhow::Error::msg)?;
-    let shares = class_shares(&gen_preds, k);
-    let conditional_accuracy = (!labels.is_empty())
-        .then(|| gen_preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count() as f64 / labels.len() as f64);
-    let first: Vec<f32> = if g.n_classes() > 0 {
-        // One row per class.
-        let kg = g.n_classes();
-        let per: Vec<i64> = (0..kg * 10).map(|i| (i / 10) as i64).collect();
-        generate(&g, sources, kg * 10, Some(&per), device)?.0
-    } else {
-        samples[..d * 100.min(n)].to_vec()
-    };
-    grid(&run.file("samples.png"), &first, shape, 10)?;
-
-    let augmentation = if augmentation {
+    ensure!(
+        k == classifier.n_classes(),
+        "the evaluation classifier knows {} classes, the data {k}",
+        classifier.n_classes()
+    );
+    let mut report = gen_gan::eval::evaluate_generator(
+        &stored.run.data.dataset,
+        which,
+        &g,
+        sources,
+        &classifier,
+        &unseen,
+        &splits.test,
+        flags.samples,
+        device,
+    )?;
+    grid(&run.file("samples.png"), &report.showcase, shape, 10)?;
+    if augmentation {
         let real_shift = stored.gan.as_ref().map_or(0, |c| c.real_shift);
-        Some(augment_experiment::<B>(
-            &g, sources, &splits, flags, real_shift, device,
-        )?)
-    } else {
-        None
-    };
-    let report = GanReport {
-        dataset: stored.run.data.dataset.clone(),
-        generator: which,
-        classifier_test_accuracy: classifier_acc,
-        n_generated: n,
-        n_real_heldout: n,
-        n_test: splits.test.len(),
-        classifier_fid: fid,
-        classifier_fid_floor: floor,
-        fid_over_floor: fid / floor,
-        class_shares: shares.clone(),
-        distinct_modes: distinct_modes(&shares),
-        classifier_score: classifier_score(&gen_probs, k),
-        classifier_score_real: classifier_score(&test_probs, k),
-        conditional_accuracy,
-        augmentation,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+        let options = AugmentOptions {
+            seeds: flags.augment_seeds,
+            synthetic: flags.synthetic,
+            budget: flags.augment_budget,
+            filter: flags.augment_filter,
+            mode: flags.augment_mode,
+            real_share: flags.augment_real_share,
+        };
+        report.augmentation = Some(gen_gan::augmentation::experiment::<B>(
+            &g,
+            sources,
+            &splits.train,
+            &splits.test,
+            &options,
+            real_shift,
+            &mut Progress::new(),
+            device,
+        )?);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
     println!("{} on {} ({} generator)", args.run.display(), report.dataset, which);
-    println!(
-        "  evaluation classifier: test accuracy {:.2} %",
-        100.0 * report.classifier_test_accuracy
-    );
-    println!(
-        "  classifier-feature FID {:.3} vs real-data floor {:.3} ({:.2}x), {} samples / {} held-out / {} test images",
-        fid, floor, report.fid_over_floor, n, n, report.n_test
-    );
-    println!(
-        "  class coverage: {} of {k} classes; shares {}",
-        report.distinct_modes,
-        shares
-            .iter()
-            .map(|s| format!("{:.1}", 100.0 * s))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    println!(
-        "  classifier score {:.3} (real test images {:.3})",
-        report.classifier_score, report.classifier_score_real
-    );
-    if let Some(a) = conditional_accuracy {
-        println!("  samples classified as their conditioned class: {:.2} %", 100.0 * a);
-    }
-    if let Some(a) = &report.augmentation {
-        let (mr, sr) = mean_sd(&a.accuracy_real);
-        let (ma, sa) = mean_sd(&a.accuracy_augmented);
-        let spread = |s: f64| {
-            if a.seeds > 1 {
-                format!(" ± {:.2}", 100.0 * s)
-            } else {
-                String::new()
-            }
-        };
-        let mut how = match a.mode {
-            AugmentMode::Mix => format!("mixed, {:.1} % real", 100.0 * a.real_share),
-            AugmentMode::Pretrain => "pre-training".to_string(),
-        };
-        if let Some(p) = a.filter_min_probability {
-            how.push_str(&format!(", filtered at {p}"));
-        }
-        println!(
-            "  augmentation ({} seed(s), {} images seen per classifier): {} real images {:.2}{} %; \
-             + {} synthetic ({how}) {:.2}{} % ({:+.2} points)",
-            a.seeds,
-            a.images_seen_per_classifier,
-            a.n_real,
-            100.0 * mr,
-            spread(sr),
-            a.n_synthetic,
-            100.0 * ma,
-            spread(sa),
-            100.0 * (ma - mr)
-        );
-        if !a.accuracy_real_shifted.is_empty() {
-            let (ms, ss) = mean_sd(&a.accuracy_real_shifted);
-            println!(
-                "    the GAN learned from images shifted by up to {} px; the real images with those shifts and \
-                 no synthetic ones: {:.2}{} % ({:+.2} points)",
-                a.real_shift,
-                100.0 * ms,
-                spread(ss),
-                100.0 * (ms - mr)
-            );
-        }
-    }
+    print!("{}", report.summary());
     let path = run.file("eval.json");
     write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!(
@@ -1097,344 +758,37 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
     Ok(())
 }
 
-/// Trains the evaluation classifier's architecture on `data` for exactly `budget` images with
-/// `seed`, from `init` or from fresh weights; returns its accuracy on `test` and the model.
-fn train_probe_classifier<B: AutodiffBackend>(
+/// The figure of [`sr::examples`] at `path`.
+fn write_sr_examples<B: Backend>(
+    g: &SrGenerator<B>,
+    other: Option<&SrGenerator<B>>,
     data: &Dataset,
-    test: &Dataset,
-    k: usize,
-    budget: usize,
-    seed: u64,
-    init: Option<Classifier<B>>,
+    path: &Path,
     device: &B::Device,
-) -> anyhow::Result<(f64, Classifier<B>)> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let shape = data.image_shape().context("images needed")?;
-    ensure!(
-        !data.is_empty() && budget > 0,
-        "the augmentation experiment needs images and a budget"
-    );
-    let cfg = ClassifierConfig::new(shape, k);
-    // Exactly `budget` images, in passes over freshly shuffled copies of the data, so both arms
-    // of the experiment take the same number of steps whatever their sizes.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut order = Vec::with_capacity(budget);
-    while order.len() < budget {
-        let mut pass: Vec<usize> = (0..data.len()).collect();
-        pass.shuffle(&mut rng);
-        order.extend(pass.into_iter().take(budget - order.len()));
-    }
-    let stream = data.subset(&order, "augmentation-stream");
-    let train = TrainConfig::default()
-        .with_num_epochs(1)
-        .with_batch_size(64)
-        .with_learning_rate(1e-3)
-        .with_seed(seed);
-    B::seed(device, seed);
-    let model: Classifier<B> = match init {
-        Some(m) => m,
-        None => cfg.try_init(device)?,
-    };
-    let fitted = Trainer::new(train)?.fit(model, &stream, None::<&Dataset>, &serde_json::Value::Null, device)?;
-    Ok((test_accuracy(&fitted.model.valid(), test, device)?, fitted.model))
-}
-
-/// `n` copies of `data`'s images, in turn, each shifted by its own random whole number of pixels,
-/// up to `max` in each direction, with zero fill: the classical augmentation of the experiment's
-/// third arm, the same as a GAN's `real_shift`.
-fn shifted_copies(data: &Dataset, n: usize, max: usize, seed: u64) -> anyhow::Result<Dataset> {
-    use rand::{Rng, SeedableRng};
-    let shape = data.image_shape().context("shifting needs images")?;
-    let labels = data.labels().context("the training images have no labels")?;
-    ensure!(!data.is_empty(), "no images to shift");
-    let (c, h, w) = (shape.channels, shape.height, shape.width);
-    let d = shape.numel();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let m = max as i64;
-    let mut x = vec![0.0f32; n * d];
-    let mut y = Vec::with_capacity(n);
-    for (i, out) in x.chunks_exact_mut(d).enumerate() {
-        let src = i % data.len();
-        let img = &data.features()[src * d..][..d];
-        let (dy, dx) = (rng.random_range(-m..=m), rng.random_range(-m..=m));
-        // Output pixel (r, q) is input pixel (r + dy, q + dx), as in `gen_gan::translate`.
-        for ch in 0..c {
-            for r in 0..h {
-                let sr = r as i64 + dy;
-                if !(0..h as i64).contains(&sr) {
-                    continue;
-                }
-                for q in 0..w {
-                    let sq = q as i64 + dx;
-                    if (0..w as i64).contains(&sq) {
-                        out[(ch * h + r) * w + q] = img[(ch * h + sr as usize) * w + sq as usize];
-                    }
-                }
-            }
-        }
-        y.push(labels[src]);
-    }
-    Ok(Dataset::new("shifted", x, d, Some(y), Some(shape))?)
-}
-
-/// The synthetic images kept so far, per class up to a quota.
-struct Kept<'a> {
-    quota: &'a [usize],
-    have: &'a mut [usize],
-    x: &'a mut Vec<f32>,
-    y: &'a mut Vec<i64>,
-}
-
-impl Kept<'_> {
-    /// Keeps each image (rows of `images`, one label and one row of class probabilities per
-    /// image) whose probability of its own class is at least `min_prob`, while its class is
-    /// below quota; returns how many reached `min_prob`, kept or not.
-    fn select(&mut self, images: &[f32], labels: &[i64], probs: &[f32], min_prob: f64) -> usize {
-        let (n, k) = (labels.len(), self.quota.len());
-        if n == 0 {
-            return 0;
-        }
-        let d = images.len() / n;
-        let mut passed = 0;
-        for ((img, &c), p) in images.chunks(d).zip(labels).zip(probs.chunks(k)) {
-            let c = c as usize;
-            if f64::from(p[c]) < min_prob {
-                continue;
-            }
-            passed += 1;
-            if self.have[c] < self.quota[c] {
-                self.have[c] += 1;
-                self.x.extend_from_slice(img);
-                self.y.push(c as i64);
-            }
-        }
-        passed
-    }
-}
-
-/// How many whole copies of `n_real` real images bring them nearest `real_share` of a mix with
-/// `n_syn` synthetic ones (at least one copy, so no labelled image is left out).
-fn real_copies(n_real: usize, n_syn: usize, real_share: f64) -> usize {
-    let wanted = real_share / (1.0 - real_share) * n_syn as f64 / n_real.max(1) as f64;
-    (wanted.round() as usize).max(1)
-}
-
-/// The real images' share of a mix of `copies` copies of `n_real` with `n_syn` synthetic ones.
-fn mixed_real_share(n_real: usize, n_syn: usize, copies: usize) -> f64 {
-    let real = (copies * n_real) as f64;
-    real / (real + n_syn as f64).max(1.0)
-}
-
-/// `copies` copies of `real`, then `syn` (see [`real_copies`]): the real images' share of every
-/// batch drawn from the result is fixed, so synthetic images add variety and do not crowd out
-/// the labelled data.
-fn mix_real(real: &Dataset, syn: &Dataset, copies: usize) -> anyhow::Result<Dataset> {
-    let (real_y, syn_y) = (
-        real.labels().context("the training images have no labels")?,
-        syn.labels().context("the synthetic images have no labels")?,
-    );
-    let mut x = Vec::with_capacity(copies * real.features().len() + syn.features().len());
-    let mut y = Vec::with_capacity(copies * real.len() + syn.len());
-    for _ in 0..copies {
-        x.extend_from_slice(real.features());
-        y.extend_from_slice(real_y);
-    }
-    x.extend_from_slice(syn.features());
-    y.extend_from_slice(syn_y);
-    Ok(Dataset::new("augmented", x, real.d(), Some(y), real.image_shape())?)
-}
-
-/// Class-balanced synthetic images (`n` in all, the classes in turn) to which `judge` gives
-/// their conditioned class a probability of at least `min_prob`; drawn in rounds until every
-/// class has its share. Returns the images, their labels and the share of draws that reached
-/// `min_prob`.
-fn filtered_synthetic<B: Backend>(
-    g: &Generator<B>,
-    sources: Option<&Sources>,
-    judge: &Classifier<B>,
-    n: usize,
-    min_prob: f64,
-    device: &B::Device,
-) -> anyhow::Result<(Vec<f32>, Vec<i64>, f64)> {
-    let k = g.n_classes();
-    ensure!(
-        k > 0 && k == judge.n_classes(),
-        "filtering needs a conditional generator with the classifier's classes: {k} against {}",
-        judge.n_classes()
-    );
-    // Class c gets n / k images, the first n % k classes one more, as `generate` cycles them.
-    let quota: Vec<usize> = (0..k).map(|c| n / k + usize::from(c < n % k)).collect();
-    let mut have = vec![0usize; k];
-    let (mut x, mut y) = (Vec::new(), Vec::with_capacity(n));
-    let (mut drawn, mut passed) = (0usize, 0usize);
-    let max_draws = 50 * n.max(1);
-    while y.len() < n {
-        ensure!(
-            drawn < max_draws,
-            "--augment-filter {min_prob}: after {drawn} draws only {} of {n} synthetic images reach it \
-             (per class: {have:?}); lower the threshold",
-            y.len()
-        );
-        let wanted: Vec<i64> = (0..k).filter(|&c| have[c] < quota[c]).map(|c| c as i64).collect();
-        let round = (2 * (n - y.len())).clamp(500, 20_000);
-        let labels: Vec<i64> = (0..round).map(|i| wanted[i % wanted.len()]).collect();
-        let (images, labels) = generate(g, sources, round, Some(&labels), device)?;
-        drawn += round;
-        let d = images.len() / round;
-        let (_, probs, _) = judge.describe(&images, d, device);
-        let mut kept = Kept {
-            quota: &quota,
-            have: &mut have,
-            x: &mut x,
-            y: &mut y,
-        };
-        passed += kept.select(&images, &labels, &probs, min_prob);
-    }
-    Ok((x, y, passed as f64 / drawn as f64))
-}
-
-/// The augmentation experiment: the classifier on the run's training images alone, and with
-/// class-balanced synthetic images (optionally filtered by the first classifier), for several
-/// seeds; both arms see the same number of training images. The second arm mixes real and
-/// synthetic images (the real ones repeated to `--augment-real-share` of the mix, half by
-/// default), or pre-trains on the synthetic ones (`--augment-mode`).
-/// With `real_shift` above 0 (the GAN's), a third arm sees the real images randomly shifted.
-fn augment_experiment<B: AutodiffBackend>(
-    g: &Generator<B::InnerBackend>,
-    sources: Option<&Sources>,
-    splits: &Splits,
-    flags: &GanEvalFlags,
-    real_shift: usize,
-    device: &B::Device,
-) -> anyhow::Result<AugmentReport> {
-    let real = &splits.train;
-    let k = g.n_classes();
-    let n_syn = flags.synthetic.unwrap_or(10 * real.len());
-    // Computed once, so the mixed sets, the progress lines and the report agree on the share.
-    let copies = real_copies(real.len(), n_syn, flags.augment_real_share);
-    let real_share = mixed_real_share(real.len(), n_syn, copies);
-    let shape = real.image_shape().context("images needed")?;
-    let mut acc_real = Vec::new();
-    let mut acc_aug = Vec::new();
-    let mut acc_shifted = Vec::new();
-    let mut pass_shares = Vec::new();
-    for seed in 0..flags.augment_seeds as u64 {
-        eprintln!("augmentation experiment, seed {seed}: {} real images alone", real.len());
-        let budget = flags.augment_budget;
-        let (acc, judge) = train_probe_classifier::<B>(real, &splits.test, k, budget, seed, None, device)?;
-        let judge = judge.valid();
-        acc_real.push(acc);
-        B::InnerBackend::seed(device, 1000 + seed);
-        let (syn, labels) = match flags.augment_filter {
-            None => generate(g, sources, n_syn, None, device)?,
-            Some(p) => {
-                let (x, y, pass) = filtered_synthetic(g, sources, &judge, n_syn, p, device)?;
-                eprintln!(
-                    "augmentation experiment, seed {seed}: {:.1} % of the synthetic draws pass the filter",
-                    100.0 * pass
-                );
-                pass_shares.push(pass);
-                (x, y)
-            }
-        };
-        let syn = Dataset::new("synthetic", syn, shape.numel(), Some(labels), Some(shape))?;
-        let acc = match flags.augment_mode {
-            AugmentMode::Mix => {
-                let mixed = mix_real(real, &syn, copies)?;
-                eprintln!(
-                    "augmentation experiment, seed {seed}: {} real ({copies} copies) + {n_syn} synthetic images, mixed ({:.1} % real)",
-                    real.len(),
-                    100.0 * real_share
-                );
-                train_probe_classifier::<B>(&mixed, &splits.test, k, budget, seed, None, device)?.0
-            }
-            AugmentMode::Pretrain => {
-                eprintln!(
-                    "augmentation experiment, seed {seed}: {n_syn} synthetic images, then {} real",
-                    real.len()
-                );
-                let first = budget / 2;
-                let (_, pre) = train_probe_classifier::<B>(&syn, &splits.test, k, first, seed, None, device)?;
-                train_probe_classifier::<B>(real, &splits.test, k, budget - first, seed, Some(pre), device)?.0
-            }
-        };
-        acc_aug.push(acc);
-        if real_shift > 0 {
-            eprintln!(
-                "augmentation experiment, seed {seed}: {} real images shifted by up to {real_shift} px",
-                real.len()
-            );
-            let shifted = shifted_copies(real, budget, real_shift, 2000 + seed)?;
-            acc_shifted.push(train_probe_classifier::<B>(&shifted, &splits.test, k, budget, seed, None, device)?.0);
-        }
-    }
-    Ok(AugmentReport {
-        n_real: real.len(),
-        n_synthetic: n_syn,
-        images_seen_per_classifier: flags.augment_budget,
-        seeds: flags.augment_seeds,
-        filter_min_probability: flags.augment_filter,
-        mode: flags.augment_mode,
-        real_share_requested: flags.augment_real_share,
-        real_copies: copies,
-        real_share,
-        filter_pass_share: pass_shares,
-        mean_real: mean_sd(&acc_real).0,
-        mean_augmented: mean_sd(&acc_aug).0,
-        accuracy_real: acc_real,
-        accuracy_augmented: acc_aug,
-        real_shift,
-        mean_real_shifted: (!acc_shifted.is_empty()).then(|| mean_sd(&acc_shifted).0),
-        accuracy_real_shifted: acc_shifted,
-    })
-}
-
-#[derive(Debug, Serialize)]
-struct SrReport {
-    dataset: String,
-    n_test: usize,
-    model: SrScores,
-    bicubic: SrScores,
-    compared: Option<(String, SrScores)>,
-    gain_over_bicubic_db: f64,
+) -> anyhow::Result<()> {
+    let rows = sr::examples(g, other, data, device)?;
+    let shape = g.image();
+    let grid_rows: Vec<Vec<&[f32]>> = rows.iter().map(|r| r.chunks(shape.numel()).collect()).collect();
+    artifacts::save_image_grid(path, &grid_rows, shape, scale(shape))
 }
 
 fn eval_sr<B: Backend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device) -> anyhow::Result<()> {
     let (stored, run, g) = load_sr::<B>(&args.run, device)?;
     let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
-    let model = sr_scores(&g, &splits.test, device)?;
-    let base = bicubic_scores::<B>(&splits.test, device)?;
     let other = match &flags.compare {
-        Some(p) => {
-            let o = load_sr::<B>(p, device)?.2;
-            ensure!(
-                o.image() == g.image(),
-                "--compare {}: that run upscales to {}x{} images, {} to {}x{}",
-                p.display(),
-                o.image().height,
-                o.image().width,
-                args.run.display(),
-                g.image().height,
-                g.image().width
-            );
-            Some(o)
-        }
+        Some(p) => Some((p.display().to_string(), load_sr::<B>(p, device)?.2)),
         None => None,
     };
-    let compared = match (&other, &flags.compare) {
-        (Some(o), Some(p)) => Some((p.display().to_string(), sr_scores(o, &splits.test, device)?)),
-        _ => None,
-    };
-    write_sr_examples(&g, other.as_ref(), &splits.test, &run.file("sr_examples.png"), device)?;
-    let report = SrReport {
-        dataset: stored.run.data.dataset.clone(),
-        n_test: splits.test.len(),
-        model,
-        bicubic: base,
-        gain_over_bicubic_db: model.psnr - base.psnr,
-        compared,
-    };
+    let named = other.as_ref().map(|(name, o)| (name.as_str(), o));
+    let report = sr::benchmark(&stored.run.data.dataset, &g, named, &splits.test, device)?;
+    write_sr_examples(
+        &g,
+        other.as_ref().map(|o| &o.1),
+        &splits.test,
+        &run.file("sr_examples.png"),
+        device,
+    )?;
+    let (base, model) = (report.bicubic, report.model);
     println!(
         "{} on {} ({} test images)",
         args.run.display(),
@@ -1733,7 +1087,7 @@ impl Job for UpscaleJob {
             let x =
                 Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), &device);
             let low = if a.downsample { downsample(x, full) } else { x };
-            values.extend(to_f32(g.upscale(low))?);
+            values.extend(tensor_values(g.upscale(low))?);
         }
         let out = a.output.unwrap_or_else(|| run.file("upscaled"));
         let written = write_pngs(
@@ -1767,111 +1121,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shifted_copies_move_each_image_by_at_most_the_shift() {
-        // Two 5x6 images, one lit pixel each, at (2, 3) and (1, 1).
-        let shape = ImageShape::grey(5, 6);
-        let mut x = vec![0.0f32; 60];
-        x[2 * 6 + 3] = 1.0;
-        x[30 + 6 + 1] = 0.5;
-        let data = Dataset::new("two", x, 30, Some(vec![4, 7]), Some(shape)).unwrap();
-        let out = shifted_copies(&data, 200, 1, 3).unwrap();
-        assert_eq!(
-            (out.len(), out.image_shape(), out.labels().unwrap()[..4].to_vec()),
-            (200, Some(shape), vec![4, 7, 4, 7])
-        );
-        let mut seen = std::collections::HashSet::new();
-        for (i, img) in out.features().chunks(30).enumerate() {
-            let (y0, x0, v) = if i % 2 == 0 { (2, 3, 1.0) } else { (1, 1, 0.5) };
-            let lit: Vec<usize> = (0..30).filter(|&p| img[p] != 0.0).collect();
-            assert_eq!(lit.len(), 1, "copy {i}: {img:?}");
-            let (y, x) = (lit[0] / 6, lit[0] % 6);
-            assert!(
-                y.abs_diff(y0) <= 1 && x.abs_diff(x0) <= 1 && img[lit[0]] == v,
-                "copy {i} at ({y}, {x})"
-            );
-            seen.insert((i % 2, lit[0]));
-        }
-        // Every one of the 3 x 3 shifts of both images turns up among 100 copies each.
-        assert_eq!(seen.len(), 18);
-        let same = shifted_copies(&data, 4, 0, 3).unwrap();
-        assert_eq!(same.features(), [data.features(), data.features()].concat());
-    }
-
-    #[test]
-    fn mixing_repeats_the_real_images_to_their_share() {
-        let shape = ImageShape::grey(1, 2);
-        let real = Dataset::new("real", vec![1.0, 2.0, 3.0, 4.0], 2, Some(vec![0, 1]), Some(shape)).unwrap();
-        let syn = Dataset::new("syn", vec![9.0; 12], 2, Some(vec![5; 6]), Some(shape)).unwrap();
-        let real_count = |d: &Dataset| d.labels().unwrap().iter().filter(|&&c| c != 5).count();
-        let mix = |share| {
-            let copies = real_copies(real.len(), syn.len(), share);
-            (
-                mix_real(&real, &syn, copies).unwrap(),
-                mixed_real_share(real.len(), syn.len(), copies),
-            )
-        };
-        // Half: 6 synthetic images need 3 copies of the 2 real ones.
-        let (half, share) = mix(0.5);
-        assert_eq!((half.len(), real_count(&half), share), (12, 6, 0.5));
-        assert_eq!(&half.features()[..4], real.features());
-        assert_eq!(&half.labels().unwrap()[6..], &[5; 6]);
-        // Three quarters: 18 real images beside the 6 synthetic ones.
-        let (most, share) = mix(0.75);
-        assert_eq!((most.len(), real_count(&most), share), (24, 18, 0.75));
-        // A small share still keeps one copy of every real image, and the share says so.
-        let (few, share) = mix(0.01);
-        assert_eq!((few.len(), real_count(&few), share), (8, 2, 0.25));
-        // Whole copies cannot always hit the share: the report carries the one they give, as
-        // the experiment's 600 real and 6,000 synthetic images at a quarter real do (23.1 %).
-        assert_eq!(real_copies(600, 6000, 0.25), 3);
-        assert!((mixed_real_share(600, 6000, 3) - 1800.0 / 7800.0).abs() < 1e-12);
-    }
-
-    #[test]
     fn balanced_counts_follow_the_weights() {
         assert_eq!(balanced_counts(10, &[1.0, 1.0, 2.0]), vec![3, 2, 5]);
         assert_eq!(balanced_counts(4, &[0.0, 1.0]), vec![0, 4]);
         assert_eq!(balanced_counts(7, &[1.0; 10]).iter().sum::<usize>(), 7);
-    }
-
-    /// `Kept::select` over `images` against the given quotas and counts.
-    fn select(
-        have: &mut [usize],
-        quota: &[usize],
-        out: (&mut Vec<f32>, &mut Vec<i64>),
-        batch: (&[f32], &[i64], &[f32]),
-        p: f64,
-    ) -> usize {
-        let mut kept = Kept {
-            quota,
-            have,
-            x: out.0,
-            y: out.1,
-        };
-        kept.select(batch.0, batch.1, batch.2, p)
-    }
-
-    #[test]
-    fn the_filter_keeps_confident_images_up_to_each_class_quota() {
-        // Five one-value images of two classes; probabilities of (class 0, class 1) per image.
-        let images = [10.0, 11.0, 12.0, 13.0, 14.0];
-        let labels = [0, 0, 1, 1, 0];
-        let probs = [0.9, 0.1, 0.4, 0.6, 0.2, 0.8, 0.3, 0.7, 0.95, 0.05];
-        let batch = (&images[..], &labels[..], &probs[..]);
-        let (quota, mut have, mut x, mut y) = ([1, 5], [0, 0], Vec::new(), Vec::new());
-        // At 0.75: images 0 (0.9), 2 (0.8) and 4 (0.95) pass; class 0's quota of one keeps
-        // image 0 and drops image 4.
-        assert_eq!(select(&mut have, &quota, (&mut x, &mut y), batch, 0.75), 3);
-        assert_eq!(
-            (x.as_slice(), y.as_slice(), have),
-            (&[10.0, 12.0][..], &[0, 1][..], [1, 1])
-        );
-        // At 0: every image passes, and only class 1 has room.
-        assert_eq!(select(&mut have, &quota, (&mut x, &mut y), batch, 0.0), 5);
-        assert_eq!((x, y, have), (vec![10.0, 12.0, 12.0, 13.0], vec![0, 1, 1, 1], [1, 3]));
-        // Nothing to judge.
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        assert_eq!(select(&mut [0], &[1], (&mut x, &mut y), (&[], &[], &[]), 0.5), 0);
     }
 
     /// Writes `images` (2x2) with `labels` to `path` in chunks of one image.

@@ -15,8 +15,6 @@ use anyhow::{Context, bail, ensure};
 use gen_core::nn::ImageShape;
 use gen_core::train::AtomicFile;
 use gen_data::idx::IdxData;
-use image::ImageEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
 /// A batch of grey images of one size, flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,14 +206,6 @@ fn read_idx_images(path: &Path) -> anyhow::Result<Images> {
     })
 }
 
-/// Maps values to bytes: clamped to [0, 1], scaled to 0..=255 and rounded (NaN becomes 0).
-fn to_bytes(values: &[f32]) -> Vec<u8> {
-    values
-        .iter()
-        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect()
-}
-
 fn check_grey(shape: ImageShape) -> anyhow::Result<(u32, u32)> {
     ensure!(
         shape.channels == 1,
@@ -249,34 +239,13 @@ pub fn write_pngs(dir: &Path, images: &Images) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths = Vec::with_capacity(images.n);
     for (i, name) in images.names.iter().enumerate() {
         let path = dir.join(format!("{name}.png"));
-        image::GrayImage::from_raw(w, h, to_bytes(images.image(i)))
+        image::GrayImage::from_raw(w, h, gen_data::to_bytes(images.image(i)))
             .expect("buffer length matches the shape")
             .save_with_format(&path, image::ImageFormat::Png)
             .with_context(|| format!("cannot write {}", path.display()))?;
         paths.push(path);
     }
     Ok(paths)
-}
-
-/// Encodes one grey image as a PNG in memory, with the best compression and adaptive filtering,
-/// to compare compressed sizes with PNG files. Values are mapped as in [`write_pngs`].
-///
-/// # Errors
-/// If `values.len()` differs from `shape.numel()`, the image has no pixels or more than one
-/// channel, or encoding fails.
-pub fn png_bytes(values: &[f32], shape: ImageShape) -> anyhow::Result<Vec<u8>> {
-    let (w, h) = check_grey(shape)?;
-    ensure!(
-        values.len() == shape.numel(),
-        "a {h}x{w} image needs {} values, got {}",
-        shape.numel(),
-        values.len()
-    );
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
-        .write_image(&to_bytes(values), w, h, image::ExtendedColorType::L8)
-        .context("cannot encode PNG")?;
-    Ok(out)
 }
 
 /// Writes `values` as a 2-D `rows` x `cols` array of little-endian `f32` in C order to an `.npy`
@@ -381,7 +350,7 @@ impl LabelledWriter {
                 .iter()
                 .map(|&l| u8::try_from(l).map_err(|_| anyhow::anyhow!("IDX labels must lie in 0..=255, got {l}")))
                 .collect::<anyhow::Result<_>>()?;
-            self.files[0].write(&to_bytes(images))?;
+            self.files[0].write(&gen_data::to_bytes(images))?;
             self.files[1].write(&bytes)?;
         } else {
             // Formatted into one buffer: no string per pixel.
@@ -562,7 +531,7 @@ mod tests {
     #[test]
     fn png_bytes_decode_back() {
         let imgs = images(1, 7, 9);
-        let bytes = png_bytes(&imgs.values, imgs.shape).unwrap();
+        let bytes = gen_data::png_bytes(&imgs.values, imgs.shape).unwrap();
         assert!(bytes.starts_with(&PNG_MAGIC));
         let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
             .unwrap()
@@ -570,7 +539,7 @@ mod tests {
         assert_eq!((img.width(), img.height()), (9, 7));
         let back: Vec<f32> = img.as_raw().iter().map(|&b| f32::from(b) / 255.0).collect();
         assert_close(&back, &imgs.values, 1e-6);
-        assert!(png_bytes(&imgs.values[1..], imgs.shape).is_err());
+        assert!(gen_data::png_bytes(&imgs.values[1..], imgs.shape).is_err());
     }
 
     #[test]

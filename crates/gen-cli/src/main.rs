@@ -15,11 +15,9 @@ mod config;
 mod data;
 mod gan;
 mod image_io;
-mod pca;
 mod plots;
 mod progress;
 mod sweep;
-mod uses;
 mod vae;
 
 use std::path::PathBuf;

@@ -68,6 +68,10 @@ impl Observer for Progress {
         }
     }
 
+    fn on_stage(&mut self, what: &str) {
+        eprintln!("{what}");
+    }
+
     fn on_early_stop(&mut self, epoch: usize, best_epoch: usize) {
         eprintln!("early stop after epoch {epoch}: no improvement since epoch {best_epoch}");
     }

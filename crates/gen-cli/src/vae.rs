@@ -14,19 +14,13 @@ use gen_core::nn::ImageShape;
 use gen_core::train::{RunDir, Trainer, load_module};
 use gen_data::Dataset;
 use gen_vae::{Vae, latent};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+
+use gen_vae::eval::{LikelihoodOptions, check_labels, elbo_stats, eval_data, for_batches};
 
 use crate::backend::{Job, with_backend};
 use crate::commands::{StoredConfig, TrainJob, read_stored};
 use crate::data::{Splits, data_dir, load_splits};
 use crate::{EncodeArgs, RunArgs, artifacts, image_io, plots};
-
-/// Rows per forward pass when evaluating.
-const EVAL_BATCH: usize = 500;
-/// Seed of the one fixed binarisation of the test set, the same for every run and every eval.
-pub const TEST_BINARIZATION_SEED: u64 = 0x5EED_B1A5;
 
 /// The number of classes of a labelled data set's splits (largest label + 1).
 pub(crate) fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
@@ -41,48 +35,6 @@ pub(crate) fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
         max = max.max(labels.iter().copied().max().unwrap_or(0));
     }
     Ok(max as usize + 1)
-}
-
-/// Refuses labels a conditional model has no class for (they would become all-zero one-hots).
-fn check_labels(data: &Dataset, n_classes: Option<usize>) -> anyhow::Result<()> {
-    let Some(n) = n_classes else { return Ok(()) };
-    let labels = data
-        .labels()
-        .with_context(|| format!("{} has no labels; the conditional VAE needs them", data.name()))?;
-    if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| !(0..n as i64).contains(l)) {
-        bail!(
-            "{}: row {i} has label {l}, but the model knows classes 0..{n}",
-            data.name()
-        );
-    }
-    Ok(())
-}
-
-/// The data set with every value `p` replaced by one Bernoulli(p) draw (seeded): the fixed
-/// binarisation on which test likelihoods are reported.
-pub fn binarized(data: &Dataset, seed: u64) -> anyhow::Result<Dataset> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let features: Vec<f32> = data
-        .features()
-        .iter()
-        .map(|&p| if rng.random::<f32>() < p { 1.0 } else { 0.0 })
-        .collect();
-    Ok(Dataset::new(
-        format!("{}-binarized", data.name()),
-        features,
-        data.d(),
-        data.labels().map(<[i64]>::to_vec),
-        data.image_shape(),
-    )?)
-}
-
-/// The data a VAE is evaluated on: the test split, binarised once when the model binarises.
-fn eval_data(model_binarizes: bool, test: &Dataset) -> anyhow::Result<Dataset> {
-    if model_binarizes {
-        binarized(test, TEST_BINARIZATION_SEED)
-    } else {
-        Ok(test.clone())
-    }
 }
 
 /// Trains a VAE run (`gen train --model vae|cvae`).
@@ -181,100 +133,6 @@ pub(crate) fn is_vae_run(root: &Path) -> anyhow::Result<bool> {
     Ok(read_stored(root)?.0.vae.is_some())
 }
 
-/// Batches of `data` in order, with labels when the model is conditional.
-fn for_batches<B: Backend>(
-    data: &Dataset,
-    conditional: bool,
-    device: &B::Device,
-    mut f: impl FnMut(Tensor<B, 2>, Option<Tensor<B, 1, Int>>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let idx: Vec<usize> = (0..data.len()).collect();
-    for chunk in idx.chunks(EVAL_BATCH) {
-        let b: gen_core::Batch<B> = data.batch(chunk, device);
-        if conditional && b.y.is_none() {
-            bail!("{} has no labels; the conditional VAE needs them", data.name());
-        }
-        f(b.x, if conditional { b.y } else { None })?;
-    }
-    Ok(())
-}
-
-fn to_f64<B: Backend>(t: Tensor<B, 1>) -> anyhow::Result<Vec<f64>> {
-    t.into_data()
-        .convert::<f64>()
-        .to_vec::<f64>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-}
-
-fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> anyhow::Result<Vec<f32>> {
-    t.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))
-}
-
-/// Test-set ELBO, one sample of `z` per image, in nats per sample.
-#[derive(Debug, Clone, Serialize)]
-pub struct ElboStats {
-    /// `−ELBO = reconstruction + KL`.
-    pub neg_elbo: f64,
-    /// `−E_q ln p(x|z)`.
-    pub recon: f64,
-    /// `KL(q(z|x) ‖ N(0, I))`.
-    pub kl: f64,
-    /// Mean KL of each latent dimension.
-    pub kl_per_dim: Vec<f64>,
-}
-
-fn elbo_stats<B: Backend>(model: &Vae<B>, data: &Dataset, device: &B::Device) -> anyhow::Result<ElboStats> {
-    let (mut recon, mut kl) = (0.0, 0.0);
-    let mut per_dim: Vec<f64> = Vec::new();
-    for_batches::<B>(data, model.n_classes().is_some(), device, |x, y| {
-        let q = model.posterior(x.clone(), y.clone());
-        let kd = to_f64(
-            gen_core::loss::GaussianKlLoss
-                .forward_no_reduction(q.mu.clone(), q.log_var.clone())
-                .sum_dim(0)
-                .flatten::<1>(0, 1),
-        )?;
-        if per_dim.is_empty() {
-            per_dim = vec![0.0; kd.len()];
-        }
-        per_dim.iter_mut().zip(&kd).for_each(|(a, b)| *a += b);
-        let decoded = model.decode_logits(q.sample(), y);
-        recon -= to_f64(model.log_likelihood(decoded, x))?.iter().sum::<f64>();
-        kl += kd.iter().sum::<f64>();
-        Ok(())
-    })?;
-    let n = data.len().max(1) as f64;
-    Ok(ElboStats {
-        neg_elbo: (recon + kl) / n,
-        recon: recon / n,
-        kl: kl / n,
-        kl_per_dim: per_dim.iter().map(|v| v / n).collect(),
-    })
-}
-
-/// Importance-sampled `ln p(x)` of each row, `k` samples each.
-fn log_likelihoods<B: Backend>(
-    model: &Vae<B>,
-    data: &Dataset,
-    k: usize,
-    device: &B::Device,
-    mut progress: impl FnMut(usize),
-) -> anyhow::Result<Vec<f64>> {
-    // The decoder sees rows · chunk samples at once; keep that near 50,000 rows.
-    let rows = 100usize.min(data.len().max(1));
-    let chunk = (50_000 / rows).clamp(1, k);
-    let conditional = model.n_classes().is_some();
-    let mut out = Vec::with_capacity(data.len());
-    let idx: Vec<usize> = (0..data.len()).collect();
-    for part in idx.chunks(rows) {
-        let b: gen_core::Batch<B> = data.batch(part, device);
-        let y = if conditional { b.y } else { None };
-        out.extend(model.importance_log_likelihood(b.x, y, k, chunk));
-        progress(out.len());
-    }
-    Ok(out)
-}
-
 /// Arguments of `gen eval` that only a VAE uses.
 #[derive(Debug, Args, Clone)]
 pub struct VaeEvalFlags {
@@ -284,32 +142,6 @@ pub struct VaeEvalFlags {
     /// Estimate the VAE's log-likelihood on the first N test images only.
     #[arg(long)]
     pub nll_rows: Option<usize>,
-}
-
-/// What `gen eval` reports for a VAE, also written to `<run>/eval.json`.
-#[derive(Debug, Serialize)]
-struct VaeReport {
-    dataset: String,
-    split: &'static str,
-    variant: &'static str,
-    likelihood: &'static str,
-    /// Whether the test set was binarised (once, with [`TEST_BINARIZATION_SEED`]).
-    binarized: bool,
-    n_test: usize,
-    d_latent: usize,
-    elbo: ElboStats,
-    /// Latent dimensions whose mean KL exceeds 0.01 nats (the rest collapsed to the prior).
-    active_dims: usize,
-    /// Importance-sampled negative log-likelihood, nats per image.
-    nll: f64,
-    /// Standard error of that mean over images (none for a single image).
-    nll_stderr: Option<f64>,
-    /// Samples per image.
-    k: usize,
-    /// Images it was estimated on.
-    nll_rows: usize,
-    nll_seconds: f64,
-    figures: Vec<String>,
 }
 
 struct EvalJob(RunArgs, VaeEvalFlags);
@@ -323,32 +155,29 @@ impl Job for EvalJob {
         }
         let (stored, run, model) = load_vae::<B::InnerBackend>(&args.run, &device)?;
         let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
-        let test = eval_data(model.binarizes(), &splits.test)?;
-        check_labels(&test, model.n_classes())?;
-        let rows = flags.nll_rows.unwrap_or(test.len()).min(test.len());
-        if rows == 0 {
-            bail!("nothing to evaluate: the test set is empty or --nll-rows is 0");
-        }
-        B::seed(&device, 1);
-        let elbo = elbo_stats(&model, &test, &device)?;
-        let subset = test.take(rows);
-        let started = Instant::now();
+        let cfg = stored.vae.as_ref().expect("a VAE run");
+        let rows = flags.nll_rows.unwrap_or(splits.test.len()).min(splits.test.len());
         let bar = indicatif::ProgressBar::new(rows as u64).with_message(format!("ln p(x), k = {}", flags.k));
         bar.set_style(
             indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images, {eta} left")
                 .expect("template")
                 .progress_chars("=> "),
         );
-        let ll = log_likelihoods(&model, &subset, flags.k, &device, |n| bar.set_position(n as u64))?;
+        let options = LikelihoodOptions {
+            k: flags.k,
+            nll_rows: flags.nll_rows,
+        };
+        let mut report = gen_vae::eval::likelihood_report(
+            &stored.run.data.dataset,
+            &model,
+            cfg,
+            &splits.test,
+            options,
+            &device,
+            |n| bar.set_position(n as u64),
+        )?;
         bar.finish_and_clear();
-        let nll_seconds = started.elapsed().as_secs_f64();
-        let n = ll.len().max(1) as f64;
-        let nll = -ll.iter().sum::<f64>() / n;
-        // The standard error needs two images at least.
-        let stderr = (ll.len() >= 2).then(|| {
-            let var = ll.iter().map(|v| (-v - nll).powi(2)).sum::<f64>() / (n - 1.0);
-            (var / n).sqrt()
-        });
+        let test = eval_data(model.binarizes(), &splits.test)?;
         let mut figures = Vec::new();
         if let Some(shape) = image_shape(&splits) {
             let conditional = model.n_classes().is_some();
@@ -398,52 +227,8 @@ impl Job for EvalJob {
             )?;
             figures.push("codes.svg".to_string());
         }
-        let cfg = stored.vae.as_ref().expect("a VAE run");
-        let report = VaeReport {
-            dataset: stored.run.data.dataset.clone(),
-            split: "test",
-            variant: cfg.variant(),
-            likelihood: cfg.likelihood.name(),
-            binarized: model.binarizes(),
-            n_test: test.len(),
-            d_latent: model_d_latent(&model),
-            active_dims: elbo.kl_per_dim.iter().filter(|&&v| v > 0.01).count(),
-            elbo,
-            nll,
-            nll_stderr: stderr,
-            k: flags.k,
-            nll_rows: ll.len(),
-            nll_seconds,
-            figures,
-        };
-        println!(
-            "{} test set ({} images{}), {} ({} likelihood), {} latent dimensions ({} active):",
-            report.dataset,
-            report.n_test,
-            if report.binarized { ", binarised once" } else { "" },
-            report.variant,
-            report.likelihood,
-            report.d_latent,
-            report.active_dims
-        );
-        println!(
-            "  negative ELBO {:.3} nats = reconstruction {:.3} + KL {:.3}",
-            report.elbo.neg_elbo, report.elbo.recon, report.elbo.kl
-        );
-        println!(
-            "  negative log-likelihood {:.3}{} nats (importance sampling, k = {}, {} images, {:.1}s)",
-            report.nll,
-            report.nll_stderr.map(|s| format!(" ± {s:.3}")).unwrap_or_default(),
-            report.k,
-            report.nll_rows,
-            report.nll_seconds
-        );
-        if report.likelihood == "bernoulli" && !report.binarized {
-            println!(
-                "  (a Bernoulli decoder on grey values: these are cross-entropies of the grey levels, \
-                 not likelihoods; binarise for the literature protocol)"
-            );
-        }
+        report.figures = figures;
+        print!("{}", report.summary());
         if !report.figures.is_empty() {
             println!("  figures in {}/: {}", run.root().display(), report.figures.join(", "));
         }
@@ -473,8 +258,8 @@ fn encode_split<B: Backend>(
     let (mut mu, mut sigma) = (Vec::new(), Vec::new());
     for_batches::<B>(data, model.n_classes().is_some(), device, |x, y| {
         let q = model.posterior(x, y);
-        sigma.extend(to_f32(q.std())?);
-        mu.extend(to_f32(q.mu)?);
+        sigma.extend(gen_data::tensor_values(q.std())?);
+        mu.extend(gen_data::tensor_values(q.mu)?);
         Ok(())
     })?;
     Ok((mu, sigma))
@@ -563,7 +348,7 @@ fn write_samples<B: Backend>(
         (Some(_), Some(k)) => (n, Some(vec![k; n * n])),
     };
     let y = labels.as_deref().map(|l| labels_tensor::<B>(l, device));
-    let images = to_f32(model.sample(rows * n, y, device))?;
+    let images = gen_data::tensor_values(model.sample(rows * n, y, device))?;
     let d = shape.numel();
     let grid: Vec<Vec<&[f32]>> = (0..rows)
         .map(|r| (0..n).map(|c| &images[(r * n + c) * d..(r * n + c + 1) * d]).collect())
@@ -587,7 +372,7 @@ fn write_reconstructions<B: Backend>(
     let mut rec = Vec::new();
     for_batches::<B>(&sample, model.n_classes().is_some(), device, |x, y| {
         let q = model.posterior(x, y.clone());
-        rec.extend(to_f32(model.decode_mean(q.mu, y))?);
+        rec.extend(gen_data::tensor_values(model.decode_mean(q.mu, y))?);
         Ok(())
     })?;
     let d = shape.numel();
@@ -611,7 +396,7 @@ fn means_of<B: Backend>(
         bail!("{} has no labels; the conditional VAE needs them", data.name());
     }
     let labels = data.labels().map(|l| rows.iter().map(|&i| l[i]).collect());
-    let mu = to_f32(model.posterior(b.x, if conditional { b.y } else { None }).mu)?;
+    let mu = gen_data::tensor_values(model.posterior(b.x, if conditional { b.y } else { None }).mu)?;
     Ok((mu, labels.filter(|_| conditional)))
 }
 
@@ -635,7 +420,9 @@ fn write_interpolations<B: Backend>(
         let codes = latent::lerp(&mu[..d_lat], &mu[d_lat..], steps);
         // A conditional model decodes the whole line with the first image's class.
         let y = labels.map(|l| labels_tensor::<B>(&vec![l[0]; steps], device));
-        decoded_rows.push(to_f32(model.decode_mean(codes_tensor(codes, d_lat, device), y))?);
+        decoded_rows.push(gen_data::tensor_values(
+            model.decode_mean(codes_tensor(codes, d_lat, device), y),
+        )?);
     }
     let grid: Vec<Vec<&[f32]>> = pairs
         .iter()
@@ -675,7 +462,9 @@ fn write_traversal<B: Backend>(
         }
         let codes = latent::traversal(&mu, dim, &values);
         let y = labels.as_ref().map(|l| labels_tensor::<B>(&vec![l[0]; steps], device));
-        decoded.push(to_f32(model.decode_mean(codes_tensor(codes, d_lat, device), y))?);
+        decoded.push(gen_data::tensor_values(
+            model.decode_mean(codes_tensor(codes, d_lat, device), y),
+        )?);
     }
     let grid: Vec<Vec<&[f32]>> = decoded
         .iter()
@@ -693,7 +482,7 @@ fn write_manifold<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<()> {
     let codes = latent::manifold_grid(n);
-    let images = to_f32(model.decode_mean(codes_tensor(codes, 2, device), None))?;
+    let images = gen_data::tensor_values(model.decode_mean(codes_tensor(codes, 2, device), None))?;
     let d = shape.numel();
     let grid: Vec<Vec<&[f32]>> = (0..n)
         .map(|r| (0..n).map(|c| &images[(r * n + c) * d..(r * n + c + 1) * d]).collect())
@@ -814,7 +603,7 @@ impl Job for InterpolateJob {
                     bail!("--input has no labels; a conditional VAE interpolates test images (--from, --to)");
                 }
                 let images = image_io::read_images(path)?;
-                crate::uses::check_shape(Some(shape), images.shape, path)?;
+                crate::codec::check_shape(Some(shape), images.shape, path)?;
                 if images.n < 2 {
                     bail!(
                         "{} holds {} image(s); interpolation needs two",

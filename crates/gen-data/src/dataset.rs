@@ -230,6 +230,43 @@ impl Dataset {
         let values = self.features[rows.start * self.d..rows.end * self.d].to_vec();
         Tensor::from_data(TensorData::new(values, [n, self.d]), device)
     }
+
+    /// Runs `f` over the rows in batches of [`EVAL_BATCH`] (no autodiff: `B` is whatever backend
+    /// the caller evaluates on) and concatenates the outputs' rows: returns the values and the
+    /// outputs' width.
+    ///
+    /// # Errors
+    /// If an output cannot be read back as `f32` values.
+    pub fn map_rows<B: Backend>(
+        &self,
+        device: &B::Device,
+        mut f: impl FnMut(Tensor<B, 2>) -> Tensor<B, 2>,
+    ) -> Result<(Vec<f32>, usize)> {
+        let mut out = Vec::new();
+        let mut width = 0;
+        for start in (0..self.len()).step_by(EVAL_BATCH) {
+            let end = (start + EVAL_BATCH).min(self.len());
+            let y = f(self.rows_tensor(start..end, device));
+            width = y.dims()[1];
+            out.extend(tensor_values(y)?);
+        }
+        Ok((out, width))
+    }
+}
+
+/// Rows per batch of [`Dataset::map_rows`].
+pub const EVAL_BATCH: usize = 1024;
+
+/// A tensor's values as `f32`, in row-major order.
+///
+/// # Errors
+/// If the tensor's data cannot be read as `f32` (a backend whose float type converts with loss
+/// is not one of these).
+pub fn tensor_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| DataError::Invalid(format!("cannot read a tensor's values: {e:?}")))
 }
 
 impl<B: Backend> BatchSource<B> for Dataset {

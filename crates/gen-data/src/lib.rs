@@ -5,12 +5,15 @@ mod digits;
 mod error;
 pub mod idx;
 mod mnist;
+pub mod pca;
+mod png;
 mod table;
 
-pub use dataset::{Dataset, Standardizer};
+pub use dataset::{Dataset, EVAL_BATCH, Standardizer, tensor_values};
 pub use digits::digits;
 pub use error::{DataError, Result};
 pub use mnist::{DatasetSpec, FASHION_MNIST, MNIST, RemoteFile, Split, data_dir_from_env};
+pub use png::{png_bytes, to_bytes};
 pub use table::load_csv;
 
 #[cfg(test)]

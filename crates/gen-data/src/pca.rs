@@ -8,8 +8,7 @@
 //! 784x784 matrix, whose full eigendecomposition takes seconds, and one decomposition serves
 //! every latent size of a sweep.
 
-use anyhow::{Context, bail};
-use gen_data::Dataset;
+use crate::{DataError, Dataset, Result};
 use linfa_linalg::eigh::{EigSort, Eigh};
 use ndarray::{Array1, Array2, Axis};
 
@@ -21,15 +20,15 @@ pub struct Pca {
     axes: Array2<f64>,
 }
 
-fn to_array(d: &Dataset) -> anyhow::Result<Array2<f64>> {
+fn to_array(d: &Dataset) -> Result<Array2<f64>> {
     if let Some(i) = d.features().iter().position(|v| !v.is_finite()) {
-        bail!(
+        return Err(DataError::Invalid(format!(
             "PCA: value {} at row {}, column {} of {} is not finite",
             d.features()[i],
             i / d.d(),
             i % d.d(),
             d.name()
-        );
+        )));
     }
     Ok(
         Array2::from_shape_vec((d.len(), d.d()), d.features().iter().map(|&v| v as f64).collect())
@@ -42,31 +41,31 @@ impl Pca {
     ///
     /// # Errors
     /// If `train` has fewer than two rows or a value that is not finite, or the eigensolver fails.
-    pub fn fit(train: &Dataset) -> anyhow::Result<Self> {
+    pub fn fit(train: &Dataset) -> Result<Self> {
         if train.len() < 2 {
-            bail!(
+            return Err(DataError::Invalid(format!(
                 "PCA needs at least 2 training rows, {} has {}",
                 train.name(),
                 train.len()
-            );
+            )));
         }
         let x = to_array(train)?;
         let mean = x.mean_axis(Axis(0)).expect("at least one row");
         let c = &x - &mean.view().insert_axis(Axis(0));
         let cov = c.t().dot(&c) / (x.nrows() - 1) as f64;
-        let (values, axes) = cov.eigh().with_context(|| {
-            format!(
-                "PCA: eigendecomposition of the {}x{} covariance of {}",
+        let (values, axes) = cov.eigh().map_err(|e| {
+            DataError::Invalid(format!(
+                "PCA: eigendecomposition of the {}x{} covariance of {}: {e}",
                 cov.nrows(),
                 cov.ncols(),
                 train.name()
-            )
+            ))
         })?;
         if values.iter().any(|v| !v.is_finite()) {
-            bail!(
+            return Err(DataError::Invalid(format!(
                 "PCA: the covariance of {} has eigenvalues that are not finite",
                 train.name()
-            );
+            )));
         }
         let (_, axes) = (values, axes).sort_eig_desc();
         Ok(Self { mean, axes })
@@ -77,10 +76,14 @@ impl Pca {
     ///
     /// # Errors
     /// If `test` has another width than the training set or a value that is not finite.
-    pub fn reconstruction_mse(&self, test: &Dataset, k: usize) -> anyhow::Result<f64> {
+    pub fn reconstruction_mse(&self, test: &Dataset, k: usize) -> Result<f64> {
         let d = self.mean.len();
         if test.d() != d {
-            bail!("PCA was fitted on {d} features, {} has {}", test.name(), test.d());
+            return Err(DataError::Invalid(format!(
+                "PCA was fitted on {d} features, {} has {}",
+                test.name(),
+                test.d()
+            )));
         }
         if k >= d {
             return Ok(0.0);
@@ -98,7 +101,7 @@ impl Pca {
 ///
 /// # Errors
 /// As those two.
-pub fn reconstruction_mse(train: &Dataset, test: &Dataset, k: usize) -> anyhow::Result<f64> {
+pub fn reconstruction_mse(train: &Dataset, test: &Dataset, k: usize) -> Result<f64> {
     if k >= train.d() {
         return Ok(0.0);
     }

@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Autoencoder;
 
+mod protocol;
+
+pub use protocol::{
+    AnomalyReport, AnomalyRow, ONE_CLASS, RowScores, RunsFor, TABLE, TableSplit, Thresholding, one_class, tabular,
+};
+
 /// Which anomaly score a detector thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
