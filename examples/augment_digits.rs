@@ -8,11 +8,8 @@
 mod common;
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::gan::augmentation::{self, AugmentOptions};
-use gen_toolkit::gan::{EpochReport, GanArchitecture, GanConfig, GanTrainer};
-use gen_toolkit::prelude::*;
 
 type B = Autodiff<Flex>;
 
@@ -20,27 +17,8 @@ fn main() -> anyhow::Result<()> {
     let (train, _, test) = common::digit_splits();
     let real = train.take(300);
     let device = Default::default();
-    let shape = real.image_shape().expect("the digits are images");
     B::seed(&device, 0);
-    let gan = GanConfig {
-        d_latent: 16,
-        architecture: GanArchitecture::Mlp { hidden: vec![128, 128] },
-        n_classes: Some(10),
-        ..GanConfig::dcgan(shape)
-    };
-    let (g, d) = gan.try_init::<B>(&device)?;
-    let train_config = TrainConfig::default()
-        .with_num_epochs(common::epochs(300, 2))
-        .with_batch_size(32)
-        .with_learning_rate(2e-4);
-    let no_monitor = |_: usize, _: &_| {
-        Ok(EpochReport {
-            columns: Vec::new(),
-            modes: None,
-        })
-    };
-    let fitted = GanTrainer::new(train_config, gan)?.fit(g, d, &real, &serde_json::Value::Null, &device, no_monitor)?;
-    let g = fitted.generator.valid();
+    let g = common::train_cgan::<B>(&real, common::epochs(300, 2), 32, &device)?;
     let options = AugmentOptions {
         seeds: if common::quick() { 1 } else { 3 },
         budget: if common::quick() { 1_000 } else { 20_000 },

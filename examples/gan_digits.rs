@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::gan::classifier::ClassifierConfig;
-use gen_toolkit::gan::{EpochReport, GanArchitecture, GanConfig, GanTrainer, eval};
+use gen_toolkit::gan::eval;
 use gen_toolkit::prelude::*;
 
 type B = Autodiff<Flex>;
@@ -41,26 +41,7 @@ fn main() -> anyhow::Result<()> {
     .valid();
 
     // A conditional GAN with MLP networks: one class label per sample.
-    let gan = GanConfig {
-        d_latent: 16,
-        architecture: GanArchitecture::Mlp { hidden: vec![128, 128] },
-        n_classes: Some(10),
-        ..GanConfig::dcgan(shape)
-    };
-    let (g, d) = gan.try_init::<B>(&device)?;
-    let train_config = TrainConfig::default()
-        .with_num_epochs(common::epochs(150, 2))
-        .with_batch_size(64)
-        .with_learning_rate(2e-4);
-    let no_monitor = |_: usize, _: &_| {
-        Ok(EpochReport {
-            columns: Vec::new(),
-            modes: None,
-        })
-    };
-    let fitted =
-        GanTrainer::new(train_config, gan)?.fit(g, d, &train, &serde_json::Value::Null, &device, no_monitor)?;
-    let g = fitted.generator.valid();
+    let g = common::train_cgan::<B>(&train, common::epochs(60, 2), 64, &device)?;
 
     let n = held_out.len();
     let report = eval::evaluate_generator("digits", "last", &g, None, &classifier, &held_out, &test, n, &device)?;

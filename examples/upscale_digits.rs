@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use gen_toolkit::gan::sr::{self, SrConfig};
-use gen_toolkit::gan::{Discriminator, EpochReport, GanTrainer};
+use gen_toolkit::gan::{Discriminator, GanTrainer};
 use gen_toolkit::prelude::*;
 
 type B = Autodiff<Flex>;
@@ -33,19 +33,13 @@ fn main() -> anyhow::Result<()> {
         .with_num_epochs(common::epochs(100, 2))
         .with_batch_size(64)
         .with_learning_rate(1e-3);
-    let no_monitor = |_: usize, _: &_| {
-        Ok(EpochReport {
-            columns: Vec::new(),
-            modes: None,
-        })
-    };
     let fitted = GanTrainer::new(train_config, config.discriminator())?.fit(
         g,
         d,
         &train,
         &serde_json::Value::Null,
         &device,
-        no_monitor,
+        common::no_monitor,
     )?;
     let report = sr::benchmark("digits", &fitted.generator.valid(), None, &test, &device)?;
     println!(

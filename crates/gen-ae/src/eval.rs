@@ -746,22 +746,27 @@ mod tests {
         let (train, valid) = pool.take(400).split(0.2, 1).unwrap();
         let config = AutoencoderConfig::mlp(64, vec![32], 2);
         let train_config = TrainConfig::default().with_num_epochs(2).with_batch_size(64);
-        let report = sweep::<TestAutodiffBackend>(
-            "digits",
-            &config,
-            &train_config,
-            &[2, 8],
-            Splits {
-                train: &train,
-                valid: &valid,
-                test: &test,
-            },
-            false,
-            &mut |_| Ok(None),
-            &mut (),
-            &Default::default(),
-        )
-        .unwrap();
+        let data = Splits {
+            train: &train,
+            valid: &valid,
+            test: &test,
+        };
+        let run = |latents: &[usize]| {
+            let device = Default::default();
+            let no_folders = &mut |_: &AutoencoderConfig| Ok(None);
+            sweep::<TestAutodiffBackend>(
+                "digits",
+                &config,
+                &train_config,
+                latents,
+                data,
+                false,
+                no_folders,
+                &mut (),
+                &device,
+            )
+        };
+        let report = run(&[2, 8]).unwrap();
         assert_eq!(report.rows.len(), 2);
         assert_eq!(report.n_test, test.len());
         let (z2, z8) = (&report.rows[0], &report.rows[1]);
@@ -773,22 +778,7 @@ mod tests {
         assert_eq!(z2.compression.len(), COMPRESS_BITS.len());
         assert!(report.png_bits_per_image.is_some_and(|p| p > 0.0));
         assert!(report.markdown().contains("| 8 |"));
-        let e = sweep::<TestAutodiffBackend>(
-            "digits",
-            &config,
-            &train_config,
-            &[0],
-            Splits {
-                train: &train,
-                valid: &valid,
-                test: &test,
-            },
-            false,
-            &mut |_| Ok(None),
-            &mut (),
-            &Default::default(),
-        )
-        .unwrap_err();
+        let e = run(&[0]).unwrap_err();
         assert!(e.to_string().contains("must be > 0"), "{e}");
     }
 }

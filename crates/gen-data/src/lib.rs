@@ -4,6 +4,7 @@ mod dataset;
 mod digits;
 mod error;
 pub mod idx;
+pub mod images;
 mod mnist;
 pub mod pca;
 mod png;
