@@ -77,7 +77,6 @@ pub fn fit<B: AutodiffBackend>(
     observer: &mut dyn Observer,
     device: &B::Device,
 ) -> Result<FittedAutoencoder<B::InnerBackend>> {
-    config.validate()?;
     if config.d_input != train.d() {
         return Err(AeError::Invalid(format!(
             "the model takes {} features, {} has {}",

@@ -46,22 +46,6 @@ struct AnomalyJob {
     data_dir: PathBuf,
 }
 
-impl AnomalyJob {
-    /// Gives each model a run folder of its own under `root`, its config.json written before
-    /// training.
-    fn runs_under<'a>(
-        &'a self,
-        root: &'a Path,
-    ) -> impl FnMut(&str, &AutoencoderConfig) -> gen_ae::Result<Option<ModelRun>> + 'a {
-        move |label, ae_cfg| {
-            let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.args.train.backend);
-            let run = RunDir::create(root.join(label), &stored, true)?;
-            let meta = serde_json::to_value(&stored).map_err(|e| gen_ae::AeError::Invalid(e.to_string()))?;
-            Ok(Some(ModelRun { run, meta }))
-        }
-    }
-}
-
 impl Job for AnomalyJob {
     type Output = ();
 
@@ -82,7 +66,15 @@ impl Job for AnomalyJob {
             contamination: self.args.contamination,
         };
         let (dataset, model) = (&self.cfg.data.dataset, self.cfg.run_name());
-        let mut runs = self.runs_under(&root);
+        // Each model gets a run folder of its own, its config.json written before training.
+        let mut folders = Vec::new();
+        let mut runs = |label: &str, ae_cfg: &AutoencoderConfig| -> gen_ae::Result<Option<ModelRun>> {
+            let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.args.train.backend);
+            let run = RunDir::create(root.join(label), &stored, true)?;
+            folders.push(run.clone());
+            let meta = serde_json::to_value(&stored).map_err(|e| gen_ae::AeError::Invalid(e.to_string()))?;
+            Ok(Some(ModelRun { run, meta }))
+        };
         let report = match &source {
             DataSource::Csv(path) => {
                 if self.args.normal_class.is_some() || self.args.all_classes {
@@ -140,13 +132,9 @@ impl Job for AnomalyJob {
                 )?
             }
         };
-        for r in &report.rows {
-            let label = if report.protocol == gen_ae::anomaly::TABLE {
-                "table".to_string()
-            } else {
-                format!("class-{}", r.normal_class)
-            };
-            write_scores(&root.join(label).join("scores.csv"), &r.scores)?;
+        // One folder per row, in the order the protocol trained them.
+        for (r, run) in report.rows.iter().zip(&folders) {
+            write_scores(&run.file("scores.csv"), &r.scores)?;
         }
         let md = report.markdown();
         print!("{md}");

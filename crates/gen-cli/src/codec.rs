@@ -13,10 +13,10 @@ use gen_core::eval::mean_psnr;
 use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
 use gen_core::train::RunDir;
+use gen_data::images::{self, Images};
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::commands::load_model;
-use crate::image_io::{self, Images};
 use gen_ae::eval::{decode_codes, model_hash, shape_u32};
 
 /// Flags of `gen denoise`.
@@ -98,7 +98,7 @@ fn model_and_images<B: Backend>(
     device: &B::Device,
 ) -> anyhow::Result<(RunDir, Autoencoder<B>, Images)> {
     let (stored, run, model) = load_model::<B>(run, device)?;
-    let images = image_io::read_images(input)?;
+    let images = images::read_images(input)?;
     check_shape(stored.ae_config(run.root())?.image, images.shape, input)?;
     Ok((run, model, images))
 }
@@ -125,7 +125,7 @@ impl Job for DenoiseJob {
                     values: noisy,
                     ..images.clone()
                 };
-                let written = image_io::write_pngs(&a.output.join("noisy"), &noisy)?;
+                let written = images::write_pngs(&a.output.join("noisy"), &noisy)?;
                 println!(
                     "wrote {} noisy images to {}",
                     written.len(),
@@ -140,7 +140,7 @@ impl Job for DenoiseJob {
             values: denoised,
             ..images.clone()
         };
-        let written = image_io::write_pngs(&a.output, &out)?;
+        let written = images::write_pngs(&a.output, &out)?;
         println!("wrote {} denoised images to {}", written.len(), a.output.display());
         if noise.is_some() {
             let d = images.shape.numel();
@@ -228,7 +228,7 @@ impl Job for DecompressJob {
             n,
             names: (0..n).map(|i| format!("img-{i:05}")).collect(),
         };
-        let written = image_io::write_pngs(&a.output, &images)?;
+        let written = images::write_pngs(&a.output, &images)?;
         println!("decompressed {} images to {}", written.len(), a.output.display());
         Ok(())
     }

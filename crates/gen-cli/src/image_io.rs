@@ -9,8 +9,6 @@ use anyhow::{Context, bail, ensure};
 use gen_core::nn::ImageShape;
 use gen_core::train::AtomicFile;
 
-pub use gen_data::images::{Images, read_images, write_pngs};
-
 /// Writes `values` as a 2-D `rows` x `cols` array of little-endian `f32` in C order to an `.npy`
 /// file that `numpy.load` reads.
 ///

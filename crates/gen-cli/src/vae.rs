@@ -602,7 +602,7 @@ impl Job for InterpolateJob {
                 if model.n_classes().is_some() {
                     bail!("--input has no labels; a conditional VAE interpolates test images (--from, --to)");
                 }
-                let images = image_io::read_images(path)?;
+                let images = gen_data::images::read_images(path)?;
                 crate::codec::check_shape(Some(shape), images.shape, path)?;
                 if images.n < 2 {
                     bail!(

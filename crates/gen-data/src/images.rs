@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use gen_core::nn::ImageShape;
 
 use crate::idx::IdxData;
+use crate::png::check_grey;
 use crate::{DataError, Result};
 
 /// A batch of grey images of one size, flattened.
@@ -210,25 +211,6 @@ fn read_idx_images(path: &Path) -> Result<Images> {
         n,
         names: (0..n).map(|i| format!("img-{i:0digits$}")).collect(),
     })
-}
-
-fn check_grey(shape: ImageShape) -> Result<(u32, u32)> {
-    if shape.channels != 1 {
-        return Err(DataError::Invalid(format!(
-            "only grey images can be written as PNG, got {} channels",
-            shape.channels
-        )));
-    }
-    let (Ok(h), Ok(w)) = (u32::try_from(shape.height), u32::try_from(shape.width)) else {
-        return Err(DataError::Invalid(format!(
-            "a {}x{} image does not fit a PNG",
-            shape.height, shape.width
-        )));
-    };
-    if h == 0 || w == 0 {
-        return Err(DataError::Invalid(format!("image has no pixels ({h}x{w})")));
-    }
-    Ok((w, h))
 }
 
 /// Writes each image as a grey PNG `{dir}/{name}.png`, creating `dir`, and returns the paths in

@@ -22,24 +22,9 @@ pub fn to_bytes(values: &[f32]) -> Vec<u8> {
 /// If `values.len()` differs from `shape.numel()`, the image has no pixels or more than one
 /// channel, or encoding fails.
 pub fn png_bytes(values: &[f32], shape: ImageShape) -> Result<Vec<u8>> {
-    let invalid = |m: String| DataError::Invalid(m);
-    if shape.channels != 1 {
-        return Err(invalid(format!(
-            "only grey images can be written as PNG, got {} channels",
-            shape.channels
-        )));
-    }
-    let (Ok(h), Ok(w)) = (u32::try_from(shape.height), u32::try_from(shape.width)) else {
-        return Err(invalid(format!(
-            "a {}x{} image does not fit a PNG",
-            shape.height, shape.width
-        )));
-    };
-    if h == 0 || w == 0 {
-        return Err(invalid(format!("image has no pixels ({h}x{w})")));
-    }
+    let (w, h) = check_grey(shape)?;
     if values.len() != shape.numel() {
-        return Err(invalid(format!(
+        return Err(DataError::Invalid(format!(
             "a {h}x{w} image needs {} values, got {}",
             shape.numel(),
             values.len()
@@ -48,8 +33,31 @@ pub fn png_bytes(values: &[f32], shape: ImageShape) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
         .write_image(&to_bytes(values), w, h, image::ExtendedColorType::L8)
-        .map_err(|e| invalid(format!("cannot encode PNG: {e}")))?;
+        .map_err(|e| DataError::Invalid(format!("cannot encode PNG: {e}")))?;
     Ok(out)
+}
+
+/// The PNG sides of a grey image, `(width, height)`.
+///
+/// # Errors
+/// More than one channel, no pixels, or a side that does not fit 32 bits.
+pub(crate) fn check_grey(shape: ImageShape) -> Result<(u32, u32)> {
+    if shape.channels != 1 {
+        return Err(DataError::Invalid(format!(
+            "only grey images can be written as PNG, got {} channels",
+            shape.channels
+        )));
+    }
+    let (Ok(h), Ok(w)) = (u32::try_from(shape.height), u32::try_from(shape.width)) else {
+        return Err(DataError::Invalid(format!(
+            "a {}x{} image does not fit a PNG",
+            shape.height, shape.width
+        )));
+    };
+    if h == 0 || w == 0 {
+        return Err(DataError::Invalid(format!("image has no pixels ({h}x{w})")));
+    }
+    Ok((w, h))
 }
 
 #[cfg(test)]

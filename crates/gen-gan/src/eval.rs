@@ -82,11 +82,6 @@ impl Sources {
         }
         Ok(out)
     }
-
-    /// Values per image.
-    pub fn d(&self) -> usize {
-        self.d
-    }
 }
 
 fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
@@ -160,8 +155,17 @@ pub fn test_accuracy<B: Backend>(c: &Classifier<B>, data: &Dataset, device: &B::
         return Err(GanError::Invalid(format!("{} has no labels", data.name())));
     };
     let (_, _, preds) = c.describe(data.features(), data.d(), device);
-    let hits = preds.iter().zip(labels).filter(|(p, l)| **p as i64 == **l).count();
-    Ok(hits as f64 / labels.len().max(1) as f64)
+    Ok(share_correct(&preds, labels))
+}
+
+/// The share of predicted classes that equal their labels.
+fn share_correct(predictions: &[usize], labels: &[i64]) -> f64 {
+    let hits = predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p as i64 == **l)
+        .count();
+    hits as f64 / labels.len().max(1) as f64
 }
 
 /// What [`evaluate_generator`] measures.
@@ -232,12 +236,7 @@ pub fn evaluate_generator<B: Backend>(
         return Err(GanError::Invalid(format!("{} has no labels", test.name())));
     };
     let (test_feat, test_probs, test_preds) = classifier.describe(test.features(), d, device);
-    let classifier_test_accuracy = test_preds
-        .iter()
-        .zip(test_labels)
-        .filter(|(p, l)| **p as i64 == **l)
-        .count() as f64
-        / test_labels.len() as f64;
+    let classifier_test_accuracy = share_correct(&test_preds, test_labels);
     let held = held_out.take(n);
     let (held_feat, _, _) = classifier.describe(held.features(), d, device);
     B::seed(device, 7);
@@ -247,8 +246,7 @@ pub fn evaluate_generator<B: Backend>(
     let fid = frechet_distance(&gen_feat, &test_feat, df).map_err(GanError::Invalid)?;
     let floor = frechet_distance(&held_feat, &test_feat, df).map_err(GanError::Invalid)?;
     let shares = class_shares(&gen_preds, k);
-    let conditional_accuracy = (!labels.is_empty())
-        .then(|| gen_preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count() as f64 / labels.len() as f64);
+    let conditional_accuracy = (!labels.is_empty()).then(|| share_correct(&gen_preds, &labels));
     let showcase: Vec<f32> = if g.n_classes() > 0 {
         // Ten per class, one class after another.
         let kg = g.n_classes();

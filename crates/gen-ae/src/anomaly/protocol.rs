@@ -463,37 +463,29 @@ mod tests {
             valid_fraction: 0.2,
             seed: 0,
         };
-        let report = tabular::<TestAutodiffBackend>(
-            "synthetic",
-            "ae",
-            &config,
-            &train_config,
-            &table,
-            split,
-            t,
-            &mut |_, _| Ok(None),
-            &mut (),
-            &Default::default(),
-        )
-        .unwrap();
+        let run = |table: &Dataset| {
+            let no_folders = &mut |_: &str, _: &AutoencoderConfig| Ok(None);
+            let device = Default::default();
+            tabular::<TestAutodiffBackend>(
+                "synthetic",
+                "ae",
+                &config,
+                &train_config,
+                table,
+                split,
+                t,
+                no_folders,
+                &mut (),
+                &device,
+            )
+        };
+        let report = run(&table).unwrap();
         let row = &report.rows[0];
         assert_eq!(row.n_anomalies, 10);
         assert_eq!(row.n_test, 80 + 10);
         assert!(row.reconstruction.auroc > 0.95, "{:?}", row.reconstruction);
         let normal_only = table.subset(&(0..200).collect::<Vec<_>>(), "normal");
-        let e = tabular::<TestAutodiffBackend>(
-            "synthetic",
-            "ae",
-            &config,
-            &train_config,
-            &normal_only,
-            split,
-            t,
-            &mut |_, _| Ok(None),
-            &mut (),
-            &Default::default(),
-        )
-        .unwrap_err();
+        let e = run(&normal_only).unwrap_err();
         assert!(e.to_string().contains("needs normal rows (y = 0) and outliers"), "{e}");
     }
 }
