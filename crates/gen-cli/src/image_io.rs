@@ -29,7 +29,7 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> anyho
 /// whatever the number of images: `NAME.csv` (a `label,p0,p1,…` header, then one row per
 /// image with pixels in [0, 1] to four decimals) or `NAME.idx` (the IDX pair
 /// `NAME-images-idx3-ubyte` and `NAME-labels-idx1-ubyte`, as MNIST ships, pixels mapped as in
-/// [`write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
+/// [`gen_data::images::write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
 pub struct LabelledWriter {
     files: Vec<AtomicFile>,
     idx: bool,
