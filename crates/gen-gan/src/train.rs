@@ -11,19 +11,15 @@
 //!    reaches only the generator's weights; one Adam step on them, then the moving average.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use gen_core::train::{
-    CheckpointHeader, EpochMetrics, FlushingAdam, Observer, RunDir, TrainConfig, epoch_seed, load_module,
-    load_resumable, optimizer_to_bytes, save_checkpoint,
+    CheckpointHeader, EpochLosses, EpochMetrics, EpochSteps, Observer, RunDir, StepAt, TrainConfig, Trainer,
+    load_module, load_resumable, optimizer_to_bytes, save_checkpoint,
 };
 use gen_core::{Batch, BatchSource, CoreError};
 
@@ -101,13 +97,11 @@ pub struct FittedGan<B: AutodiffBackend, G: AutodiffModule<B>> {
     pub warnings: Vec<String>,
 }
 
-/// Trains a generator against a [`Discriminator`].
+/// Trains a generator against a [`Discriminator`], in the epoch loop every trainer shares
+/// ([`Trainer::run_epochs`]).
 pub struct GanTrainer<'a> {
-    train: TrainConfig,
+    trainer: Trainer<'a>,
     gan: GanConfig,
-    run: Option<RunDir>,
-    resume: bool,
-    observer: Box<dyn Observer + 'a>,
 }
 
 /// Running means over an epoch.
@@ -194,21 +188,17 @@ impl<'a> GanTrainer<'a> {
     /// # Errors
     /// If either configuration is invalid.
     pub fn new(train: TrainConfig, gan: GanConfig) -> gen_core::Result<Self> {
-        train.validate()?;
         gan.validate()?;
         Ok(Self {
-            train,
+            trainer: Trainer::new(train)?,
             gan,
-            run: None,
-            resume: false,
-            observer: Box::new(()),
         })
     }
 
     /// Writes `generator.ckpt` and `discriminator.ckpt` (each with its Adam state and the
     /// epoch), `generator_ema.ckpt` and `metrics.csv` into `run` after every epoch.
     pub fn with_run_dir(mut self, run: RunDir) -> Self {
-        self.run = Some(run);
+        self.trainer = self.trainer.with_run_dir(run);
         self
     }
 
@@ -217,13 +207,13 @@ impl<'a> GanTrainer<'a> {
     /// next epoch. Every epoch's random draws depend on the seed and the epoch alone, so a
     /// resumed run ends with the same weights as one that was never interrupted.
     pub fn with_resume(mut self, resume: bool) -> Self {
-        self.resume = resume;
+        self.trainer = self.trainer.with_resume(resume);
         self
     }
 
     /// Reports progress to `observer`.
     pub fn with_observer(mut self, observer: impl Observer + 'a) -> Self {
-        self.observer = Box::new(observer);
+        self.trainer = self.trainer.with_observer(observer);
         self
     }
 
@@ -242,21 +232,22 @@ impl<'a> GanTrainer<'a> {
     /// - When resuming: checkpoint errors, and [`CoreError::CheckpointMismatch`] when the
     ///   networks' checkpoints hold different epochs (a save was interrupted) or no Adam state
     ///   (written before resuming existed).
-    pub fn fit<B, G, S>(
+    pub fn fit<B, G, S, F>(
         &mut self,
         generator: G,
         discriminator: Discriminator<B>,
         data: &S,
         run_config: &serde_json::Value,
         device: &B::Device,
-        mut monitor: impl FnMut(usize, &G::InnerModule) -> Result<EpochReport, String>,
+        monitor: F,
     ) -> gen_core::Result<FittedGan<B, G>>
     where
         B: AutodiffBackend,
         G: AutodiffModule<B> + Adversary<B>,
         S: BatchSource<B> + ?Sized,
+        F: FnMut(usize, &G::InnerModule) -> Result<EpochReport, String>,
     {
-        let cfg = self.train.clone();
+        let cfg = self.trainer.config().clone();
         let gan = self.gan.clone();
         let n = data.num_samples();
         if n == 0 {
@@ -294,167 +285,221 @@ impl<'a> GanTrainer<'a> {
                 gan.n_critic, cfg.batch_size
             )));
         }
-        let adam = || FlushingAdam {
-            beta_1: cfg.beta_1,
-            beta_2: cfg.beta_2,
-            epsilon: 1e-8,
-            weight_decay: cfg.weight_decay as f32,
+        let adv = generator.adversarial_weight();
+        let mut steps = Adversarial {
+            optim_g: self.trainer.adam().init::<B, G>(),
+            optim_d: self.trainer.adam().init::<B, Discriminator<B>>(),
+            ema: gan.ema.map(|_| generator.valid()),
+            g: Some(generator),
+            d: Some(discriminator),
+            cfg,
+            gan,
+            data,
+            adv,
+            g_steps: 0,
+            g_losses: Vec::new(),
+            warnings: Vec::new(),
+            means: Means::default(),
+            monitor,
+            run_config: run_config.clone(),
         };
-        let mut optim_g = adam().init::<B, G>();
-        let mut optim_d = adam().init::<B, Discriminator<B>>();
-        let (mut g, mut d) = (generator, discriminator);
-        let mut ema = gan.ema.map(|_| g.valid());
-        let mut history: Vec<EpochMetrics> = Vec::new();
-        // The generator's loss by epoch, for the warning that the discriminator wins.
-        let mut g_losses: Vec<f64> = Vec::new();
-        let mut warnings = Vec::new();
-        let total_steps = cfg.num_epochs * steps_per_epoch;
-        let mut step = 0usize;
-        let adv = g.adversarial_weight();
-        let mut done = 0usize;
-        if let (true, Some(run)) = (self.resume, &self.run)
-            && run.file(GENERATOR).is_file()
-        {
-            let resumed = resume_from(run, g, d, ema, optim_g, optim_d, adv > 0.0, device)?;
-            (g, d, ema, optim_g, optim_d) = resumed.state;
-            (done, step) = (resumed.epoch, resumed.step);
-            run.metrics().truncate_after(done)?;
-            g_losses = past_g_losses(run, done)?;
-        }
-        // Generator steps so far (every `n_critic`-th iteration), for the average's warm-up.
-        let mut g_steps = step / gan.n_critic;
-        for epoch in done + 1..=cfg.num_epochs {
-            let start = Instant::now();
-            let seed = epoch_seed(cfg.seed, epoch);
-            B::seed(device, seed);
-            let mut order: Vec<usize> = (0..n).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-            self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
-            let mut m = Means::default();
-            for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
-                step += 1;
-                let batch = data.batch(chunk, device);
-                let g_phase = step.is_multiple_of(gan.n_critic);
-                let (fakes, labels) = if g_phase {
-                    g.fakes(&batch)
-                } else {
-                    g.clone().no_grad().fakes(&batch)
-                };
-                let non_finite = |loss: f64| CoreError::NonFiniteLoss {
-                    epoch,
-                    step: i + 1,
-                    loss,
-                };
-                if adv > 0.0 {
-                    let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, total_steps);
-                    let out = discriminator_phase(&gan, d, &g, &mut optim_d, lr, &batch, fakes.clone(), labels.clone());
-                    debug_assert_eq!(out.generator_params_reached, 0, "fakes must be detached");
-                    d = out.discriminator;
-                    for (k, v) in out.stats {
-                        m.add(k, v);
-                    }
-                    if !m.get("d_loss").is_finite() {
-                        return Err(non_finite(m.get("d_loss")));
-                    }
-                }
-                if g_phase {
-                    let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, total_steps);
-                    let out = generator_phase(&gan, g, &d, &mut optim_g, lr, &batch, fakes, labels);
-                    debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
-                    g = out.generator;
-                    for (k, v) in out.stats {
-                        m.add(k, v);
-                    }
-                    if !m.get("g_loss").is_finite() {
-                        return Err(non_finite(m.get("g_loss")));
-                    }
-                    if let (Some(decay), Some(e)) = (gan.ema, ema.take()) {
-                        // Warm-up: early averages forget the random initial weights quickly.
-                        g_steps += 1;
-                        let warm = (1.0 + g_steps as f64) / (10.0 + g_steps as f64);
-                        ema = Some(ema_update(e, &g.valid(), decay.min(warm)));
-                    }
-                }
-                let rate = ((i * cfg.batch_size).min(n) + chunk.len()) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                let shown = if adv > 0.0 { m.get("d_loss") } else { m.get("content") };
-                self.observer.on_step(epoch, i + 1, shown, rate);
-            }
-            let train_secs = start.elapsed().as_secs_f64();
-
-            let d_cols = ["d_real", "d_fake", "grad_norm_d"].into_iter().filter(|_| adv > 0.0);
-            let mut parts: Vec<(String, f64)> = ["g_loss", "grad_norm_g"]
-                .into_iter()
-                .chain(d_cols)
-                .chain(
-                    matches!(gan.loss, GanLoss::WassersteinGp { .. })
-                        .then_some("penalty")
-                        .filter(|_| adv > 0.0),
-                )
-                .chain(m.sums.iter().any(|(k, _, _)| *k == "content").then_some("content"))
-                .map(|k| (k.to_string(), m.get(k)))
-                .collect();
-            let judged = ema.clone().unwrap_or_else(|| g.valid());
-            let report = monitor(epoch, &judged).map_err(CoreError::Data)?;
-            parts.extend(report.columns.iter().cloned());
-            // Balance warnings.
-            g_losses.push(m.get("g_loss"));
-            let d_wins = adv > 0.0 && discriminator_wins(&gan.loss, m.get("d_fake"), &g_losses);
-            if d_wins {
-                warnings.push(format!(
-                    "epoch {epoch}: the discriminator wins outright (mean D(G(z)) = {:.3}, generator loss rising \
-                     for 3 epochs); try a lower discriminator rate, spectral norm or the hinge loss",
-                    m.get("d_fake")
-                ));
-            }
-            let collapsed = report
-                .modes
-                .filter(|&(modes, classes)| collapse_suspected(modes, classes));
-            if let Some((modes, classes)) = collapsed {
-                warnings.push(format!(
-                    "epoch {epoch}: mode collapse suspected: the samples cover {modes} of {classes} classes"
-                ));
-            }
-            if adv > 0.0 {
-                parts.push(("warn_d_wins".into(), f64::from(u8::from(d_wins))));
-                parts.push(("warn_collapse".into(), f64::from(u8::from(collapsed.is_some()))));
-            }
-            let metrics = EpochMetrics {
-                epoch,
-                train_loss: if adv > 0.0 { m.get("d_loss") } else { m.get("content") },
-                valid_loss: None,
-                parts,
-                samples_per_sec: n as f64 / train_secs.max(1e-9),
-                seconds: start.elapsed().as_secs_f64(),
-            };
-            if let Some(run) = &self.run {
-                let header = CheckpointHeader {
-                    epoch,
-                    global_step: step,
-                    config: run_config.clone(),
-                    ..Default::default()
-                };
-                // The generator last: on resuming, the others must hold its epoch, so a save
-                // cut short is detected, not silently mixed.
-                if adv > 0.0 {
-                    let state = optimizer_to_bytes(&optim_d)?;
-                    save_checkpoint(&d, header.clone(), Some(state), &run.file(DISCRIMINATOR))?;
-                }
-                if let Some(e) = &ema {
-                    save_checkpoint(e, header.clone(), None, &run.file(GENERATOR_EMA))?;
-                }
-                save_checkpoint(&g, header, Some(optimizer_to_bytes(&optim_g)?), &run.file(GENERATOR))?;
-                run.metrics().append(&metrics)?;
-            }
-            self.observer.on_epoch_end(&metrics);
-            history.push(metrics);
-        }
+        let run = self.trainer.run_epochs(&mut steps, n, device)?;
         Ok(FittedGan {
-            generator: g,
-            discriminator: d,
-            ema,
-            history,
-            warnings,
+            generator: steps.g.expect("the generator between steps"),
+            discriminator: steps.d.expect("the discriminator between steps"),
+            ema: steps.ema,
+            history: run.history,
+            warnings: steps.warnings,
         })
+    }
+}
+
+/// [`GanTrainer::fit`]'s steps: an iteration is a discriminator phase and, every `n_critic`-th
+/// time, a generator phase and the moving average; an epoch ends with the monitor's report and
+/// the balance warnings.
+struct Adversarial<'d, B: AutodiffBackend, G: AutodiffModule<B>, S: ?Sized, OG, OD, F> {
+    cfg: TrainConfig,
+    gan: GanConfig,
+    data: &'d S,
+    /// The networks, taken out for each phase.
+    g: Option<G>,
+    d: Option<Discriminator<B>>,
+    ema: Option<G::InnerModule>,
+    optim_g: OG,
+    optim_d: OD,
+    /// The weight of the adversarial term (0: a super-resolution model trained on content alone,
+    /// whose discriminator never steps).
+    adv: f64,
+    /// Generator steps so far, for the average's warm-up.
+    g_steps: usize,
+    /// The generator's loss by epoch, for the warning that the discriminator wins.
+    g_losses: Vec<f64>,
+    warnings: Vec<String>,
+    /// This epoch's running means.
+    means: Means,
+    monitor: F,
+    run_config: serde_json::Value,
+}
+
+impl<B, G, S, OG, OD, F> EpochSteps<B> for Adversarial<'_, B, G, S, OG, OD, F>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B> + Adversary<B>,
+    S: BatchSource<B> + ?Sized,
+    OG: Optimizer<G, B>,
+    OD: Optimizer<Discriminator<B>, B>,
+    F: FnMut(usize, &G::InnerModule) -> Result<EpochReport, String>,
+{
+    fn resume(&mut self, run: &RunDir, device: &B::Device) -> gen_core::Result<Option<(usize, usize)>> {
+        if !run.file(GENERATOR).is_file() {
+            return Ok(None);
+        }
+        let resumed = resume_from(
+            run,
+            self.g.take().expect("generator"),
+            self.d.take().expect("discriminator"),
+            self.ema.take(),
+            // Fresh optimisers, without state yet: their clones are cheap.
+            self.optim_g.clone(),
+            self.optim_d.clone(),
+            self.adv > 0.0,
+            device,
+        )?;
+        let (g, d, ema, optim_g, optim_d) = resumed.state;
+        (self.g, self.d, self.ema, self.optim_g, self.optim_d) = (Some(g), Some(d), ema, optim_g, optim_d);
+        self.g_losses = past_g_losses(run, resumed.epoch)?;
+        self.g_steps = resumed.step / self.gan.n_critic;
+        Ok(Some((resumed.epoch, resumed.step)))
+    }
+
+    fn begin_epoch(&mut self, _epoch: usize) {
+        self.means = Means::default();
+    }
+
+    fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> gen_core::Result<f64> {
+        let (gan, cfg, m) = (&self.gan, &self.cfg, &mut self.means);
+        let step = at.global + 1;
+        let batch = self.data.batch(rows, device);
+        let mut g = self.g.take().expect("generator");
+        let g_phase = step.is_multiple_of(gan.n_critic);
+        let (fakes, labels) = if g_phase {
+            g.fakes(&batch)
+        } else {
+            g.clone().no_grad().fakes(&batch)
+        };
+        if self.adv > 0.0 {
+            let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, at.total);
+            let d = self.d.take().expect("discriminator");
+            let out = discriminator_phase(gan, d, &g, &mut self.optim_d, lr, &batch, fakes.clone(), labels.clone());
+            debug_assert_eq!(out.generator_params_reached, 0, "fakes must be detached");
+            self.d = Some(out.discriminator);
+            for (k, v) in out.stats {
+                m.add(k, v);
+            }
+            if !m.get("d_loss").is_finite() {
+                return Err(at.non_finite(m.get("d_loss")));
+            }
+        }
+        if g_phase {
+            let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, at.total);
+            let d = self.d.as_ref().expect("discriminator");
+            let out = generator_phase(gan, g, d, &mut self.optim_g, lr, &batch, fakes, labels);
+            debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
+            g = out.generator;
+            for (k, v) in out.stats {
+                m.add(k, v);
+            }
+            if !m.get("g_loss").is_finite() {
+                return Err(at.non_finite(m.get("g_loss")));
+            }
+            if let (Some(decay), Some(e)) = (gan.ema, self.ema.take()) {
+                // Warm-up: early averages forget the random initial weights quickly.
+                self.g_steps += 1;
+                let warm = (1.0 + self.g_steps as f64) / (10.0 + self.g_steps as f64);
+                self.ema = Some(ema_update(e, &g.valid(), decay.min(warm)));
+            }
+        }
+        self.g = Some(g);
+        Ok(if self.adv > 0.0 {
+            m.get("d_loss")
+        } else {
+            m.get("content")
+        })
+    }
+
+    fn end_epoch(&mut self, epoch: usize, _device: &B::Device) -> gen_core::Result<EpochLosses> {
+        let (gan, m, adv) = (&self.gan, &self.means, self.adv);
+        let d_cols = ["d_real", "d_fake", "grad_norm_d"].into_iter().filter(|_| adv > 0.0);
+        let mut parts: Vec<(String, f64)> = ["g_loss", "grad_norm_g"]
+            .into_iter()
+            .chain(d_cols)
+            .chain(
+                matches!(gan.loss, GanLoss::WassersteinGp { .. })
+                    .then_some("penalty")
+                    .filter(|_| adv > 0.0),
+            )
+            .chain(m.sums.iter().any(|(k, _, _)| *k == "content").then_some("content"))
+            .map(|k| (k.to_string(), m.get(k)))
+            .collect();
+        let judged = match &self.ema {
+            Some(e) => e.clone(),
+            None => self.g.as_ref().expect("generator").valid(),
+        };
+        let report = (self.monitor)(epoch, &judged).map_err(CoreError::Data)?;
+        parts.extend(report.columns.iter().cloned());
+        // Balance warnings.
+        self.g_losses.push(m.get("g_loss"));
+        let d_wins = adv > 0.0 && discriminator_wins(&gan.loss, m.get("d_fake"), &self.g_losses);
+        if d_wins {
+            self.warnings.push(format!(
+                "epoch {epoch}: the discriminator wins outright (mean D(G(z)) = {:.3}, generator loss rising \
+                 for 3 epochs); try a lower discriminator rate, spectral norm or the hinge loss",
+                m.get("d_fake")
+            ));
+        }
+        let collapsed = report
+            .modes
+            .filter(|&(modes, classes)| collapse_suspected(modes, classes));
+        if let Some((modes, classes)) = collapsed {
+            self.warnings.push(format!(
+                "epoch {epoch}: mode collapse suspected: the samples cover {modes} of {classes} classes"
+            ));
+        }
+        if adv > 0.0 {
+            parts.push(("warn_d_wins".into(), f64::from(u8::from(d_wins))));
+            parts.push(("warn_collapse".into(), f64::from(u8::from(collapsed.is_some()))));
+        }
+        Ok(EpochLosses {
+            train_loss: if adv > 0.0 { m.get("d_loss") } else { m.get("content") },
+            valid_loss: None,
+            parts,
+        })
+    }
+
+    fn save(&mut self, run: &RunDir, epoch: usize, global_step: usize) -> gen_core::Result<()> {
+        let header = CheckpointHeader {
+            epoch,
+            global_step,
+            config: self.run_config.clone(),
+            ..Default::default()
+        };
+        // The generator last: on resuming, the others must hold its epoch, so a save cut short
+        // is detected, not silently mixed.
+        if self.adv > 0.0 {
+            let state = optimizer_to_bytes(&self.optim_d)?;
+            let d = self.d.as_ref().expect("discriminator");
+            save_checkpoint(d, header.clone(), Some(state), &run.file(DISCRIMINATOR))?;
+        }
+        if let Some(e) = &self.ema {
+            save_checkpoint(e, header.clone(), None, &run.file(GENERATOR_EMA))?;
+        }
+        let g = self.g.as_ref().expect("generator");
+        save_checkpoint(
+            g,
+            header,
+            Some(optimizer_to_bytes(&self.optim_g)?),
+            &run.file(GENERATOR),
+        )
     }
 }
 
@@ -732,6 +777,9 @@ mod tests {
     use crate::test_util::TestAutodiffBackend as AB;
     use gen_core::nn::ImageShape;
     use gen_core::testing::{Rows, param_values};
+    use gen_core::train::FlushingAdam;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn real_images_are_shifted_each_by_at_most_the_shift() {

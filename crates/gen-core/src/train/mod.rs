@@ -24,4 +24,4 @@ pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
 pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};
 pub use run_dir::RunDir;
-pub use trainer::{Fitted, Observer, Trainer, epoch_seed, evaluate};
+pub use trainer::{EpochLosses, EpochSteps, EpochsRun, Fitted, Observer, StepAt, Trainer, epoch_seed, evaluate};

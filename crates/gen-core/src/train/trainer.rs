@@ -134,8 +134,97 @@ impl Accumulator {
     }
 }
 
-/// The generic training loop: Adam, epochs of shuffled batches, validation, metrics,
-/// checkpoints, early stopping and resuming.
+/// What one kind of training does inside the epoch loop that every trainer of the workspace
+/// shares ([`Trainer::run_epochs`]): the steps, the end of an epoch, the checkpoints. The loop
+/// does the rest the same way for all: seeding each epoch from [`epoch_seed`], shuffling the
+/// rows, counting steps for the rate schedule, resuming, timing, the metrics file, the observer
+/// and early stopping. [`Trainer::fit`] (one model and its objective) and gen-gan's
+/// `GanTrainer` (a generator against a discriminator) are its two implementations.
+pub trait EpochSteps<B: AutodiffBackend> {
+    /// Restores the run's state from the checkpoints in `run` before the first epoch, when
+    /// resuming: returns the epochs completed and the steps taken then, or `None` when `run`
+    /// holds nothing to resume from (training then starts afresh).
+    ///
+    /// # Errors
+    /// Checkpoints that cannot be read or do not fit the model.
+    fn resume(&mut self, run: &RunDir, device: &B::Device) -> Result<Option<(usize, usize)>>;
+
+    /// An epoch begins, after the backend was seeded for it and its rows were shuffled.
+    fn begin_epoch(&mut self, _epoch: usize) {}
+
+    /// One step on the training rows `rows`; `at` says where in the run it stands. Returns the
+    /// loss to show.
+    ///
+    /// # Errors
+    /// [`CoreError::NonFiniteLoss`] (with `at`'s epoch and step) when a loss is not finite.
+    fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> Result<f64>;
+
+    /// The epoch's losses and metric columns after its last step (validation, monitors).
+    ///
+    /// # Errors
+    /// A non-finite validation loss, or a monitor's error.
+    fn end_epoch(&mut self, epoch: usize, device: &B::Device) -> Result<EpochLosses>;
+
+    /// Writes the epoch's checkpoints into `run`; `global_step` steps were taken in all.
+    ///
+    /// # Errors
+    /// I/O and serialisation errors.
+    fn save(&mut self, run: &RunDir, epoch: usize, global_step: usize) -> Result<()>;
+
+    /// After the epoch was logged: `Some(best_epoch)` to stop early.
+    fn stop_early(&mut self, _epoch: usize) -> Option<usize> {
+        None
+    }
+}
+
+/// Where a step stands in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepAt {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// The step within the epoch, from 1.
+    pub index: usize,
+    /// Steps taken before this one in the whole run (resumed epochs included).
+    pub global: usize,
+    /// Steps of the whole run: the rate schedule's horizon.
+    pub total: usize,
+}
+
+impl StepAt {
+    /// The error of a loss that turned NaN or infinite at this step.
+    pub fn non_finite(&self, loss: f64) -> CoreError {
+        CoreError::NonFiniteLoss {
+            epoch: self.epoch,
+            step: self.index,
+            loss,
+        }
+    }
+}
+
+/// An epoch's losses and extra columns, as [`EpochSteps::end_epoch`] reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochLosses {
+    /// The training loss shown for the epoch.
+    pub train_loss: f64,
+    /// The validation loss, when there is validation.
+    pub valid_loss: Option<f64>,
+    /// Named extra columns for `metrics.csv`.
+    pub parts: Vec<(String, f64)>,
+}
+
+/// What [`Trainer::run_epochs`] returns.
+#[derive(Debug)]
+pub struct EpochsRun {
+    /// Metrics of the epochs run by this call (not those before a resume).
+    pub history: Vec<EpochMetrics>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Epochs completed in all (including those before a resume).
+    pub epochs_completed: usize,
+}
+
+/// The training loop: Adam, epochs of shuffled batches, validation, metrics, checkpoints,
+/// early stopping and resuming.
 pub struct Trainer<'a> {
     config: TrainConfig,
     run: Option<RunDir>,
@@ -181,6 +270,95 @@ impl<'a> Trainer<'a> {
         &self.config
     }
 
+    /// Adam with the configuration's betas and weight decay.
+    pub fn adam(&self) -> FlushingAdam {
+        FlushingAdam {
+            beta_1: self.config.beta_1,
+            beta_2: self.config.beta_2,
+            epsilon: 1e-8,
+            weight_decay: self.config.weight_decay as f32,
+        }
+    }
+
+    /// The epoch loop over `n` training rows, with `steps` doing the work of each step and
+    /// epoch (see [`EpochSteps`]). Every epoch's random draws depend on the seed and the epoch
+    /// alone, so a resumed run ends with the same weights as one that was never interrupted.
+    ///
+    /// # Errors
+    /// An empty training set, and what `steps` returns.
+    pub fn run_epochs<B: AutodiffBackend, S: EpochSteps<B> + ?Sized>(
+        &mut self,
+        steps: &mut S,
+        n: usize,
+        device: &B::Device,
+    ) -> Result<EpochsRun> {
+        if n == 0 {
+            return Err(CoreError::Data("the training set is empty".into()));
+        }
+        let cfg = self.config.clone();
+        let (mut done, mut global) = (0, 0);
+        if let (true, Some(run)) = (self.resume, &self.run)
+            && let Some((epoch, step)) = steps.resume(run, device)?
+        {
+            (done, global) = (epoch, step);
+            run.metrics().truncate_after(done)?;
+        }
+        let steps_per_epoch = n.div_ceil(cfg.batch_size);
+        let total = cfg.num_epochs * steps_per_epoch;
+        let mut history = Vec::new();
+        let mut stopped_early = false;
+        for epoch in done + 1..=cfg.num_epochs {
+            let start = Instant::now();
+            let seed = epoch_seed(cfg.seed, epoch);
+            B::seed(device, seed);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
+            steps.begin_epoch(epoch);
+            let mut seen = 0;
+            for (i, rows) in order.chunks(cfg.batch_size).enumerate() {
+                let at = StepAt {
+                    epoch,
+                    index: i + 1,
+                    global,
+                    total,
+                };
+                let loss = steps.step(rows, at, device)?;
+                global += 1;
+                seen += rows.len();
+                let rate = seen as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                self.observer.on_step(epoch, i + 1, loss, rate);
+            }
+            let train_secs = start.elapsed().as_secs_f64();
+            let losses = steps.end_epoch(epoch, device)?;
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: losses.train_loss,
+                valid_loss: losses.valid_loss,
+                parts: losses.parts,
+                samples_per_sec: n as f64 / train_secs.max(1e-9),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            done = epoch;
+            if let Some(run) = &self.run {
+                steps.save(run, epoch, global)?;
+                run.metrics().append(&metrics)?;
+            }
+            self.observer.on_epoch_end(&metrics);
+            history.push(metrics);
+            if let Some(best_epoch) = steps.stop_early(epoch) {
+                self.observer.on_early_stop(epoch, best_epoch);
+                stopped_early = true;
+                break;
+            }
+        }
+        Ok(EpochsRun {
+            history,
+            stopped_early,
+            epochs_completed: done,
+        })
+    }
+
     /// Trains `model` on `train`, validating on `valid` after each epoch.
     ///
     /// `run_config` is stored in every checkpoint header, so each checkpoint describes the run.
@@ -204,158 +382,173 @@ impl<'a> Trainer<'a> {
         T: BatchSource<B> + ?Sized,
         V: BatchSource<B::InnerBackend> + ?Sized,
     {
-        let cfg = self.config.clone();
         let n = train.num_samples();
-        if n == 0 {
-            return Err(CoreError::Data("the training set is empty".into()));
-        }
         if valid.is_some_and(|v| v.num_samples() == 0) {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
-        let mut optim = FlushingAdam {
-            beta_1: cfg.beta_1,
-            beta_2: cfg.beta_2,
-            epsilon: 1e-8,
-            weight_decay: cfg.weight_decay as f32,
-        }
-        .init::<B, M>();
-        let mut model = model;
-        let mut state = CheckpointHeader {
-            config: run_config.clone(),
-            ..Default::default()
+        let cfg = self.config.clone();
+        let mut steps = Supervised {
+            optim: Some(self.adam().init::<B, M>()),
+            model: Some(model),
+            best_model: None,
+            state: CheckpointHeader {
+                config: run_config.clone(),
+                ..Default::default()
+            },
+            improved: false,
+            acc: Accumulator::default(),
+            steps_per_epoch: n.div_ceil(cfg.batch_size),
+            cfg,
+            train,
+            valid,
         };
-        let mut best_model: Option<M> = None;
-
-        if let (true, Some(run)) = (self.resume, &self.run) {
-            let path = run.checkpoint_path();
-            if path.is_file() {
-                let (m, o, header) = load_resumable(model, optim, &path, device)?;
-                (model, optim) = (m, o);
-                state = CheckpointHeader {
-                    config: run_config.clone(),
-                    ..header
-                };
-                let best = run.best_path();
-                if best.is_file() {
-                    let b = Checkpoint::load(&best)?;
-                    best_model = Some(load_into(model.clone(), &b, &best, device)?);
-                }
-                run.metrics().truncate_after(state.epoch)?;
-            }
-        }
-
-        let mut history = Vec::new();
-        let mut stopped_early = false;
-        let steps_per_epoch = n.div_ceil(cfg.batch_size);
-        for epoch in state.epoch + 1..=cfg.num_epochs {
-            let start = Instant::now();
-            let seed = epoch_seed(cfg.seed, epoch);
-            B::seed(device, seed);
-            let mut order: Vec<usize> = (0..n).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-            self.observer.on_epoch_start(epoch, cfg.num_epochs, steps_per_epoch);
-            model.begin_epoch(epoch);
-
-            let mut acc = Accumulator::default();
-            for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
-                let batch = train.batch(chunk, device);
-                let terms = model.objective(&batch, Stage::Train);
-                let loss = acc.add(chunk.len(), &terms);
-                if !loss.is_finite() {
-                    return Err(CoreError::NonFiniteLoss {
-                        epoch,
-                        step: i + 1,
-                        loss,
-                    });
-                }
-                let grads = GradientsParams::from_grads(terms.total.backward(), &model);
-                let total_steps = cfg.num_epochs * steps_per_epoch;
-                let lr = cfg.lr_schedule.rate(cfg.learning_rate, state.global_step, total_steps);
-                model = optim.step(lr, model, grads);
-                state.global_step += 1;
-                let rate = acc.n as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                self.observer.on_step(epoch, i + 1, loss, rate);
-            }
-            let train_secs = start.elapsed().as_secs_f64();
-            let (train_loss, mut parts) = acc.means("train_");
-
-            let mut valid_loss = None;
-            if let Some(v) = valid {
-                let (loss, vparts) = evaluate(&model.valid(), v, cfg.batch_size.max(256), device);
-                if !loss.is_finite() {
-                    return Err(CoreError::NonFiniteLoss {
-                        epoch,
-                        step: steps_per_epoch,
-                        loss,
-                    });
-                }
-                valid_loss = Some(loss);
-                parts.extend(vparts);
-            }
-            let metrics = EpochMetrics {
-                epoch,
-                train_loss,
-                valid_loss,
-                parts,
-                samples_per_sec: n as f64 / train_secs.max(1e-9),
-                seconds: start.elapsed().as_secs_f64(),
-            };
-
-            state.epoch = epoch;
-            let improved = match (valid_loss, state.best_valid_loss) {
-                (Some(v), Some(b)) => v < b,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if improved {
-                state.best_valid_loss = valid_loss;
-                state.best_epoch = Some(epoch);
-                best_model = Some(model.clone());
-            }
-            if let Some(run) = &self.run {
-                let header = CheckpointHeader {
-                    param_shapes: param_shapes(&model),
-                    ..state.clone()
-                };
-                // One serialisation serves both files when the epoch improved.
-                let model_bytes = module_to_bytes(model.clone())?;
-                if improved {
-                    let ckpt = Checkpoint {
-                        header: header.clone(),
-                        model: model_bytes.clone(),
-                        optimizer: None,
-                    };
-                    ckpt.save(&run.best_path())?;
-                }
-                let optim_bytes = optimizer_to_bytes(&optim)?;
-                let ckpt = Checkpoint {
-                    header,
-                    model: model_bytes,
-                    optimizer: Some(optim_bytes),
-                };
-                ckpt.save(&run.checkpoint_path())?;
-                run.metrics().append(&metrics)?;
-            }
-            self.observer.on_epoch_end(&metrics);
-            history.push(metrics);
-
-            if let (Some(patience), Some(best_epoch)) = (cfg.patience, state.best_epoch)
-                && epoch - best_epoch >= patience
-            {
-                self.observer.on_early_stop(epoch, best_epoch);
-                stopped_early = true;
-                break;
-            }
-        }
-
+        let run = self.run_epochs(&mut steps, n, device)?;
         Ok(Fitted {
-            model: best_model.unwrap_or(model),
-            history,
-            best_epoch: state.best_epoch,
-            best_valid_loss: state.best_valid_loss,
-            stopped_early,
-            epochs_completed: state.epoch,
+            model: match steps.best_model {
+                Some(best) => best,
+                None => steps.model.expect("the model between steps"),
+            },
+            history: run.history,
+            best_epoch: steps.state.best_epoch,
+            best_valid_loss: steps.state.best_valid_loss,
+            stopped_early: run.stopped_early,
+            epochs_completed: run.epochs_completed,
         })
+    }
+}
+
+/// [`Trainer::fit`]'s steps: one model, its objective and Adam; validation after each epoch
+/// keeps the best model and decides early stopping.
+struct Supervised<'d, M, O, T: ?Sized, V: ?Sized> {
+    cfg: TrainConfig,
+    /// The model and its optimiser, taken out for each step.
+    model: Option<M>,
+    optim: Option<O>,
+    best_model: Option<M>,
+    /// The epoch, step count and best validation so far, as checkpoints store them.
+    state: CheckpointHeader,
+    /// Whether this epoch's validation loss is the best so far.
+    improved: bool,
+    acc: Accumulator,
+    steps_per_epoch: usize,
+    train: &'d T,
+    valid: Option<&'d V>,
+}
+
+impl<B, M, O, T, V> EpochSteps<B> for Supervised<'_, M, O, T, V>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend>,
+    O: Optimizer<M, B>,
+    T: BatchSource<B> + ?Sized,
+    V: BatchSource<B::InnerBackend> + ?Sized,
+{
+    fn resume(&mut self, run: &RunDir, device: &B::Device) -> Result<Option<(usize, usize)>> {
+        let path = run.checkpoint_path();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let (model, optim) = (self.model.take().expect("model"), self.optim.take().expect("optimiser"));
+        let (model, optim, header) = load_resumable(model, optim, &path, device)?;
+        self.state = CheckpointHeader {
+            config: self.state.config.clone(),
+            ..header
+        };
+        let best = run.best_path();
+        if best.is_file() {
+            let b = Checkpoint::load(&best)?;
+            self.best_model = Some(load_into(model.clone(), &b, &best, device)?);
+        }
+        (self.model, self.optim) = (Some(model), Some(optim));
+        Ok(Some((self.state.epoch, self.state.global_step)))
+    }
+
+    fn begin_epoch(&mut self, epoch: usize) {
+        self.acc = Accumulator::default();
+        self.model.as_mut().expect("model").begin_epoch(epoch);
+    }
+
+    fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> Result<f64> {
+        let model = self.model.take().expect("model");
+        let batch = self.train.batch(rows, device);
+        let terms = model.objective(&batch, Stage::Train);
+        let loss = self.acc.add(rows.len(), &terms);
+        if !loss.is_finite() {
+            return Err(at.non_finite(loss));
+        }
+        let grads = GradientsParams::from_grads(terms.total.backward(), &model);
+        let lr = self.cfg.lr_schedule.rate(self.cfg.learning_rate, at.global, at.total);
+        let optim = self.optim.as_mut().expect("optimiser");
+        self.model = Some(optim.step(lr, model, grads));
+        self.state.global_step = at.global + 1;
+        Ok(loss)
+    }
+
+    fn end_epoch(&mut self, epoch: usize, device: &B::Device) -> Result<EpochLosses> {
+        let (train_loss, mut parts) = self.acc.means("train_");
+        let model = self.model.as_ref().expect("model");
+        let mut valid_loss = None;
+        if let Some(v) = self.valid {
+            let (loss, vparts) = evaluate(&model.valid(), v, self.cfg.batch_size.max(256), device);
+            if !loss.is_finite() {
+                return Err(CoreError::NonFiniteLoss {
+                    epoch,
+                    step: self.steps_per_epoch,
+                    loss,
+                });
+            }
+            valid_loss = Some(loss);
+            parts.extend(vparts);
+        }
+        self.state.epoch = epoch;
+        self.improved = match (valid_loss, self.state.best_valid_loss) {
+            (Some(v), Some(b)) => v < b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if self.improved {
+            self.state.best_valid_loss = valid_loss;
+            self.state.best_epoch = Some(epoch);
+            self.best_model = Some(model.clone());
+        }
+        Ok(EpochLosses {
+            train_loss,
+            valid_loss,
+            parts,
+        })
+    }
+
+    fn save(&mut self, run: &RunDir, _epoch: usize, _global_step: usize) -> Result<()> {
+        let model = self.model.as_ref().expect("model");
+        let header = CheckpointHeader {
+            param_shapes: param_shapes(model),
+            ..self.state.clone()
+        };
+        // One serialisation serves both files when the epoch improved.
+        let model_bytes = module_to_bytes(model.clone())?;
+        if self.improved {
+            let ckpt = Checkpoint {
+                header: header.clone(),
+                model: model_bytes.clone(),
+                optimizer: None,
+            };
+            ckpt.save(&run.best_path())?;
+        }
+        let optim_bytes = optimizer_to_bytes(self.optim.as_ref().expect("optimiser"))?;
+        let ckpt = Checkpoint {
+            header,
+            model: model_bytes,
+            optimizer: Some(optim_bytes),
+        };
+        ckpt.save(&run.checkpoint_path())
+    }
+
+    fn stop_early(&mut self, epoch: usize) -> Option<usize> {
+        match (self.cfg.patience, self.state.best_epoch) {
+            (Some(patience), Some(best_epoch)) if epoch - best_epoch >= patience => Some(best_epoch),
+            _ => None,
+        }
     }
 }
 
