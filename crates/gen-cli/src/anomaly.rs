@@ -13,10 +13,10 @@ use gen_core::train::RunDir;
 
 use crate::artifacts;
 use crate::backend::{BackendChoice, Job, with_backend};
-use crate::commands::StoredConfig;
 use crate::config::{RunConfig, TrainFlags};
 use crate::data::{DataSource, data_dir, load_splits};
 use crate::progress::Progress;
+use crate::run::StoredConfig;
 
 /// Flags of `gen anomaly`.
 #[derive(Debug, Args)]

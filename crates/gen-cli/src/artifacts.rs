@@ -31,6 +31,18 @@ pub fn save_image_grid(path: &Path, rows: &[Vec<&[f32]>], shape: ImageShape, sca
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes rows of images as one PNG, each row's images one after another in `rows[r]` (as the
+/// figures of gen-vae and gen-gan return them), at [`grid_scale`].
+pub fn save_image_rows(path: &Path, rows: &[Vec<f32>], shape: ImageShape) -> anyhow::Result<()> {
+    let grid: Vec<Vec<&[f32]>> = rows.iter().map(|r| r.chunks(shape.numel()).collect()).collect();
+    save_image_grid(path, &grid, shape, grid_scale(shape))
+}
+
+/// The magnification of an image grid: 4x for sides under 16 pixels, else 2x.
+pub fn grid_scale(shape: ImageShape) -> u32 {
+    if shape.height < 16 { 4 } else { 2 }
+}
+
 /// Plots training and validation loss per epoch from `metrics.csv` as an SVG.
 pub fn plot_loss_curve(metrics: &Path, out: &Path) -> anyhow::Result<()> {
     let (cols, rows) = gen_core::train::MetricsLog::new(metrics).read()?;

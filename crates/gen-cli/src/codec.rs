@@ -15,8 +15,9 @@ use gen_core::noise::Noise;
 use gen_core::train::RunDir;
 use gen_data::images::{self, Images};
 
+use crate::ae::load_model;
 use crate::backend::{BackendChoice, Job, with_backend};
-use crate::commands::load_model;
+use crate::data::check_shape;
 use gen_ae::eval::{decode_codes, model_hash, shape_u32};
 
 /// Flags of `gen denoise`.
@@ -238,22 +239,4 @@ impl Job for DecompressJob {
 pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     let backend = args.backend;
     with_backend(backend, DecompressJob(args))
-}
-
-/// Checks that images of `shape` fit a model trained on images of `expected`.
-pub fn check_shape(expected: Option<ImageShape>, shape: ImageShape, what: &Path) -> anyhow::Result<()> {
-    match expected {
-        Some(e) if e == shape => Ok(()),
-        Some(e) => bail!(
-            "{}: images are {}x{}x{} but the model was trained on {}x{}x{}",
-            what.display(),
-            shape.channels,
-            shape.height,
-            shape.width,
-            e.channels,
-            e.height,
-            e.width
-        ),
-        None => bail!("the run's model was not trained on images"),
-    }
 }

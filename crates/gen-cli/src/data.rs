@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use gen_core::nn::ImageShape;
 use gen_data::{Dataset, FASHION_MNIST, MNIST, Split, Standardizer};
 
 use crate::config::DataSpec;
@@ -170,6 +171,45 @@ fn load_pool(spec: &DataSpec, data_dir: &Path) -> anyhow::Result<(DataSource, Da
         }
     };
     Ok((source, pool, test))
+}
+
+/// The image shape of a run's data, or `None` for a table (whose standardised features are no
+/// images).
+pub fn image_shape(splits: &Splits) -> Option<ImageShape> {
+    splits.test.image_shape().filter(|_| !splits.standardised)
+}
+
+/// The number of classes of a labelled data set's splits (largest label + 1).
+pub fn n_classes(splits: &Splits) -> anyhow::Result<usize> {
+    let mut max = 0;
+    for data in [&splits.train, &splits.valid, &splits.test] {
+        let labels = data
+            .labels()
+            .with_context(|| format!("{} has no labels; a conditional model needs them", data.name()))?;
+        if let Some(l) = labels.iter().find(|&&l| l < 0) {
+            bail!("{}: a conditional model needs labels 0, 1, ...; found {l}", data.name());
+        }
+        max = max.max(labels.iter().copied().max().unwrap_or(0));
+    }
+    Ok(max as usize + 1)
+}
+
+/// Checks that images of `shape` fit a model trained on images of `expected`.
+pub fn check_shape(expected: Option<ImageShape>, shape: ImageShape, what: &Path) -> anyhow::Result<()> {
+    match expected {
+        Some(e) if e == shape => Ok(()),
+        Some(e) => bail!(
+            "{}: images are {}x{}x{} but the model was trained on {}x{}x{}",
+            what.display(),
+            shape.channels,
+            shape.height,
+            shape.width,
+            e.channels,
+            e.height,
+            e.width
+        ),
+        None => bail!("the run's model was not trained on images"),
+    }
 }
 
 #[cfg(test)]

@@ -256,4 +256,60 @@ mod tests {
             .collect();
         assert_eq!(bits(&back), bits(&values));
     }
+
+    /// Writes `images` (2x2) with `labels` to `path` in chunks of one image.
+    fn write_labelled(path: &Path, images: &[f32], labels: &[i64]) -> anyhow::Result<Vec<PathBuf>> {
+        let mut out = LabelledWriter::create(path, labels.len(), ImageShape::grey(2, 2))?;
+        for (img, l) in images.chunks(4).zip(labels) {
+            out.push(img, std::slice::from_ref(l))?;
+        }
+        out.finish()
+    }
+
+    #[test]
+    fn labelled_output_round_trips_through_idx_and_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = vec![0.0, 0.5, 1.0, 0.25, 1.0, 1.0, 0.0, 0.0];
+        let written = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 7]).unwrap();
+        let read = gen_data::images::read_images(&written[0]).unwrap();
+        assert_eq!((read.n, read.shape), (2, ImageShape::grey(2, 2)));
+        assert!((read.values[1] - 128.0 / 255.0).abs() < 1e-6);
+        let lbl = std::fs::read(&written[1]).unwrap();
+        assert_eq!(lbl, vec![0, 0, 8, 1, 0, 0, 0, 2, 3, 7]);
+        let csv = dir.path().join("syn.csv");
+        write_labelled(&csv, &images, &[3, 7]).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(
+            text,
+            "label,p0,p1,p2,p3\n3,0.0000,0.5000,1.0000,0.2500\n7,1.0000,1.0000,0.0000,0.0000\n"
+        );
+        let leftovers = || std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers(), 3, "the IDX pair and the CSV, no temporary file");
+        assert!(write_labelled(&dir.path().join("x.bin"), &images, &[3, 7]).is_err());
+        // A failed write leaves nothing behind, and keeps an earlier file whole.
+        let e = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 300]).unwrap_err();
+        assert!(e.to_string().contains("0..=255"), "{e}");
+        assert_eq!(gen_data::images::read_images(&written[0]).unwrap().n, 2);
+        assert_eq!(std::fs::read(&written[1]).unwrap(), lbl);
+        // So does one that stops short of the count it announced.
+        let mut short = LabelledWriter::create(&csv, 3, ImageShape::grey(2, 2)).unwrap();
+        short.push(&images, &[3, 7]).unwrap();
+        assert!(
+            short
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("3 images announced, 2 written")
+        );
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+        assert_eq!(leftovers(), 3);
+        // Counts that disagree, and too many images.
+        let mut w = LabelledWriter::create(&csv, 1, ImageShape::grey(2, 2)).unwrap();
+        assert!(w.push(&images, &[3]).is_err());
+        assert!(w.push(&images, &[3, 7]).is_err());
+        let e = LabelledWriter::create(&dir.path().join("big.idx"), 1 << 33, ImageShape::grey(2, 2))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("at most"), "{e}");
+    }
 }

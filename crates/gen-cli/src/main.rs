@@ -4,6 +4,7 @@
 // would run are unused there.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
+mod ae;
 mod allocator;
 mod anomaly;
 mod artifacts;
@@ -17,26 +18,16 @@ mod gan;
 mod image_io;
 mod plots;
 mod progress;
+mod run;
 mod sweep;
 mod vae;
 
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::backend::BackendChoice;
+use crate::ae::ReconstructArgs;
+use crate::commands::{DownloadArgs, EvalArgs};
 use crate::config::TrainFlags;
-
-// mimalloc, linked with its `override` feature, defines malloc and free: the system allocator
-// below is mimalloc. glibc's malloc returned the large buffers of every training step to the
-// kernel (heap trimming and mmap) and took them back as page faults, 13-18 % of a step; mimalloc
-// keeps them for the next step (ARCHITECTURE.md, "Allocation").
-use libmimalloc_sys as _;
-
-/// The system allocator, counting allocations and bytes, so that `gen bench` can report what a
-/// training step allocates (a few relaxed atomic additions per allocation).
-#[global_allocator]
-static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+use crate::run::EncodeArgs;
 
 /// Autoencoders, variational autoencoders and GANs on burn.
 #[derive(Debug, Parser)]
@@ -85,66 +76,6 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Options shared by the commands that read a finished run.
-#[derive(Debug, Args)]
-struct RunArgs {
-    /// The run folder (e.g. runs/ae-mlp-digits-z8).
-    #[arg(long)]
-    run: PathBuf,
-    /// Folder with the MNIST-style data sets (default: $GEN_DATA_DIR, else ./data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendChoice::default())]
-    backend: BackendChoice,
-}
-
-#[derive(Debug, Args)]
-struct EvalArgs {
-    #[command(flatten)]
-    run: RunArgs,
-    #[command(flatten)]
-    vae: vae::VaeEvalFlags,
-    #[command(flatten)]
-    gan: gan::GanEvalFlags,
-}
-
-#[derive(Debug, Args)]
-struct EncodeArgs {
-    #[command(flatten)]
-    run: RunArgs,
-    /// Which split to encode.
-    #[arg(long, value_enum, default_value_t = data::SplitChoice::Test)]
-    split: data::SplitChoice,
-    /// Output CSV (default: RUN/codes-SPLIT.csv); a .npy file with the same stem is written beside it.
-    #[arg(long)]
-    output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct ReconstructArgs {
-    #[command(flatten)]
-    run: RunArgs,
-    /// Number of test samples.
-    #[arg(long, default_value_t = 16)]
-    n: usize,
-    /// Output file (default: RUN/reconstructions.png, or .csv for tables).
-    #[arg(long)]
-    output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct DownloadArgs {
-    /// mnist or fashion-mnist.
-    dataset: String,
-    /// Folder to download into (default: $GEN_DATA_DIR, else ./data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Mirror to fetch `<file>.gz` from instead of the default.
-    #[arg(long)]
-    base_url: Option<String>,
-}
-
 fn main() {
     allocator::configure();
     let cli = Cli::parse();
@@ -176,10 +107,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compress(args) => codec::compress(args),
         Command::Decompress(args) => codec::decompress(args),
         Command::Encode(args) => commands::encode(args),
-        Command::Sample(args) => vae::sample(args),
+        Command::Sample(args) => commands::sample(args),
         Command::Interpolate(args) => vae::interpolate(args),
         Command::Traverse(args) => vae::traverse(args),
-        Command::Reconstruct(args) => commands::reconstruct(args),
+        Command::Reconstruct(args) => ae::reconstruct(args),
         Command::Augment(args) => gan::augment(args),
         Command::Upscale(args) => gan::upscale(args),
         Command::Download(args) => commands::download(args),

@@ -11,10 +11,10 @@ use gen_ae::eval::{ModelRun, Splits, SweepRow};
 use gen_core::train::RunDir;
 
 use crate::backend::{Job, with_backend};
-use crate::commands::StoredConfig;
 use crate::config::{RunConfig, TrainFlags};
 use crate::data::{data_dir, load_splits};
 use crate::progress::Progress;
+use crate::run::StoredConfig;
 use crate::{artifacts, plots};
 
 /// Flags of `gen sweep`.

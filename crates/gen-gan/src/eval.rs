@@ -316,6 +316,28 @@ impl GeneratorReport {
     }
 }
 
+/// How many of `n` samples each class gets, in proportion to `weights`, by largest remainders
+/// (the counts sum to `n`): the class balance of a synthetic set drawn with [`generate`].
+///
+/// # Panics
+/// If a weight is negative or not finite, or none is positive.
+pub fn balanced_counts(n: usize, weights: &[f64]) -> Vec<usize> {
+    assert!(
+        weights.iter().all(|w| w.is_finite() && *w >= 0.0) && weights.iter().any(|w| *w > 0.0),
+        "class weights must be finite, not negative, and not all zero: {weights:?}"
+    );
+    let total: f64 = weights.iter().sum();
+    let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut rest: Vec<usize> = (0..weights.len()).collect();
+    rest.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let missing = n - counts.iter().sum::<usize>();
+    for &i in rest.iter().take(missing) {
+        counts[i] += 1;
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,5 +373,12 @@ mod tests {
         assert!(r.summary().contains("classifier-feature FID"));
         let e = evaluate_generator("digits", "last", &g, None, &c, &held.take(1), &test, 50, &device).unwrap_err();
         assert!(e.to_string().contains("at least 2"), "{e}");
+    }
+
+    #[test]
+    fn balanced_counts_follow_the_weights() {
+        assert_eq!(balanced_counts(10, &[1.0, 1.0, 2.0]), vec![3, 2, 5]);
+        assert_eq!(balanced_counts(4, &[0.0, 1.0]), vec![0, 4]);
+        assert_eq!(balanced_counts(7, &[1.0; 10]).iter().sum::<usize>(), 7);
     }
 }

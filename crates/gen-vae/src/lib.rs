@@ -2,6 +2,7 @@
 
 mod config;
 pub mod eval;
+pub mod figures;
 pub mod latent;
 mod model;
 

@@ -1,0 +1,280 @@
+//! GAN, super-resolution and evaluation-classifier runs: `gen train --model gan|cgan|sr|classifier`,
+//! and `gen eval`, `gen sample`, `gen augment` and `gen upscale` on them.
+//!
+//! The evaluation classifier is trained once per data set into `RUNS/classifier-DATA/` (by the
+//! first GAN run or eval that needs it, or by `gen train --model classifier`) and reused
+//! ([`classifier`]).
+
+mod classifier;
+mod eval;
+mod superres;
+mod tools;
+
+pub(crate) use eval::{GanEvalFlags, eval};
+pub(crate) use superres::{UpscaleArgs, upscale};
+pub(crate) use tools::{AugmentArgs, augment, sample};
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use gen_core::nn::ImageShape;
+use gen_core::train::{Checkpoint, RunDir, load_module};
+use gen_data::tensor_values;
+use gen_gan::eval::{Sources, generate};
+use gen_gan::metrics::{class_shares, distinct_modes};
+use gen_gan::{EpochReport, GanTrainer, Generator};
+
+use crate::artifacts;
+use crate::config::Family;
+use crate::data::{Splits, image_shape, load_splits, n_classes};
+use crate::run::{StoredConfig, TrainJob, read_stored};
+
+fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
+}
+
+/// `gen train` for the families of gen-gan.
+pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    match job.cfg.model.family {
+        Family::Classifier => classifier::train::<B>(&job, &device).map(|_| ()),
+        Family::Sr => superres::train::<B>(job, device),
+        _ => train_gan::<B>(job, device),
+    }
+}
+
+/// When resuming, an error if the run has trained its `--epochs` already (before any work).
+fn check_epochs_left(job: &TrainJob) -> anyhow::Result<()> {
+    let path = job.root.join(gen_gan::GENERATOR);
+    if !job.resume || !path.is_file() {
+        return Ok(());
+    }
+    let done = Checkpoint::load(&path)?.header.epoch;
+    ensure!(
+        done < job.cfg.train.num_epochs,
+        "{} has its {done} epochs already; pass a larger --epochs to continue it",
+        job.root.display()
+    );
+    Ok(())
+}
+
+fn image_splits(job: &TrainJob) -> anyhow::Result<(Splits, ImageShape)> {
+    let splits = load_splits(&job.cfg.data, &job.data_dir)?;
+    let shape = image_shape(&splits).with_context(|| {
+        format!(
+            "the {} family works on images; {} is a table (choose digits, mnist or fashion-mnist)",
+            job.cfg.model.family.name(),
+            job.cfg.data.dataset
+        )
+    })?;
+    Ok((splits, shape))
+}
+
+/// Writes images as a grid of rows of `cols`.
+fn grid(path: &Path, images: &[f32], shape: ImageShape, cols: usize) -> anyhow::Result<()> {
+    let d = shape.numel();
+    let n = images.len() / d;
+    let rows: Vec<Vec<&[f32]>> = (0..n.div_ceil(cols))
+        .map(|r| {
+            (r * cols..((r + 1) * cols).min(n))
+                .map(|i| &images[i * d..(i + 1) * d])
+                .collect()
+        })
+        .collect();
+    artifacts::save_image_grid(path, &rows, shape, artifacts::grid_scale(shape))
+}
+
+fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
+    let started = Instant::now();
+    check_epochs_left(&job)?;
+    let (splits, shape) = image_splits(&job)?;
+    let classes = n_classes(&splits).ok();
+    if job.cfg.model.family == Family::Cgan && classes.is_none() {
+        n_classes(&splits)?;
+    }
+    let gan_cfg = job
+        .cfg
+        .model
+        .gan(shape, classes, job.cfg.train.learning_rate)
+        .context("in [model]")?;
+    let stored = StoredConfig {
+        gan: Some(gan_cfg.clone()),
+        ..StoredConfig::bare(job.cfg.clone(), job.backend)
+    };
+    if !job.resume && !job.force && job.root.join("config.json").exists() {
+        bail!("{} exists; pass --force to overwrite it", job.root.display());
+    }
+    let k = classes.context("the GAN's evaluation needs labelled images (for the class coverage)")?;
+    let classifier = classifier::ensure::<B>(
+        &classifier::runs_dir_of(&job.root),
+        &job.cfg.data,
+        &job.data_dir,
+        job.backend,
+        &device,
+    )?;
+    let run = job.open_run(&stored)?;
+    eprintln!(
+        "training {} ({}) on {} ({} images) with {}",
+        job.root.display(),
+        gan_cfg.variant(),
+        job.cfg.data.dataset,
+        splits.train.len(),
+        job.backend
+    );
+    B::seed(&device, job.cfg.train.seed);
+    let (g, d) = gan_cfg.try_init::<B>(&device)?;
+    // A fixed noise batch, decoded after every epoch (one row per class when conditional).
+    let (rows, cols) = if gan_cfg.n_classes.is_some() { (k, 8) } else { (8, 8) };
+    let fixed_z =
+        Tensor::<B::InnerBackend, 2>::random([rows * cols, gan_cfg.d_latent], Distribution::Normal(0.0, 1.0), &device);
+    let fixed_y: Option<Vec<i64>> = gan_cfg
+        .n_classes
+        .map(|_| (0..rows * cols).map(|i| (i / cols) as i64).collect());
+    // A source-conditioned generator varies the training images: row c of the grid varies
+    // the first eight of class c, the same ones every epoch.
+    let fixed_src = match (&fixed_y, gan_cfg.source_conditioned) {
+        (Some(labels), true) => {
+            let sources = Sources::new(&splits.train)?;
+            let x = sources.take(labels)?;
+            Some(Tensor::<B::InnerBackend, 2>::from_data(
+                TensorData::new(x, [labels.len(), shape.numel()]),
+                &device,
+            ))
+        }
+        _ => None,
+    };
+    let sources = if gan_cfg.source_conditioned {
+        Some(Sources::new(&splits.train)?)
+    } else {
+        None
+    };
+    let progress_dir = run.file("progress");
+    std::fs::create_dir_all(&progress_dir).with_context(|| format!("cannot create {}", progress_dir.display()))?;
+    let d_img = shape.numel();
+    let monitor = |epoch: usize, generator: &Generator<B::InnerBackend>| -> Result<EpochReport, String> {
+        let inner = || -> anyhow::Result<EpochReport> {
+            let y = fixed_y.as_deref().map(|l| labels_tensor::<B::InnerBackend>(l, &device));
+            let imgs = tensor_values(generator.forward_from(fixed_z.clone(), y, fixed_src.clone()))?;
+            grid(&progress_dir.join(format!("epoch-{epoch:03}.png")), &imgs, shape, cols)?;
+            let (samples, labels) = generate(generator, sources.as_ref(), 500, None, &device)?;
+            let (_, _, preds) = classifier.describe(&samples, d_img, &device);
+            let shares = class_shares(&preds, k);
+            let modes = distinct_modes(&shares);
+            let mut columns = vec![
+                ("modes".to_string(), modes as f64),
+                (
+                    "min_class_share".to_string(),
+                    shares.iter().copied().fold(f64::INFINITY, f64::min),
+                ),
+            ];
+            if !labels.is_empty() {
+                let hits = preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+                columns.push(("conditional_accuracy".into(), hits as f64 / labels.len() as f64));
+            }
+            Ok(EpochReport {
+                columns,
+                modes: Some((modes, k)),
+            })
+        };
+        inner().map_err(|e| format!("{e:#}"))
+    };
+    let meta = serde_json::to_value(&stored)?;
+    let mut trainer = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
+        .with_run_dir(run.clone())
+        .with_resume(job.resume)
+        .with_observer(crate::progress::Progress::new());
+    let fitted = if gan_cfg.source_conditioned {
+        // The discriminator's real samples: each training image beside another of its class.
+        let labels = splits.train.labels().context("a DAGAN needs labelled images")?.to_vec();
+        let pairs = gen_gan::SourcePairs::new(&splits.train, labels, job.cfg.train.seed)?;
+        trainer.fit(g, d, &pairs, &meta, &device, monitor)?
+    } else {
+        trainer.fit(g, d, &splits.train, &meta, &device, monitor)?
+    };
+    if let Some(first) = fitted.warnings.first() {
+        eprintln!(
+            "warning: {} balance warning(s) (first: {first}); see warn_d_wins and warn_collapse in metrics.csv",
+            fitted.warnings.len()
+        );
+    }
+    let row = fitted.history.last().context("no epoch was trained")?;
+    let last = progress_dir.join(format!("epoch-{:03}.png", row.epoch));
+    std::fs::copy(&last, run.file("samples.png")).with_context(|| format!("cannot copy {}", last.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    let get = |k: &str| row.parts.iter().find(|(n, _)| n == k).map_or(f64::NAN, |p| p.1);
+    println!(
+        "done in {secs:.1}s: last epoch D loss {:.3}, G loss {:.3}, mean D(x) {:.3}, D(G(z)) {:.3}, {} of {k} classes covered",
+        row.train_loss,
+        get("g_loss"),
+        get("d_real"),
+        get("d_fake"),
+        get("modes")
+    );
+    println!(
+        "results in {}/: config.json, generator.ckpt, discriminator.ckpt{}, metrics.csv, samples.png, progress/",
+        run.root().display(),
+        if gan_cfg.ema.is_some() {
+            ", generator_ema.ckpt"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "next: gen eval --run {}  (classifier-feature FID and its real-data floor, coverage)",
+        run.root().display()
+    );
+    Ok(())
+}
+
+/// A GAN run's generator, ready to sample.
+pub(crate) struct LoadedGan<B: Backend> {
+    stored: StoredConfig,
+    run: RunDir,
+    g: Generator<B>,
+    /// Which weights: the moving average or the last epoch's.
+    which: &'static str,
+    /// The training images a source-conditioned generator varies (`None` for the others).
+    sources: Option<Sources>,
+}
+
+/// The generator of a GAN run: the moving average when there is one (unless `last`); a
+/// source-conditioned one comes with its run's training images, read from `data_dir`.
+pub(crate) fn load_generator<B: Backend>(
+    root: &Path,
+    last: bool,
+    data_dir: &Path,
+    device: &B::Device,
+) -> anyhow::Result<LoadedGan<B>> {
+    let (stored, run) = read_stored(root)?;
+    let cfg = stored.gan.clone().with_context(|| {
+        format!(
+            "{} holds {}; this command needs a GAN run",
+            root.display(),
+            stored.kind()
+        )
+    })?;
+    let fresh = Generator::new(&cfg, device);
+    let ema = run.file(gen_gan::GENERATOR_EMA);
+    let (path, which) = if ema.is_file() && !last {
+        (ema, "moving average")
+    } else {
+        (run.file(gen_gan::GENERATOR), "last epoch")
+    };
+    let (g, _) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
+    let sources = if cfg.source_conditioned {
+        let splits = load_splits(&stored.run.data, data_dir)
+            .context("a source-conditioned (DAGAN) generator varies its run's training images")?;
+        Some(Sources::new(&splits.train)?)
+    } else {
+        None
+    };
+    Ok(LoadedGan {
+        stored,
+        run,
+        g,
+        which,
+        sources,
+    })
+}
