@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::classifier::Classifier;
 use crate::error::ensure;
 use crate::metrics::{class_shares, classifier_score, distinct_modes, frechet_distance};
-use crate::{GanError, Generator, Result};
+use crate::{EpochReport, GanConfig, GanError, Generator, Result};
 
 /// Images drawn per forward pass by [`generate`].
 const CHUNK: usize = 500;
@@ -156,6 +156,112 @@ pub fn test_accuracy<B: Backend>(c: &Classifier<B>, data: &Dataset, device: &B::
     };
     let (_, _, preds) = c.describe(data.features(), data.d(), device);
     Ok(share_correct(&preds, labels))
+}
+
+/// The per-epoch judge of a GAN run, for [`crate::GanTrainer::fit`]'s monitor: a fixed noise
+/// batch decoded into the same grid every epoch (one row per class when conditional; a DAGAN's
+/// rows vary the same eight training images of each class), and the classes that 500 fresh
+/// samples cover by the evaluation classifier (`modes`, `min_class_share`, and a conditional
+/// generator's `conditional_accuracy`), which feed the trainer's collapse warning.
+pub struct CoverageMonitor<'c, B: Backend> {
+    classifier: &'c Classifier<B>,
+    n_classes: usize,
+    d_image: usize,
+    cols: usize,
+    fixed_z: Tensor<B, 2>,
+    fixed_y: Option<Vec<i64>>,
+    fixed_src: Option<Tensor<B, 2>>,
+    sources: Option<Sources>,
+    device: B::Device,
+}
+
+impl<'c, B: Backend> CoverageMonitor<'c, B> {
+    /// Samples judged per epoch.
+    pub const SAMPLES: usize = 500;
+
+    /// The monitor of a GAN configured by `cfg` on the training images `train`, judged by
+    /// `classifier`. The fixed noise is drawn from the backend's generator: seed it first (the
+    /// trainer reseeds every epoch, so the draws of training do not depend on it).
+    ///
+    /// # Errors
+    /// A source-conditioned GAN whose training images have no labels, or no image of a class.
+    pub fn new(cfg: &GanConfig, classifier: &'c Classifier<B>, train: &Dataset, device: &B::Device) -> Result<Self> {
+        let k = classifier.n_classes();
+        let (rows, cols) = if cfg.n_classes.is_some() { (k, 8) } else { (8, 8) };
+        let fixed_z = Tensor::<B, 2>::random([rows * cols, cfg.d_latent], Distribution::Normal(0.0, 1.0), device);
+        let fixed_y: Option<Vec<i64>> = cfg
+            .n_classes
+            .map(|_| (0..rows * cols).map(|i| (i / cols) as i64).collect());
+        let fixed_src = match (&fixed_y, cfg.source_conditioned) {
+            (Some(labels), true) => {
+                let x = Sources::new(train)?.take(labels)?;
+                Some(Tensor::<B, 2>::from_data(
+                    TensorData::new(x, [labels.len(), cfg.image.numel()]),
+                    device,
+                ))
+            }
+            _ => None,
+        };
+        let sources = if cfg.source_conditioned {
+            Some(Sources::new(train)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            classifier,
+            n_classes: k,
+            d_image: cfg.image.numel(),
+            cols,
+            fixed_z,
+            fixed_y,
+            fixed_src,
+            sources,
+            device: device.clone(),
+        })
+    }
+
+    /// Images per row of [`CoverageMonitor::grid`].
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The fixed noise decoded by `g`: rows of [`CoverageMonitor::cols`] images, each row's
+    /// images one after another.
+    ///
+    /// # Errors
+    /// If the generator's output cannot be read back.
+    pub fn grid(&self, g: &Generator<B>) -> Result<Vec<Vec<f32>>> {
+        let y = self.fixed_y.as_deref().map(|l| labels_tensor::<B>(l, &self.device));
+        let images = tensor_values(g.forward_from(self.fixed_z.clone(), y, self.fixed_src.clone()))?;
+        Ok(images.chunks(self.d_image * self.cols).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The classes [`CoverageMonitor::SAMPLES`] fresh samples of `g` cover: the columns
+    /// `modes`, `min_class_share` (and `conditional_accuracy` for a conditional generator),
+    /// and the mode count for the collapse warning.
+    ///
+    /// # Errors
+    /// A conditional generator asked for a class the source images lack.
+    pub fn report(&self, g: &Generator<B>) -> Result<EpochReport> {
+        let (samples, labels) = generate(g, self.sources.as_ref(), Self::SAMPLES, None, &self.device)?;
+        let (_, _, preds) = self.classifier.describe(&samples, self.d_image, &self.device);
+        let shares = class_shares(&preds, self.n_classes);
+        let modes = distinct_modes(&shares);
+        let mut columns = vec![
+            ("modes".to_string(), modes as f64),
+            (
+                "min_class_share".to_string(),
+                shares.iter().copied().fold(f64::INFINITY, f64::min),
+            ),
+        ];
+        if !labels.is_empty() {
+            columns.push(("conditional_accuracy".into(), share_correct(&preds, &labels)));
+        }
+        Ok(EpochReport {
+            columns,
+            modes: Some((modes, self.n_classes)),
+        })
+    }
 }
 
 /// The share of predicted classes that equal their labels.
@@ -373,6 +479,50 @@ mod tests {
         assert!(r.summary().contains("classifier-feature FID"));
         let e = evaluate_generator("digits", "last", &g, None, &c, &held.take(1), &test, 50, &device).unwrap_err();
         assert!(e.to_string().contains("at least 2"), "{e}");
+    }
+
+    /// The monitor's grid has a row of 8 per class (8 rows of 8 unconditionally), the same
+    /// images every call; its report counts modes among the classifier's classes and, for a
+    /// conditional generator, the conditional accuracy; a DAGAN's monitor needs labels.
+    #[test]
+    fn coverage_monitor_draws_a_fixed_grid_and_counts_classes() {
+        let digits = gen_data::digits().unwrap().take(200);
+        let shape = digits.image_shape().unwrap();
+        let d = shape.numel();
+        let device = Default::default();
+        TestBackend::seed(&device, 0);
+        let c = ClassifierConfig::new(shape, 10)
+            .try_init::<TestBackend>(&device)
+            .unwrap();
+        for n_classes in [Some(10), None] {
+            let cfg = GanConfig {
+                n_classes,
+                ..GanConfig::dcgan(shape)
+            };
+            let (g, _) = cfg.try_init::<TestBackend>(&device).unwrap();
+            let monitor = CoverageMonitor::new(&cfg, &c, &digits, &device).unwrap();
+            let grid = monitor.grid(&g).unwrap();
+            assert_eq!(grid.len(), if n_classes.is_some() { 10 } else { 8 });
+            assert!(grid.iter().all(|row| row.len() == monitor.cols() * d));
+            assert_eq!(monitor.grid(&g).unwrap(), grid, "the fixed noise is fixed");
+            let report = monitor.report(&g).unwrap();
+            let (modes, classes) = report.modes.unwrap();
+            assert!(modes <= classes && classes == 10);
+            let names: Vec<&str> = report.columns.iter().map(|(n, _)| n.as_str()).collect();
+            let expected = if n_classes.is_some() {
+                vec!["modes", "min_class_share", "conditional_accuracy"]
+            } else {
+                vec!["modes", "min_class_share"]
+            };
+            assert_eq!(names, expected);
+        }
+        let dagan = GanConfig {
+            n_classes: Some(10),
+            source_conditioned: true,
+            ..GanConfig::dcgan(shape)
+        };
+        let unlabelled = Dataset::new("x", digits.features().to_vec(), d, None, Some(shape)).unwrap();
+        assert!(CoverageMonitor::new(&dagan, &c, &unlabelled, &device).is_err());
     }
 
     #[test]

@@ -1,27 +1,11 @@
 use burn::module::Param;
 use burn::tensor::{Tensor, backend::Backend};
 use gen_core::ConfigError;
-use gen_core::nn::{Activation, ConvDecoderConfig, ConvEncoderConfig, ImageShape, MlpConfig, materialize};
+pub use gen_core::nn::Architecture;
+use gen_core::nn::{Activation, Halves, HalvesSpec, ImageShape, materialize};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Vae, VaeDecoder, VaeEncoder};
-
-/// The shape of encoder and decoder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Architecture {
-    /// Dense layers: `d_input → hidden… → 2·d_latent` (μ and ln σ²), and the mirror image back.
-    Mlp {
-        /// Hidden widths of the encoder, input side first; the decoder uses them reversed.
-        hidden: Vec<usize>,
-    },
-    /// Stride-2 convolutions, a dense layer to μ and ln σ², and the mirror image back with
-    /// transposed convolutions. Needs [`VaeConfig::image`].
-    Conv {
-        /// Channels of the encoder's convolutions, input side first.
-        channels: Vec<usize>,
-    },
-}
 
 /// The decoder's distribution `p(x | z)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -212,50 +196,19 @@ impl VaeConfig {
         self.n_classes.unwrap_or(0)
     }
 
-    fn encoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
-        MlpConfig::new(self.d_input + self.n_cond(), hidden.to_vec(), 2 * self.d_latent)
-            .with_activation(self.activation)
-    }
-
-    fn decoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
-        MlpConfig::new(
-            self.d_latent + self.n_cond(),
-            hidden.iter().rev().copied().collect(),
-            self.d_input,
-        )
-        .with_activation(self.activation)
-    }
-
-    fn conv_parts(&self, channels: &[usize]) -> Result<(ConvEncoderConfig, ConvDecoderConfig), ConfigError> {
-        let image = self
-            .image
-            .ok_or_else(|| ConfigError::Invalid("a convolutional VAE needs the input's image shape".into()))?;
-        if image.numel() != self.d_input {
-            return Err(ConfigError::Invalid(format!(
-                "image shape {}x{}x{} does not have d_input = {} values",
-                image.channels, image.height, image.width, self.d_input
-            )));
-        }
-        // A conditional conv encoder sees the label as extra constant input planes.
-        let enc_image = ImageShape {
-            channels: image.channels + self.n_cond(),
-            ..image
-        };
-        let enc = ConvEncoderConfig {
-            image: enc_image,
-            channels: channels.to_vec(),
-            d_output: 2 * self.d_latent,
+    /// The encoder's (to μ and ln σ²) and decoder's configurations, from the architecture; a
+    /// conditional VAE's halves see the one-hot label too.
+    fn halves(&self) -> Result<Halves, ConfigError> {
+        self.architecture.halves(&HalvesSpec {
+            model: "VAE",
+            d_input: self.d_input,
+            image: self.image,
+            d_encoded: 2 * self.d_latent,
+            d_latent: self.d_latent,
+            d_condition: self.n_cond(),
             activation: self.activation,
-            output_activation: Activation::Identity,
-        };
-        let dec = ConvDecoderConfig {
-            d_input: self.d_latent + self.n_cond(),
-            image,
-            channels: channels.iter().rev().copied().collect(),
-            activation: self.activation,
-            output_activation: Activation::Identity,
-        };
-        Ok((enc, dec))
+            encoded_activation: Activation::Identity,
+        })
     }
 
     /// Rejects zero sizes, a negative or non-finite β, a non-positive variance, fewer than two
@@ -289,17 +242,7 @@ impl VaeConfig {
                 self.likelihood.name()
             )));
         }
-        match &self.architecture {
-            Architecture::Mlp { hidden } => {
-                self.encoder_mlp(hidden).validate()?;
-                self.decoder_mlp(hidden).validate()
-            }
-            Architecture::Conv { channels } => {
-                let (e, d) = self.conv_parts(channels)?;
-                e.validate()?;
-                d.validate()
-            }
-        }
+        self.halves()?.validate()
     }
 
     /// Builds the model.
@@ -308,15 +251,15 @@ impl VaeConfig {
     /// If [`VaeConfig::validate`] fails.
     pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Vae<B>, ConfigError> {
         self.validate()?;
-        let (encoder, decoder) = match &self.architecture {
-            Architecture::Mlp { hidden } => (
-                VaeEncoder::Mlp(self.encoder_mlp(hidden).init(device)),
-                VaeDecoder::Mlp(self.decoder_mlp(hidden).init(device)),
+        let (encoder, decoder) = match self.halves()? {
+            Halves::Mlp { encoder, decoder } => (
+                VaeEncoder::Mlp(encoder.init(device)),
+                VaeDecoder::Mlp(decoder.init(device)),
             ),
-            Architecture::Conv { channels } => {
-                let (e, d) = self.conv_parts(channels)?;
-                (VaeEncoder::Conv(e.init(device)), VaeDecoder::Conv(d.init(device)))
-            }
+            Halves::Conv { encoder, decoder } => (
+                VaeEncoder::Conv(encoder.init(device)),
+                VaeDecoder::Conv(decoder.init(device)),
+            ),
         };
         let log_var = (self.likelihood == Likelihood::GaussianLearned)
             .then(|| Param::from_tensor(Tensor::zeros([self.d_input], device)));

@@ -1,28 +1,12 @@
 use burn::tensor::backend::Backend;
 use gen_core::ConfigError;
-use gen_core::nn::{Activation, ConvDecoderConfig, ConvEncoderConfig, ImageShape, MlpConfig, materialize};
+pub use gen_core::nn::Architecture;
+use gen_core::nn::{Activation, Halves, HalvesSpec, ImageShape, materialize};
 use gen_core::noise::Noise;
 use serde::{Deserialize, Serialize};
 
 use super::Regularizer;
 use super::model::{AeDecoder, AeEncoder, Autoencoder};
-
-/// The shape of encoder and decoder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Architecture {
-    /// Dense layers: `d_input → hidden… → d_latent`, and the mirror image back.
-    Mlp {
-        /// Hidden widths of the encoder, input side first; the decoder uses them reversed.
-        hidden: Vec<usize>,
-    },
-    /// Stride-2 convolutions (each halving height and width), a dense layer to the code, and the
-    /// mirror image back with transposed convolutions. Needs [`AutoencoderConfig::image`].
-    Conv {
-        /// Channels of the encoder's convolutions, input side first.
-        channels: Vec<usize>,
-    },
-}
 
 /// The reconstruction loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -157,42 +141,18 @@ impl AutoencoderConfig {
         }
     }
 
-    fn encoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
-        MlpConfig::new(self.d_input, hidden.to_vec(), self.d_latent)
-            .with_activation(self.activation)
-            .with_output_activation(self.latent_activation)
-    }
-
-    fn decoder_mlp(&self, hidden: &[usize]) -> MlpConfig {
-        MlpConfig::new(self.d_latent, hidden.iter().rev().copied().collect(), self.d_input)
-            .with_activation(self.activation)
-    }
-
-    fn conv_parts(&self, channels: &[usize]) -> Result<(ConvEncoderConfig, ConvDecoderConfig), ConfigError> {
-        let image = self
-            .image
-            .ok_or_else(|| ConfigError::Invalid("a convolutional autoencoder needs the input's image shape".into()))?;
-        if image.numel() != self.d_input {
-            return Err(ConfigError::Invalid(format!(
-                "image shape {}x{}x{} does not have d_input = {} values",
-                image.channels, image.height, image.width, self.d_input
-            )));
-        }
-        let enc = ConvEncoderConfig {
-            image,
-            channels: channels.to_vec(),
-            d_output: self.d_latent,
+    /// The encoder's and decoder's configurations, from the architecture.
+    fn halves(&self) -> Result<Halves, ConfigError> {
+        self.architecture.halves(&HalvesSpec {
+            model: "autoencoder",
+            d_input: self.d_input,
+            image: self.image,
+            d_encoded: self.d_latent,
+            d_latent: self.d_latent,
+            d_condition: 0,
             activation: self.activation,
-            output_activation: self.latent_activation,
-        };
-        let dec = ConvDecoderConfig {
-            d_input: self.d_latent,
-            image,
-            channels: channels.iter().rev().copied().collect(),
-            activation: self.activation,
-            output_activation: Activation::Identity,
-        };
-        Ok((enc, dec))
+            encoded_activation: self.latent_activation,
+        })
     }
 
     /// Rejects zero sizes, a plain autoencoder whose code is at least as wide as the input (it
@@ -212,17 +172,7 @@ impl AutoencoderConfig {
         if let Some(noise) = &self.noise {
             noise.validate()?;
         }
-        match &self.architecture {
-            Architecture::Mlp { hidden } => {
-                self.encoder_mlp(hidden).validate()?;
-                self.decoder_mlp(hidden).validate()
-            }
-            Architecture::Conv { channels } => {
-                let (e, d) = self.conv_parts(channels)?;
-                e.validate()?;
-                d.validate()
-            }
-        }
+        self.halves()?.validate()
     }
 
     /// Builds the model.
@@ -231,15 +181,15 @@ impl AutoencoderConfig {
     /// If [`AutoencoderConfig::validate`] fails.
     pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Autoencoder<B>, ConfigError> {
         self.validate()?;
-        let (encoder, decoder) = match &self.architecture {
-            Architecture::Mlp { hidden } => (
-                AeEncoder::Mlp(self.encoder_mlp(hidden).init(device)),
-                AeDecoder::Mlp(self.decoder_mlp(hidden).init(device)),
+        let (encoder, decoder) = match self.halves()? {
+            Halves::Mlp { encoder, decoder } => (
+                AeEncoder::Mlp(encoder.init(device)),
+                AeDecoder::Mlp(decoder.init(device)),
             ),
-            Architecture::Conv { channels } => {
-                let (e, d) = self.conv_parts(channels)?;
-                (AeEncoder::Conv(e.init(device)), AeDecoder::Conv(d.init(device)))
-            }
+            Halves::Conv { encoder, decoder } => (
+                AeEncoder::Conv(encoder.init(device)),
+                AeDecoder::Conv(decoder.init(device)),
+            ),
         };
         let model = Autoencoder::new(encoder, decoder, self);
         materialize(&model);

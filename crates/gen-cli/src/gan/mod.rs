@@ -19,22 +19,15 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use gen_core::nn::ImageShape;
 use gen_core::train::{Checkpoint, RunDir, load_module};
-use gen_data::tensor_values;
-use gen_gan::eval::{Sources, generate};
-use gen_gan::metrics::{class_shares, distinct_modes};
+use gen_gan::eval::{CoverageMonitor, Sources};
 use gen_gan::{EpochReport, GanTrainer, Generator};
 
 use crate::artifacts;
 use crate::config::Family;
 use crate::data::{Splits, image_shape, load_splits, n_classes};
 use crate::run::{StoredConfig, TrainJob, read_stored};
-
-fn labels_tensor<B: Backend>(labels: &[i64], device: &B::Device) -> Tensor<B, 1, Int> {
-    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
-}
 
 /// `gen train` for the families of gen-gan.
 pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
@@ -125,58 +118,21 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     );
     B::seed(&device, job.cfg.train.seed);
     let (g, d) = gan_cfg.try_init::<B>(&device)?;
-    // A fixed noise batch, decoded after every epoch (one row per class when conditional).
-    let (rows, cols) = if gan_cfg.n_classes.is_some() { (k, 8) } else { (8, 8) };
-    let fixed_z =
-        Tensor::<B::InnerBackend, 2>::random([rows * cols, gan_cfg.d_latent], Distribution::Normal(0.0, 1.0), &device);
-    let fixed_y: Option<Vec<i64>> = gan_cfg
-        .n_classes
-        .map(|_| (0..rows * cols).map(|i| (i / cols) as i64).collect());
-    // A source-conditioned generator varies the training images: row c of the grid varies
-    // the first eight of class c, the same ones every epoch.
-    let fixed_src = match (&fixed_y, gan_cfg.source_conditioned) {
-        (Some(labels), true) => {
-            let sources = Sources::new(&splits.train)?;
-            let x = sources.take(labels)?;
-            Some(Tensor::<B::InnerBackend, 2>::from_data(
-                TensorData::new(x, [labels.len(), shape.numel()]),
-                &device,
-            ))
-        }
-        _ => None,
-    };
-    let sources = if gan_cfg.source_conditioned {
-        Some(Sources::new(&splits.train)?)
-    } else {
-        None
-    };
+    // A fixed noise batch decoded into progress/epoch-NNN.png after every epoch (one row per
+    // class when conditional), and the classes that fresh samples cover.
+    ensure!(
+        k == classifier.n_classes(),
+        "the evaluation classifier knows {} classes, the data {k}",
+        classifier.n_classes()
+    );
+    let probe = CoverageMonitor::new(&gan_cfg, &classifier, &splits.train, &device)?;
     let progress_dir = run.file("progress");
     std::fs::create_dir_all(&progress_dir).with_context(|| format!("cannot create {}", progress_dir.display()))?;
-    let d_img = shape.numel();
     let monitor = |epoch: usize, generator: &Generator<B::InnerBackend>| -> Result<EpochReport, String> {
         let inner = || -> anyhow::Result<EpochReport> {
-            let y = fixed_y.as_deref().map(|l| labels_tensor::<B::InnerBackend>(l, &device));
-            let imgs = tensor_values(generator.forward_from(fixed_z.clone(), y, fixed_src.clone()))?;
-            grid(&progress_dir.join(format!("epoch-{epoch:03}.png")), &imgs, shape, cols)?;
-            let (samples, labels) = generate(generator, sources.as_ref(), 500, None, &device)?;
-            let (_, _, preds) = classifier.describe(&samples, d_img, &device);
-            let shares = class_shares(&preds, k);
-            let modes = distinct_modes(&shares);
-            let mut columns = vec![
-                ("modes".to_string(), modes as f64),
-                (
-                    "min_class_share".to_string(),
-                    shares.iter().copied().fold(f64::INFINITY, f64::min),
-                ),
-            ];
-            if !labels.is_empty() {
-                let hits = preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
-                columns.push(("conditional_accuracy".into(), hits as f64 / labels.len() as f64));
-            }
-            Ok(EpochReport {
-                columns,
-                modes: Some((modes, k)),
-            })
+            let rows = probe.grid(generator)?;
+            artifacts::save_image_rows(&progress_dir.join(format!("epoch-{epoch:03}.png")), &rows, shape)?;
+            Ok(probe.report(generator)?)
         };
         inner().map_err(|e| format!("{e:#}"))
     };

@@ -2,6 +2,7 @@
 //! MLP stacks, convolutional encoder and decoder stacks for images, and batch normalisation.
 
 mod activation;
+mod architecture;
 mod conv;
 mod dense;
 pub mod fastbce;
@@ -13,6 +14,7 @@ mod mlp;
 mod norm;
 
 pub use activation::Activation;
+pub use architecture::{Architecture, Halves, HalvesSpec};
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig, ImageShape};
 pub use dense::{Dense, DenseConfig};
 pub use fastbce::{bce_with_logits, register_fast_bce};
