@@ -19,12 +19,13 @@ pub fn epochs(full: usize, quick_epochs: usize) -> usize {
     if quick() { quick_epochs } else { full }
 }
 
-/// The embedded 8x8 digits: training, validation and test splits (72 / 8 / 20 %).
+/// The embedded 8x8 digits: training, validation and test splits (72 / 8 / 20 %), the very
+/// rows `gen train --dataset digits` uses.
 pub fn digit_splits() -> (Dataset, Dataset, Dataset) {
-    let digits = digits().expect("the digits are embedded");
-    let (pool, test) = digits.split(0.2, 0).expect("split");
-    let (train, valid) = pool.split(0.1, 1).expect("split");
-    (train, valid, test)
+    let spec = gen_toolkit::data::splits::DataSpec::default();
+    let splits =
+        gen_toolkit::data::splits::load_splits(&spec, std::path::Path::new("data")).expect("the digits are embedded");
+    (splits.train, splits.valid, splits.test)
 }
 
 /// A conditional GAN with small MLP networks trained on `data` (labelled images) for `epochs`,

@@ -13,7 +13,7 @@ use gen_core::train::{RunDir, Trainer, load_module};
 use crate::backend::{Job, with_backend};
 use crate::data::{Splits, data_dir, load_splits};
 use crate::run::{EncodeArgs, RunArgs, StoredConfig, TrainJob, read_stored};
-use crate::{artifacts, image_io, plots};
+use crate::{artifacts, plots};
 
 #[derive(Debug, Args)]
 pub struct ReconstructArgs {
@@ -208,7 +208,7 @@ impl Job for EncodeJob {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let l = load_run::<B::InnerBackend>(&self.0.run, &device)?;
-        let data = l.splits.get(self.0.split);
+        let data = self.0.split.of(&l.splits);
         let (codes, k) = data.map_rows(&device, |x| l.model.encode(x))?;
         let split = format!("{:?}", self.0.split).to_lowercase();
         let out = self
@@ -229,7 +229,7 @@ impl Job for EncodeJob {
         });
         artifacts::write_csv(&out, &header, rows)?;
         let npy = out.with_extension("npy");
-        image_io::write_npy(&npy, &codes, data.len(), k)?;
+        gen_data::export::write_npy(&npy, &codes, data.len(), k)?;
         let mut written = format!("{} and {}", out.display(), npy.display());
         if let Some(labels) = data.labels() {
             let path = out.with_file_name(format!(
@@ -239,7 +239,7 @@ impl Job for EncodeJob {
                     .unwrap_or_default()
             ));
             let as_f32: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
-            image_io::write_npy(&path, &as_f32, data.len(), 1)?;
+            gen_data::export::write_npy(&path, &as_f32, data.len(), 1)?;
             written += &format!(" (labels in {})", path.display());
         }
         println!("wrote {} codes of width {k} to {written}", data.len());

@@ -14,9 +14,10 @@ use gen_core::train::RunDir;
 use crate::artifacts;
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::config::{RunConfig, TrainFlags};
-use crate::data::{DataSource, data_dir, load_splits};
+use crate::data::{data_dir, load_splits};
 use crate::progress::Progress;
 use crate::run::StoredConfig;
+use gen_data::splits::DataSource;
 
 /// Flags of `gen anomaly`.
 #[derive(Debug, Args)]

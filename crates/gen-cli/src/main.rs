@@ -15,7 +15,6 @@ mod commands;
 mod config;
 mod data;
 mod gan;
-mod image_io;
 mod plots;
 mod progress;
 mod run;

@@ -67,6 +67,9 @@ pub enum DataError {
     /// A request that cannot be met (an empty split, a bad fraction, inconsistent sizes).
     #[error("{0}")]
     Invalid(String),
+    /// A file could not be written (through gen-core's atomic files, which name it).
+    #[error(transparent)]
+    Write(#[from] gen_core::CoreError),
 }
 
 impl DataError {

@@ -3,11 +3,13 @@
 mod dataset;
 mod digits;
 mod error;
+pub mod export;
 pub mod idx;
 pub mod images;
 mod mnist;
 pub mod pca;
 mod png;
+pub mod splits;
 mod table;
 
 pub use dataset::{Dataset, EVAL_BATCH, Standardizer, tensor_values};

@@ -7,6 +7,7 @@ mod model;
 mod tests;
 
 pub use flags::TrainFlags;
+pub use gen_data::splits::DataSpec;
 
 use std::path::Path;
 
@@ -46,34 +47,6 @@ impl Default for RunConfig {
                 .with_num_epochs(60)
                 .with_batch_size(64)
                 .with_learning_rate(2e-3),
-        }
-    }
-}
-
-/// Which data set, and how it is split into training, validation and test parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataSpec {
-    /// `digits` (embedded), `mnist`, `fashion-mnist`, or `csv:PATH`.
-    pub dataset: String,
-    /// Share of the training rows held out for validation.
-    pub valid_fraction: f64,
-    /// Share of the rows held out for testing, for data sets without an official test split.
-    pub test_fraction: f64,
-    /// Seed of those splits (kept apart from the training seed, so the test set never moves).
-    pub split_seed: u64,
-    /// Use only the first N training rows (quick experiments).
-    pub limit: Option<usize>,
-}
-
-impl Default for DataSpec {
-    fn default() -> Self {
-        Self {
-            dataset: "digits".into(),
-            valid_fraction: 0.1,
-            test_fraction: 0.2,
-            split_seed: 0,
-            limit: None,
         }
     }
 }
@@ -269,7 +242,7 @@ impl RunConfig {
         if d.limit == Some(0) {
             bail!("in [data]: limit must be > 0, got 0");
         }
-        crate::data::DataSource::parse(&d.dataset)?;
+        gen_data::splits::DataSource::parse(&d.dataset)?;
         if self.model.latent == 0 {
             bail!("in [model]: latent must be > 0, got 0");
         }
@@ -359,7 +332,7 @@ impl RunConfig {
     /// The run's name: as given, or `FAMILY-ARCH-DATASET-zLATENT`.
     pub fn run_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
-            let data = crate::data::DataSource::parse(&self.data.dataset)
+            let data = gen_data::splits::DataSource::parse(&self.data.dataset)
                 .map(|s| s.short_name())
                 .unwrap_or_else(|_| "data".into());
             let family = self.model.family.name();

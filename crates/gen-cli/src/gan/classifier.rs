@@ -12,7 +12,7 @@ use gen_gan::eval::test_accuracy;
 
 use crate::backend::BackendChoice;
 use crate::config::{DataSpec, Family, ModelSpec, RunConfig};
-use crate::data::{data_dir, load_splits, n_classes};
+use crate::data::{data_dir, load_splits};
 use crate::progress::Progress;
 use crate::run::{RunArgs, StoredConfig, TrainJob, read_stored};
 
@@ -20,7 +20,7 @@ use crate::run::{RunArgs, StoredConfig, TrainJob, read_stored};
 /// its test accuracy.
 pub(super) fn train<B: AutodiffBackend>(job: &TrainJob, device: &B::Device) -> anyhow::Result<f64> {
     let (splits, shape) = super::image_splits(job)?;
-    let k = n_classes(&splits)?;
+    let k = splits.n_classes()?;
     let cfg = ClassifierConfig::new(shape, k);
     let stored = StoredConfig {
         classifier: Some(cfg.clone()),

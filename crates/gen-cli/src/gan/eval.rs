@@ -11,7 +11,7 @@ use gen_core::train::write_atomic;
 use gen_gan::augmentation::{AugmentMode, AugmentOptions};
 
 use crate::backend::{Job, with_backend};
-use crate::data::{data_dir, image_shape, load_splits_and_unseen, n_classes};
+use crate::data::{data_dir, load_splits_and_unseen};
 use crate::progress::Progress;
 use crate::run::{RunArgs, read_stored};
 
@@ -120,8 +120,8 @@ fn eval_gan<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B
         r > 0.0 && r < 1.0,
         "--augment-real-share is the real images' share of the mixed data, strictly between 0 and 1, got {r}"
     );
-    let shape = image_shape(&splits).context("a GAN run needs image data")?;
-    let k = n_classes(&splits)?;
+    let shape = splits.image_shape().context("a GAN run needs image data")?;
+    let k = splits.n_classes()?;
     let classifier = super::classifier::ensure::<B>(
         &super::classifier::runs_dir_of(&args.run),
         &stored.run.data,

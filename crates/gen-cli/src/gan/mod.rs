@@ -26,7 +26,7 @@ use gen_gan::{EpochReport, GanTrainer, Generator};
 
 use crate::artifacts;
 use crate::config::Family;
-use crate::data::{Splits, image_shape, load_splits, n_classes};
+use crate::data::{Splits, load_splits};
 use crate::run::{StoredConfig, TrainJob, read_stored};
 
 /// `gen train` for the families of gen-gan.
@@ -55,7 +55,7 @@ fn check_epochs_left(job: &TrainJob) -> anyhow::Result<()> {
 
 fn image_splits(job: &TrainJob) -> anyhow::Result<(Splits, ImageShape)> {
     let splits = load_splits(&job.cfg.data, &job.data_dir)?;
-    let shape = image_shape(&splits).with_context(|| {
+    let shape = splits.image_shape().with_context(|| {
         format!(
             "the {} family works on images; {} is a table (choose digits, mnist or fashion-mnist)",
             job.cfg.model.family.name(),
@@ -83,9 +83,9 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     let started = Instant::now();
     check_epochs_left(&job)?;
     let (splits, shape) = image_splits(&job)?;
-    let classes = n_classes(&splits).ok();
+    let classes = splits.n_classes().ok();
     if job.cfg.model.family == Family::Cgan && classes.is_none() {
-        n_classes(&splits)?;
+        splits.n_classes()?;
     }
     let gan_cfg = job
         .cfg

@@ -12,8 +12,8 @@ use gen_gan::eval::generate;
 
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::data::{data_dir, load_splits};
-use crate::image_io::LabelledWriter;
 use crate::run::{RunArgs, StoredConfig};
+use gen_data::export::LabelledWriter;
 
 struct SampleJob {
     run: PathBuf,
@@ -171,7 +171,7 @@ impl Job for AugmentJob {
         let shape = stored.gan.as_ref().map(|c| c.image).context("not a GAN run")?;
         // Opened before any work, so a bad --output fails at once; written chunk by chunk, so
         // any --n fits in memory.
-        let mut out = LabelledWriter::create(&a.output, a.n, shape)?;
+        let mut out = LabelledWriter::create(&a.output, a.n, shape).context("--output")?;
         let counts = gen_gan::eval::balanced_counts(a.n, &weights);
         let mut labels = counts
             .iter()

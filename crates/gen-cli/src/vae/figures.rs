@@ -16,7 +16,7 @@ use gen_vae::eval::check_labels;
 
 use crate::artifacts;
 use crate::backend::{Job, with_backend};
-use crate::data::{data_dir, image_shape, load_splits};
+use crate::data::{data_dir, load_splits};
 use crate::run::RunArgs;
 
 /// Loads a VAE run and its test split, refusing tables (the figures are images).
@@ -26,7 +26,7 @@ fn load_for_figures<B: Backend>(
 ) -> anyhow::Result<(RunDir, Vae<B>, Dataset, ImageShape)> {
     let (stored, run, model) = super::load_vae::<B>(&args.run, device)?;
     let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
-    let Some(shape) = image_shape(&splits) else {
+    let Some(shape) = splits.image_shape() else {
         bail!(
             "{} was trained on a table ({}); this command draws images",
             args.run.display(),

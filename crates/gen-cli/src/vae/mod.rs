@@ -19,16 +19,16 @@ use gen_vae::Vae;
 use gen_vae::eval::{LikelihoodOptions, elbo_stats, eval_data};
 
 use crate::backend::{Job, with_backend};
-use crate::data::{data_dir, image_shape, load_splits, n_classes};
+use crate::data::{data_dir, load_splits};
 use crate::run::{EncodeArgs, RunArgs, StoredConfig, TrainJob, read_stored};
-use crate::{artifacts, image_io, plots};
+use crate::{artifacts, plots};
 
 /// Trains a VAE run (`gen train --model vae|cvae`).
 pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
     let started = Instant::now();
     let splits = load_splits(&job.cfg.data, &job.data_dir)?;
     let classes = if job.cfg.model.family == crate::config::Family::Cvae {
-        Some(n_classes(&splits)?)
+        Some(splits.n_classes()?)
     } else {
         None
     };
@@ -72,7 +72,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     let elbo = elbo_stats(&model, &test, &inner)?;
     artifacts::plot_loss_curve(run.metrics().path(), &run.file("loss_curve.svg"))?;
     let mut figures = Vec::new();
-    if let Some(shape) = image_shape(&splits) {
+    if let Some(shape) = splits.image_shape() {
         let rows = gen_vae::figures::reconstructions(&model, &test, 8, &inner)?;
         artifacts::save_image_rows(&run.file("reconstructions.png"), &rows, shape)?;
         let rows = gen_vae::figures::samples(&model, 8, None, &inner)?;
@@ -158,7 +158,7 @@ impl Job for EvalJob {
         bar.finish_and_clear();
         let test = eval_data(model.binarizes(), &splits.test)?;
         let mut figures = Vec::new();
-        if let Some(shape) = image_shape(&splits) {
+        if let Some(shape) = splits.image_shape() {
             let mut figure = |name: &str, rows: Vec<Vec<f32>>| -> anyhow::Result<()> {
                 artifacts::save_image_rows(&run.file(name), &rows, shape)?;
                 figures.push(name.to_string());
@@ -231,7 +231,7 @@ impl Job for EncodeJob {
         let a = self.0;
         let (stored, run, model) = load_vae::<B::InnerBackend>(&a.run.run, &device)?;
         let splits = load_splits(&stored.run.data, &data_dir(a.run.data_dir.as_deref()))?;
-        let data = splits.get(a.split);
+        let data = a.split.of(&splits);
         let (mu, sigma) = gen_vae::figures::posterior_moments(&model, data, &device)?;
         let k = model.d_latent();
         let split = format!("{:?}", a.split).to_lowercase();
@@ -261,8 +261,8 @@ impl Job for EncodeJob {
         let stem = out.with_extension("");
         let mu_path = PathBuf::from(format!("{}-mu.npy", stem.display()));
         let sigma_path = PathBuf::from(format!("{}-sigma.npy", stem.display()));
-        image_io::write_npy(&mu_path, &mu, data.len(), k)?;
-        image_io::write_npy(&sigma_path, &sigma, data.len(), k)?;
+        gen_data::export::write_npy(&mu_path, &mu, data.len(), k)?;
+        gen_data::export::write_npy(&sigma_path, &sigma, data.len(), k)?;
         let mean_sigma = sigma.iter().map(|&v| v as f64).sum::<f64>() / sigma.len().max(1) as f64;
         println!(
             "wrote μ and σ of {} {split} rows ({k} dimensions; mean σ {mean_sigma:.3}) to {}, {} and {}",

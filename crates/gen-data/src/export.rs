@@ -1,35 +1,45 @@
-//! Output formats of `gen` commands beyond PNG: `.npy` arrays that `numpy.load` reads, and
-//! labelled image sets as CSV or as an IDX pair. Reading images and writing PNG files is
-//! gen-data's (`gen_data::images`).
+//! Output formats other tools read: `.npy` arrays that `numpy.load` reads ([`write_npy`]), and
+//! labelled image sets as CSV or as an IDX pair as MNIST ships them ([`LabelledWriter`]).
+//! Reading images and writing PNG files is [`crate::images`]'.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail, ensure};
 use gen_core::nn::ImageShape;
 use gen_core::train::AtomicFile;
+
+use crate::{DataError, Result};
+
+/// Returns `Err(DataError::Invalid(..))` with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(DataError::Invalid(format!($($msg)+)));
+        }
+    };
+}
 
 /// Writes `values` as a 2-D `rows` x `cols` array of little-endian `f32` in C order to an `.npy`
 /// file that `numpy.load` reads.
 ///
 /// # Errors
 /// If `values.len() != rows * cols` or the file cannot be written (naming it).
-pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> anyhow::Result<()> {
+pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Result<()> {
     let view = ndarray::ArrayView2::from_shape((rows, cols), values).map_err(|_| {
-        anyhow::anyhow!(
+        DataError::Invalid(format!(
             "a {rows}x{cols} array needs {} values, got {}",
             rows.saturating_mul(cols),
             values.len()
-        )
+        ))
     })?;
-    ndarray_npy::write_npy(path, &view).with_context(|| format!("cannot write {}", path.display()))
+    ndarray_npy::write_npy(path, &view).map_err(|e| DataError::format(path, format!("cannot write it: {e}")))
 }
 
 /// Labelled images written as they come, chunk by chunk, so `gen augment` holds one chunk
 /// whatever the number of images: `NAME.csv` (a `label,p0,p1,…` header, then one row per
 /// image with pixels in [0, 1] to four decimals) or `NAME.idx` (the IDX pair
 /// `NAME-images-idx3-ubyte` and `NAME-labels-idx1-ubyte`, as MNIST ships, pixels mapped as in
-/// [`gen_data::images::write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
+/// [`crate::images::write_pngs`]). The files appear at [`LabelledWriter::finish`], whole, or not at all.
 pub struct LabelledWriter {
     files: Vec<AtomicFile>,
     idx: bool,
@@ -44,18 +54,27 @@ impl LabelledWriter {
     /// # Errors
     /// If the extension is neither `.csv` nor `.idx`, IDX is asked for colour images or for more
     /// images or larger sides than its 32-bit header holds, or a file cannot be created.
-    pub fn create(path: &Path, n: usize, shape: ImageShape) -> anyhow::Result<Self> {
+    pub fn create(path: &Path, n: usize, shape: ImageShape) -> Result<Self> {
         let idx = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => false,
             Some("idx") => true,
-            _ => bail!("--output {} must end in .csv or .idx", path.display()),
+            _ => {
+                return Err(DataError::Invalid(format!(
+                    "{} must end in .csv or .idx",
+                    path.display()
+                )));
+            }
         };
         let mut files = Vec::new();
         if idx {
             ensure!(shape.channels == 1, "IDX output holds grey images only");
-            let count = u32::try_from(n)
-                .map_err(|_| anyhow::anyhow!("IDX files hold at most {} images, asked for {n}", u32::MAX))?;
-            let side = |s: usize| u32::try_from(s).context("an image side does not fit an IDX header");
+            let count = u32::try_from(n).map_err(|_| {
+                DataError::Invalid(format!("IDX files hold at most {} images, asked for {n}", u32::MAX))
+            })?;
+            let side = |s: usize| {
+                u32::try_from(s)
+                    .map_err(|_| DataError::Invalid(format!("an image side of {s} does not fit an IDX header")))
+            };
             let (h, w) = (side(shape.height)?, side(shape.width)?);
             let stem = path.with_extension("");
             let stem = stem.to_string_lossy();
@@ -92,7 +111,7 @@ impl LabelledWriter {
     /// # Errors
     /// If the counts disagree with each other or would pass the `n` given to `create`, an IDX
     /// label lies outside 0..=255, or the write fails.
-    pub fn push(&mut self, images: &[f32], labels: &[i64]) -> anyhow::Result<()> {
+    pub fn push(&mut self, images: &[f32], labels: &[i64]) -> Result<()> {
         let d = self.shape.numel();
         ensure!(
             images.len() == labels.len() * d,
@@ -109,9 +128,11 @@ impl LabelledWriter {
         if self.idx {
             let bytes: Vec<u8> = labels
                 .iter()
-                .map(|&l| u8::try_from(l).map_err(|_| anyhow::anyhow!("IDX labels must lie in 0..=255, got {l}")))
-                .collect::<anyhow::Result<_>>()?;
-            self.files[0].write(&gen_data::to_bytes(images))?;
+                .map(|&l| {
+                    u8::try_from(l).map_err(|_| DataError::Invalid(format!("IDX labels must lie in 0..=255, got {l}")))
+                })
+                .collect::<Result<_>>()?;
+            self.files[0].write(&crate::to_bytes(images))?;
             self.files[1].write(&bytes)?;
         } else {
             // Formatted into one buffer: no string per pixel.
@@ -134,7 +155,7 @@ impl LabelledWriter {
     /// # Errors
     /// If fewer images were pushed than announced (nothing is then written), or a file cannot
     /// be completed.
-    pub fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
         ensure!(
             self.written == self.expected,
             "{} images announced, {} written",
@@ -258,7 +279,7 @@ mod tests {
     }
 
     /// Writes `images` (2x2) with `labels` to `path` in chunks of one image.
-    fn write_labelled(path: &Path, images: &[f32], labels: &[i64]) -> anyhow::Result<Vec<PathBuf>> {
+    fn write_labelled(path: &Path, images: &[f32], labels: &[i64]) -> Result<Vec<PathBuf>> {
         let mut out = LabelledWriter::create(path, labels.len(), ImageShape::grey(2, 2))?;
         for (img, l) in images.chunks(4).zip(labels) {
             out.push(img, std::slice::from_ref(l))?;
@@ -271,7 +292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let images = vec![0.0, 0.5, 1.0, 0.25, 1.0, 1.0, 0.0, 0.0];
         let written = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 7]).unwrap();
-        let read = gen_data::images::read_images(&written[0]).unwrap();
+        let read = crate::images::read_images(&written[0]).unwrap();
         assert_eq!((read.n, read.shape), (2, ImageShape::grey(2, 2)));
         assert!((read.values[1] - 128.0 / 255.0).abs() < 1e-6);
         let lbl = std::fs::read(&written[1]).unwrap();
@@ -289,7 +310,7 @@ mod tests {
         // A failed write leaves nothing behind, and keeps an earlier file whole.
         let e = write_labelled(&dir.path().join("syn.idx"), &images, &[3, 300]).unwrap_err();
         assert!(e.to_string().contains("0..=255"), "{e}");
-        assert_eq!(gen_data::images::read_images(&written[0]).unwrap().n, 2);
+        assert_eq!(crate::images::read_images(&written[0]).unwrap().n, 2);
         assert_eq!(std::fs::read(&written[1]).unwrap(), lbl);
         // So does one that stops short of the count it announced.
         let mut short = LabelledWriter::create(&csv, 3, ImageShape::grey(2, 2)).unwrap();
