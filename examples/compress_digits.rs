@@ -30,12 +30,10 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("PNG: {:.1} bits/image", eval::png_bits_per_image(&test, shape)?);
-    // One file: encode, quantise to 6 bits, pack, unpack, decode.
-    let (codes, k) = test.map_rows(&device, |x| model.encode(x))?;
-    let packed = CompressedCodes::quantize(&codes, test.len(), k, 6, eval::shape_u32(shape), hash)?;
-    let bytes = packed.to_bytes();
-    let back = CompressedCodes::from_bytes(&bytes)?;
-    let images = eval::decode_codes(model, &back.dequantize(), k, &device)?;
+    // One file, as gen compress and gen decompress make and read it: encode, quantise to 6 bits,
+    // pack; unpack, check the model, decode.
+    let bytes = eval::compress(model, &test, 6, hash, &device)?.to_bytes();
+    let images = eval::decompress(model, &CompressedCodes::from_bytes(&bytes)?, &hash, &device)?;
     println!(
         "{} images in {} bytes, decoded to {} values",
         test.len(),

@@ -7,7 +7,6 @@
 mod common;
 
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::backend::Backend;
 use gen_toolkit::gan::classifier::{self, ClassifierConfig};
 use gen_toolkit::gan::eval;
 use gen_toolkit::prelude::*;
@@ -20,10 +19,10 @@ fn main() -> anyhow::Result<()> {
     let (held_out, test) = rest.split(0.5, 2)?;
     let device = Default::default();
     let shape = train.image_shape().expect("the digits are images");
-    B::seed(&device, 0);
 
     // The evaluation classifier, trained once on the training images by the library's recipe
-    // (30 epochs here, where the recipe would give this small set 60).
+    // (which seeds the backend with its seed), here for 30 epochs in batches of 64 where the
+    // recipe would give this small set 60 epochs of 128.
     let recipe = classifier::recipe(train.len())
         .with_num_epochs(common::epochs(30, 2))
         .with_batch_size(64);

@@ -309,6 +309,58 @@ pub fn model_hash(run: &RunDir) -> Result<[u8; 32]> {
     Ok(Sha256::digest(&bytes).into())
 }
 
+/// `gen compress` as a call: the images of `data` encoded by `model`, each code value
+/// quantised to `bits` (1 to 16) and packed with the images' shape and `model_hash` (the run's
+/// [`model_hash`], or any 32 bytes that name an unsaved model), ready for
+/// [`CompressedCodes::write`] or [`CompressedCodes::to_bytes`].
+///
+/// # Errors
+/// Data without an image shape, a `bits` out of range, or a model whose input is not `data`'s
+/// width.
+pub fn compress<B: Backend>(
+    model: &Autoencoder<B>,
+    data: &Dataset,
+    bits: u8,
+    model_hash: [u8; 32],
+    device: &B::Device,
+) -> Result<CompressedCodes> {
+    let Some(shape) = data.image_shape() else {
+        return Err(AeError::Invalid(format!("{} holds no images to compress", data.name())));
+    };
+    let (codes, k) = data.map_rows(device, |x| model.encode(x))?;
+    Ok(CompressedCodes::quantize(
+        &codes,
+        data.len(),
+        k,
+        bits,
+        shape_u32(shape),
+        model_hash,
+    )?)
+}
+
+/// `gen decompress` as a call: the images of `packed` (row-major, of `packed.shape()`), decoded
+/// by `model` once it is checked to be the model that made them (by `model_hash`, as
+/// [`compress`] stored it) and to have their code width.
+///
+/// # Errors
+/// Codes made by another model, or of another width than `model`'s code.
+pub fn decompress<B: Backend>(
+    model: &Autoencoder<B>,
+    packed: &CompressedCodes,
+    model_hash: &[u8; 32],
+    device: &B::Device,
+) -> Result<Vec<f32>> {
+    packed.check_model(model_hash)?;
+    if packed.d_latent() != model.d_latent() {
+        return Err(AeError::Invalid(format!(
+            "the codes have {} values but the model's code has {}",
+            packed.d_latent(),
+            model.d_latent()
+        )));
+    }
+    decode_codes(model, &packed.dequantize(), packed.d_latent(), device)
+}
+
 /// Decodes row-major codes of width `k` in batches.
 ///
 /// # Errors
@@ -735,6 +787,38 @@ impl SweepReport {
 mod tests {
     use super::*;
     use crate::test_util::TestAutodiffBackend;
+
+    /// Compressing and decompressing round-trips the images' count and width (within the
+    /// quantisation's error of decoding the unquantised codes), and codes are refused by
+    /// another model or a code of another width.
+    #[test]
+    fn compress_then_decompress_checks_the_model() {
+        type B = crate::test_util::TestBackend;
+        let device = Default::default();
+        let digits = gen_data::digits().unwrap().take(20);
+        B::seed(&device, 0);
+        let model = AutoencoderConfig::mlp(64, vec![16], 4).init::<B>(&device);
+        let hash = [7; 32];
+        let packed = compress(&model, &digits, 16, hash, &device).unwrap();
+        assert_eq!((packed.n(), packed.d_latent(), packed.shape()), (20, 4, [1, 8, 8]));
+        let images = decompress(&model, &packed, &hash, &device).unwrap();
+        let (codes, _) = digits.map_rows(&device, |x| model.encode(x)).unwrap();
+        let exact = decode_codes(&model, &codes, 4, &device).unwrap();
+        assert_eq!(images.len(), exact.len());
+        let worst = images
+            .iter()
+            .zip(&exact)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-3, "16-bit codes decode within 1e-3, got {worst}");
+        let e = decompress(&model, &packed, &[8; 32], &device).unwrap_err();
+        assert!(e.to_string().contains("another model"), "{e}");
+        let wider = AutoencoderConfig::mlp(64, vec![16], 5).init::<B>(&device);
+        let e = decompress(&wider, &packed, &hash, &device).unwrap_err();
+        assert!(e.to_string().contains("4 values but the model's code has 5"), "{e}");
+        let table = gen_data::Dataset::new("t", vec![0.0; 40], 2, None, None).unwrap();
+        assert!(compress(&model, &table, 8, hash, &device).is_err());
+    }
 
     /// The sweep on a slice of the embedded digits: one row per size, PCA's error falling with
     /// the size, the autoencoder measured on the same rows, codes kept for size 2 only.

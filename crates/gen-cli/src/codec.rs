@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use gen_ae::Autoencoder;
 use gen_ae::compress::CompressedCodes;
-use gen_core::Encoder;
 use gen_core::eval::mean_psnr;
 use gen_core::nn::ImageShape;
 use gen_core::noise::Noise;
@@ -18,7 +17,7 @@ use gen_data::images::{self, Images};
 use crate::ae::load_model;
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::data::check_shape;
-use gen_ae::eval::{decode_codes, model_hash, shape_u32};
+use gen_ae::eval::model_hash;
 
 /// Flags of `gen denoise`.
 #[derive(Debug, Args)]
@@ -168,9 +167,7 @@ impl Job for CompressJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
         let a = self.0;
         let (run, model, images) = model_and_images::<B::InnerBackend>(&a.run, &a.input, &device)?;
-        let (codes, k) = as_dataset(&images)?.map_rows::<B::InnerBackend>(&device, |x| model.encode(x))?;
-        let packed =
-            CompressedCodes::quantize(&codes, images.n, k, a.bits, shape_u32(images.shape), model_hash(&run)?)?;
+        let packed = gen_ae::eval::compress(&model, &as_dataset(&images)?, a.bits, model_hash(&run)?, &device)?;
         packed.write(&a.output)?;
         let raw_bits = images.shape.numel() as f64 * 8.0;
         println!(
@@ -203,9 +200,6 @@ impl Job for DecompressJob {
         let a = self.0;
         let packed = CompressedCodes::read(&a.input)?;
         let (stored, run, model) = load_model::<B::InnerBackend>(&a.run, &device)?;
-        packed
-            .check_model(&model_hash(&run)?)
-            .with_context(|| format!("{} was not made by the model of {}", a.input.display(), a.run.display()))?;
         let [c, h, w] = packed.shape();
         let shape = ImageShape {
             channels: c as usize,
@@ -213,15 +207,13 @@ impl Job for DecompressJob {
             width: w as usize,
         };
         check_shape(stored.ae_config(run.root())?.image, shape, &a.input)?;
-        if packed.d_latent() != model.d_latent() {
-            bail!(
-                "{}: codes have {} values but the model's code has {}",
+        let values = gen_ae::eval::decompress(&model, &packed, &model_hash(&run)?, &device).with_context(|| {
+            format!(
+                "cannot decompress {} with the model of {}",
                 a.input.display(),
-                packed.d_latent(),
-                model.d_latent()
-            );
-        }
-        let values = decode_codes(&model, &packed.dequantize(), packed.d_latent(), &device)?;
+                a.run.display()
+            )
+        })?;
         let n = packed.n();
         let images = Images {
             values,

@@ -81,7 +81,8 @@ pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
     with_backend(flags.backend, job)
 }
 
-/// `gen eval`: the autoencoder's report, or the VAE's.
+/// `gen eval`: the report of whatever the run folder holds (an autoencoder, a VAE, a GAN, a
+/// super-resolution model or the evaluation classifier).
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let (stored, _) = read_stored(&args.run.run)?;
     if stored.is_vae() {

@@ -32,7 +32,13 @@ pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Resul
             values.len()
         ))
     })?;
-    ndarray_npy::write_npy(path, &view).map_err(|e| DataError::format(path, format!("cannot write it: {e}")))
+    ndarray_npy::write_npy(path, &view).map_err(|e| {
+        DataError::Write(gen_core::CoreError::Io {
+            action: "cannot write",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })
+    })
 }
 
 /// Labelled images written as they come, chunk by chunk, so `gen augment` holds one chunk

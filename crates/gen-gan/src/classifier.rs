@@ -144,6 +144,16 @@ impl<B: Backend> Classifier<B> {
         self.out.d_output()
     }
 
+    /// The images it classifies.
+    pub fn image(&self) -> ImageShape {
+        let [channels, height, width] = self.image;
+        ImageShape {
+            channels,
+            height,
+            width,
+        }
+    }
+
     /// Width of the features.
     pub fn d_features(&self) -> usize {
         self.fc.d_output()

@@ -184,9 +184,24 @@ impl<'c, B: Backend> CoverageMonitor<'c, B> {
     /// trainer reseeds every epoch, so the draws of training do not depend on it).
     ///
     /// # Errors
-    /// A source-conditioned GAN whose training images have no labels, or no image of a class.
+    /// A classifier of other images than the GAN's, or of another number of classes than a
+    /// conditional GAN's; a source-conditioned GAN whose training images have no labels, or no
+    /// image of a class.
     pub fn new(cfg: &GanConfig, classifier: &'c Classifier<B>, train: &Dataset, device: &B::Device) -> Result<Self> {
         let k = classifier.n_classes();
+        ensure!(
+            classifier.image() == cfg.image,
+            "the classifier judges {}x{}x{} images, the GAN makes {}x{}x{}",
+            classifier.image().channels,
+            classifier.image().height,
+            classifier.image().width,
+            cfg.image.channels,
+            cfg.image.height,
+            cfg.image.width
+        );
+        if let Some(n) = cfg.n_classes {
+            ensure!(n == k, "the classifier knows {k} classes, the conditional GAN {n}");
+        }
         let (rows, cols) = if cfg.n_classes.is_some() { (k, 8) } else { (8, 8) };
         let fixed_z = Tensor::<B, 2>::random([rows * cols, cfg.d_latent], Distribution::Normal(0.0, 1.0), device);
         let fixed_y: Option<Vec<i64>> = cfg
@@ -425,12 +440,12 @@ impl GeneratorReport {
 /// How many of `n` samples each class gets, in proportion to `weights`, by largest remainders
 /// (the counts sum to `n`): the class balance of a synthetic set drawn with [`generate`].
 ///
-/// # Panics
+/// # Errors
 /// If a weight is negative or not finite, or none is positive.
-pub fn balanced_counts(n: usize, weights: &[f64]) -> Vec<usize> {
-    assert!(
+pub fn balanced_counts(n: usize, weights: &[f64]) -> Result<Vec<usize>> {
+    ensure!(
         weights.iter().all(|w| w.is_finite() && *w >= 0.0) && weights.iter().any(|w| *w > 0.0),
-        "class weights must be finite, not negative, and not all zero: {weights:?}"
+        "class weights must be finite, not negative, and not all zero, got {weights:?}"
     );
     let total: f64 = weights.iter().sum();
     let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
@@ -441,7 +456,7 @@ pub fn balanced_counts(n: usize, weights: &[f64]) -> Vec<usize> {
     for &i in rest.iter().take(missing) {
         counts[i] += 1;
     }
-    counts
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -527,8 +542,10 @@ mod tests {
 
     #[test]
     fn balanced_counts_follow_the_weights() {
-        assert_eq!(balanced_counts(10, &[1.0, 1.0, 2.0]), vec![3, 2, 5]);
-        assert_eq!(balanced_counts(4, &[0.0, 1.0]), vec![0, 4]);
-        assert_eq!(balanced_counts(7, &[1.0; 10]).iter().sum::<usize>(), 7);
+        assert_eq!(balanced_counts(10, &[1.0, 1.0, 2.0]).unwrap(), vec![3, 2, 5]);
+        assert_eq!(balanced_counts(4, &[0.0, 1.0]).unwrap(), vec![0, 4]);
+        assert_eq!(balanced_counts(7, &[1.0; 10]).unwrap().iter().sum::<usize>(), 7);
+        assert!(balanced_counts(7, &[0.0, 0.0]).is_err());
+        assert!(balanced_counts(7, &[1.0, f64::NAN]).is_err());
     }
 }

@@ -188,11 +188,9 @@ impl<'a> GanTrainer<'a> {
     /// # Errors
     /// If either configuration is invalid.
     pub fn new(train: TrainConfig, gan: GanConfig) -> gen_core::Result<Self> {
+        let trainer = Trainer::new(train)?;
         gan.validate()?;
-        Ok(Self {
-            trainer: Trainer::new(train)?,
-            gan,
-        })
+        Ok(Self { trainer, gan })
     }
 
     /// Writes `generator.ckpt` and `discriminator.ckpt` (each with its Adam state and the
@@ -602,10 +600,19 @@ fn past_g_losses(run: &RunDir, epochs: usize) -> gen_core::Result<Vec<f64>> {
         return Ok(Vec::new());
     }
     let (header, rows) = log.read()?;
-    let Some(col) = header.iter().position(|h| h == "g_loss") else {
+    let (Some(epoch), Some(col)) = (
+        header.iter().position(|h| h == "epoch"),
+        header.iter().position(|h| h == "g_loss"),
+    ) else {
         return Ok(Vec::new());
     };
-    Ok(rows.iter().take(epochs).filter_map(|r| r.get(col).copied()).collect())
+    // By the epoch column, not the row count: the trainer truncates rows past `epochs` only
+    // after resuming has read them.
+    Ok(rows
+        .iter()
+        .filter(|r| r.get(epoch).is_some_and(|&e| e <= epochs as f64))
+        .filter_map(|r| r.get(col).copied())
+        .collect())
 }
 
 /// What [`discriminator_phase`] returns.

@@ -1,62 +1,17 @@
 //! `gen eval` on a GAN, super-resolution or classifier run.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use super::LoadedGan;
+use super::{GanEvalFlags, LoadedGan};
 use anyhow::{Context, bail, ensure};
 use burn::tensor::backend::AutodiffBackend;
-use clap::Args;
 use gen_core::train::write_atomic;
-use gen_gan::augmentation::{AugmentMode, AugmentOptions};
+use gen_gan::augmentation::AugmentOptions;
 
 use crate::backend::{Job, with_backend};
 use crate::data::{data_dir, load_splits_and_unseen};
 use crate::progress::Progress;
 use crate::run::{RunArgs, read_stored};
-
-/// Flags of `gen eval` that only GAN and super-resolution runs use.
-#[derive(Debug, Args)]
-pub struct GanEvalFlags {
-    /// Generated images for the GAN's metrics (at most the held-out real images' count, so
-    /// the floor is measured on as many).
-    #[arg(long, default_value_t = 10_000)]
-    pub samples: usize,
-    /// Judge the generator of the last epoch, not its moving average.
-    #[arg(long)]
-    pub last: bool,
-    /// Run the data-augmentation experiment of a conditional GAN (default: when its training
-    /// set has at most 5,000 images).
-    #[arg(long)]
-    pub augment: Option<bool>,
-    /// Seeds of the augmentation experiment.
-    #[arg(long, default_value_t = 3)]
-    pub augment_seeds: usize,
-    /// Synthetic images added in the augmentation experiment (default: 10 per real image).
-    #[arg(long)]
-    pub synthetic: Option<usize>,
-    /// Training images seen by each classifier of the augmentation experiment (the same for
-    /// both arms: passes over reshuffled copies of the data, cut at this count).
-    #[arg(long, default_value_t = 60_000)]
-    pub augment_budget: usize,
-    /// Keep only synthetic images to which the seed's real-only classifier gives their
-    /// conditioned class a probability of at least this (drawing more until the classes are
-    /// full): label noise and off-manifold samples are left out.
-    #[arg(long)]
-    pub augment_filter: Option<f64>,
-    /// How the augmented classifier uses the synthetic images: `mix` them with the real ones
-    /// (see `--augment-real-share`), or `pretrain` on them for half the budget, then train on
-    /// the real images.
-    #[arg(long, default_value = "mix")]
-    pub augment_mode: AugmentMode,
-    /// The real images' share of the mixed arm's data (`--augment-mode mix`): the real images
-    /// are repeated until they make up this share, the synthetic ones fill the rest.
-    #[arg(long, default_value_t = 0.5)]
-    pub augment_real_share: f64,
-    /// Another super-resolution run to compare with (e.g. the content-loss-only model).
-    #[arg(long)]
-    pub compare: Option<PathBuf>,
-}
 
 struct EvalJob(RunArgs, GanEvalFlags);
 

@@ -10,17 +10,19 @@ mod eval;
 mod superres;
 mod tools;
 
-pub(crate) use eval::{GanEvalFlags, eval};
+pub(crate) use eval::eval;
 pub(crate) use superres::{UpscaleArgs, upscale};
 pub(crate) use tools::{AugmentArgs, augment, sample};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use clap::Args;
 use gen_core::nn::ImageShape;
 use gen_core::train::{Checkpoint, RunDir, load_module};
+use gen_gan::augmentation::AugmentMode;
 use gen_gan::eval::{CoverageMonitor, Sources};
 use gen_gan::{EpochReport, GanTrainer, Generator};
 
@@ -28,6 +30,49 @@ use crate::artifacts;
 use crate::config::Family;
 use crate::data::{Splits, load_splits};
 use crate::run::{StoredConfig, TrainJob, read_stored};
+
+/// Flags of `gen eval` that only GAN and super-resolution runs use.
+#[derive(Debug, Args)]
+pub struct GanEvalFlags {
+    /// Generated images for the GAN's metrics (at most the held-out real images' count, so
+    /// the floor is measured on as many).
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Judge the generator of the last epoch, not its moving average.
+    #[arg(long)]
+    pub last: bool,
+    /// Run the data-augmentation experiment of a conditional GAN (default: when its training
+    /// set has at most 5,000 images).
+    #[arg(long)]
+    pub augment: Option<bool>,
+    /// Seeds of the augmentation experiment.
+    #[arg(long, default_value_t = 3)]
+    pub augment_seeds: usize,
+    /// Synthetic images added in the augmentation experiment (default: 10 per real image).
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Training images seen by each classifier of the augmentation experiment (the same for
+    /// both arms: passes over reshuffled copies of the data, cut at this count).
+    #[arg(long, default_value_t = 60_000)]
+    pub augment_budget: usize,
+    /// Keep only synthetic images to which the seed's real-only classifier gives their
+    /// conditioned class a probability of at least this (drawing more until the classes are
+    /// full): label noise and off-manifold samples are left out.
+    #[arg(long)]
+    pub augment_filter: Option<f64>,
+    /// How the augmented classifier uses the synthetic images: `mix` them with the real ones
+    /// (see `--augment-real-share`), or `pretrain` on them for half the budget, then train on
+    /// the real images.
+    #[arg(long, default_value = "mix")]
+    pub augment_mode: AugmentMode,
+    /// The real images' share of the mixed arm's data (`--augment-mode mix`): the real images
+    /// are repeated until they make up this share, the synthetic ones fill the rest.
+    #[arg(long, default_value_t = 0.5)]
+    pub augment_real_share: f64,
+    /// Another super-resolution run to compare with (e.g. the content-loss-only model).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+}
 
 /// `gen train` for the families of gen-gan.
 pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {
@@ -107,6 +152,11 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         job.backend,
         &device,
     )?;
+    ensure!(
+        k == classifier.n_classes(),
+        "the evaluation classifier knows {} classes, the data {k}",
+        classifier.n_classes()
+    );
     let run = job.open_run(&stored)?;
     eprintln!(
         "training {} ({}) on {} ({} images) with {}",
@@ -120,11 +170,6 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
     let (g, d) = gan_cfg.try_init::<B>(&device)?;
     // A fixed noise batch decoded into progress/epoch-NNN.png after every epoch (one row per
     // class when conditional), and the classes that fresh samples cover.
-    ensure!(
-        k == classifier.n_classes(),
-        "the evaluation classifier knows {} classes, the data {k}",
-        classifier.n_classes()
-    );
     let probe = CoverageMonitor::new(&gan_cfg, &classifier, &splits.train, &device)?;
     let progress_dir = run.file("progress");
     std::fs::create_dir_all(&progress_dir).with_context(|| format!("cannot create {}", progress_dir.display()))?;

@@ -16,10 +16,10 @@ use gen_data::tensor_values;
 use gen_gan::sr::{self, SrConfig, SrGenerator, downsample};
 use gen_gan::{Discriminator, EpochReport, GanTrainer};
 
+use super::GanEvalFlags;
 use crate::artifacts;
 use crate::backend::{BackendChoice, Job, with_backend};
 use crate::data::{data_dir, load_splits};
-use crate::gan::GanEvalFlags;
 use crate::run::{RunArgs, StoredConfig, TrainJob, read_stored};
 
 pub(super) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Result<()> {

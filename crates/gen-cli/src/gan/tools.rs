@@ -172,7 +172,7 @@ impl Job for AugmentJob {
         // Opened before any work, so a bad --output fails at once; written chunk by chunk, so
         // any --n fits in memory.
         let mut out = LabelledWriter::create(&a.output, a.n, shape).context("--output")?;
-        let counts = gen_gan::eval::balanced_counts(a.n, &weights);
+        let counts = gen_gan::eval::balanced_counts(a.n, &weights)?;
         let mut labels = counts
             .iter()
             .enumerate()

@@ -215,6 +215,14 @@ impl Job for TraverseJob {
                 test.len()
             );
         }
+        if let Some(d) = a.dim
+            && d >= model.d_latent()
+        {
+            bail!(
+                "--dim {d} is out of range: the model has {} latent dimensions",
+                model.d_latent()
+            );
+        }
         let dims: Vec<usize> = match a.dim {
             Some(d) => vec![d],
             None => (0..model.d_latent()).collect(),

@@ -223,8 +223,9 @@ pub struct EpochsRun {
     pub epochs_completed: usize,
 }
 
-/// The training loop: Adam, epochs of shuffled batches, validation, metrics, checkpoints,
-/// early stopping and resuming.
+/// The training loop: epochs of shuffled batches, metrics, checkpoints, early stopping and
+/// resuming ([`Trainer::run_epochs`], for any [`EpochSteps`]); [`Trainer::fit`] trains one model
+/// with Adam and validation through it.
 pub struct Trainer<'a> {
     config: TrainConfig,
     run: Option<RunDir>,
@@ -383,6 +384,9 @@ impl<'a> Trainer<'a> {
         V: BatchSource<B::InnerBackend> + ?Sized,
     {
         let n = train.num_samples();
+        if n == 0 {
+            return Err(CoreError::Data("the training set is empty".into()));
+        }
         if valid.is_some_and(|v| v.num_samples() == 0) {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
