@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use gen_ae::AutoencoderConfig;
-use gen_ae::anomaly::{RowScores, ScoreKind, TableSplit, Thresholding};
+use gen_ae::anomaly::{IsolationForestConfig, RowScores, ScoreKind, TableBenchmarkConfig, TableSplit, Thresholding};
 use gen_ae::eval::{ModelRun, Splits};
 use gen_core::train::RunDir;
 
@@ -33,12 +33,24 @@ pub struct AnomalyArgs {
     /// Expected share of anomalies; sets the threshold of `predict` (PyOD's contamination).
     #[arg(long, default_value_t = 0.1)]
     pub contamination: f64,
-    /// Score that is thresholded: reconstruction or latent (both are always reported).
+    /// Score that is thresholded: reconstruction, latent or combined (their standardised sum;
+    /// all are reported).
     #[arg(long, default_value = "reconstruction")]
     pub score: ScoreKind,
     /// Tables: share of the normal rows held out for testing, beside every outlier.
     #[arg(long, default_value_t = 0.4)]
     pub holdout: f64,
+    /// Tables: run the seeded protocol (one split and one set of models per seed, e.g.
+    /// `0,1,2,3,4`) with the ensemble, PCA and Isolation Forest beside the autoencoder, and
+    /// report mean ± sd over the seeds.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// With --seeds: autoencoders per seed (2 or more adds the ensemble's rows).
+    #[arg(long, default_value_t = 5, requires = "seeds")]
+    pub ensemble: usize,
+    /// With --seeds: PCA's number of axes (default: the autoencoder's latent size).
+    #[arg(long, requires = "seeds")]
+    pub pca_components: Option<usize>,
 }
 
 struct AnomalyJob {
@@ -84,6 +96,28 @@ impl Job for AnomalyJob {
                 let table = gen_data::load_csv(path)?;
                 let config = self.cfg.model.autoencoder(table.d(), None, true)?;
                 config.validate().context("in [model]")?;
+                if let Some(seeds) = &self.args.seeds {
+                    let bench = TableBenchmarkConfig {
+                        seeds: seeds.clone(),
+                        train_fraction: 1.0 - self.args.holdout,
+                        valid_fraction: self.cfg.data.valid_fraction,
+                        ensemble: self.args.ensemble,
+                        pca_components: self.args.pca_components.unwrap_or(config.d_latent),
+                        iforest: IsolationForestConfig::default(),
+                    };
+                    let report = gen_ae::anomaly::table_benchmark::<B>(
+                        dataset,
+                        &model,
+                        &config,
+                        &self.cfg.train,
+                        &table,
+                        &bench,
+                        &mut runs,
+                        &mut Progress::new(),
+                        &device,
+                    )?;
+                    return write_report(&root, &report, &report.markdown());
+                }
                 let split = TableSplit {
                     holdout: self.args.holdout,
                     valid_fraction: self.cfg.data.valid_fraction,
@@ -137,16 +171,20 @@ impl Job for AnomalyJob {
         for (r, run) in report.rows.iter().zip(&folders) {
             write_scores(&run.file("scores.csv"), &r.scores)?;
         }
-        let md = report.markdown();
-        print!("{md}");
-        gen_core::train::write_atomic(
-            &root.join("anomaly.json"),
-            serde_json::to_string_pretty(&report)?.as_bytes(),
-        )?;
-        gen_core::train::write_atomic(&root.join("anomaly.md"), md.as_bytes())?;
-        println!("written to {}/anomaly.json and anomaly.md", root.display());
-        Ok(())
+        write_report(&root, &report, &report.markdown())
     }
+}
+
+/// Prints `md` and writes it and `report` as `anomaly.md` and `anomaly.json` in `root`.
+fn write_report(root: &Path, report: &impl serde::Serialize, md: &str) -> anyhow::Result<()> {
+    print!("{md}");
+    gen_core::train::write_atomic(
+        &root.join("anomaly.json"),
+        serde_json::to_string_pretty(report)?.as_bytes(),
+    )?;
+    gen_core::train::write_atomic(&root.join("anomaly.md"), md.as_bytes())?;
+    println!("written to {}/anomaly.json and anomaly.md", root.display());
+    Ok(())
 }
 
 /// Every test row's scores as `scores.csv`.
@@ -184,7 +222,15 @@ pub fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
     if !(args.holdout > 0.0 && args.holdout < 1.0) {
         bail!("--holdout must be in (0, 1), got {}", args.holdout);
     }
+    if args.seeds.as_ref().is_some_and(Vec::is_empty) || args.ensemble == 0 || args.pca_components == Some(0) {
+        bail!("--seeds needs at least one seed, --ensemble and --pca-components at least 1");
+    }
     let cfg = args.train.resolve()?;
+    if args.seeds.is_some() && !matches!(DataSource::parse(&cfg.data.dataset)?, DataSource::Csv(_)) {
+        bail!(
+            "--seeds is the protocol of tables (csv:FILE with a y column); image sets take --normal-class or --all-classes"
+        );
+    }
     let backend: BackendChoice = args.train.backend;
     let data_dir = data_dir(args.train.data_dir.as_deref());
     with_backend(backend, AnomalyJob { args, cfg, data_dir })

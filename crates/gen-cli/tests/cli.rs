@@ -372,6 +372,39 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     let r = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/anomaly.json"));
     let auroc = r["rows"][0]["reconstruction"]["auroc"].as_f64().unwrap();
     assert!(auroc > 0.9, "off-plane outliers: AUROC {auroc}");
+    // The seeded protocol: every detector on each seed's split, mean ± sd over the seeds.
+    let text = ok(
+        dir,
+        &with_quick(&[
+            "anomaly",
+            "--dataset",
+            "csv:tab.csv",
+            "--epochs",
+            "30",
+            "--latent",
+            "2",
+            "--seeds",
+            "0,1",
+            "--ensemble",
+            "2",
+            "--force",
+        ]),
+    );
+    assert!(text.contains("| iforest (baseline) |"), "{text}");
+    let r = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/anomaly.json"));
+    let detectors = r["detectors"].as_array().unwrap();
+    assert_eq!(detectors.len(), 7, "{r}");
+    for d in detectors {
+        assert_eq!(d["per_seed"].as_array().unwrap().len(), 2, "{d}");
+    }
+    assert_eq!(r["config"]["train_fraction"].as_f64(), Some(0.6));
+    assert_eq!(r["config"]["pca_components"].as_u64(), Some(2));
+    assert!(
+        dir.join("runs/anomaly-ae-mlp-tab-z2/seed-1-member-1/config.json")
+            .is_file()
+    );
+    let err = fails(dir, &["anomaly", "--seeds", "0", "--normal-class", "0", "--force"]);
+    assert!(err.contains("--seeds is the protocol of tables"), "{err}");
     let err = fails(dir, &["anomaly", "--dataset", "csv:tab.csv", "--normal-class", "1"]);
     assert!(err.contains("image sets"), "{err}");
     let err = fails(dir, &["anomaly", "--normal-class", "42", "--epochs", "1", "--force"]);

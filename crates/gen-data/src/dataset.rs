@@ -298,7 +298,8 @@ impl<B: Backend> BatchSource<B> for Dataset {
 pub struct Standardizer {
     /// Mean of each feature.
     pub mean: Vec<f32>,
-    /// Standard deviation of each feature (1 where a feature is constant).
+    /// Standard deviation of each feature (1 where a feature is constant, or its spread is below
+    /// a millionth of its mean's magnitude).
     pub std: Vec<f32>,
 }
 
@@ -313,10 +314,15 @@ impl Standardizer {
             }
         }
         let n = data.len().max(1) as f64;
+        // A column (nearly) constant among these rows is only centred: dividing by a spread
+        // that is rounding error would blow up the other data's differences from it.
         let std = var
             .into_iter()
-            .map(|v| (v / n).sqrt() as f32)
-            .map(|s| if s > 1e-12 { s } else { 1.0 })
+            .zip(&mean)
+            .map(|(v, &m)| {
+                let s = (v / n).sqrt() as f32;
+                if s > 1e-6 * m.abs().max(1.0) { s } else { 1.0 }
+            })
             .collect();
         Self { mean, std }
     }
@@ -410,5 +416,16 @@ mod tests {
         assert!(again.std.iter().all(|s| (s - 1.0).abs() < 1e-4));
         // The test split keeps the train statistics, so its mean is generally not zero.
         assert!(test.feature_means().iter().any(|v| v.abs() > 1e-3));
+    }
+
+    #[test]
+    fn a_column_constant_in_training_is_centred_not_blown_up() {
+        // Column 1 holds 1000.1 in every training row (its computed spread is rounding error).
+        let train = Dataset::new("t", vec![0.0, 1000.1, 1.0, 1000.1, 2.0, 1000.1], 2, None, None).unwrap();
+        let s = Standardizer::fit(&train);
+        assert_eq!(s.std[1], 1.0);
+        let mut test = Dataset::new("u", vec![1.0, 1003.1], 2, None, None).unwrap();
+        s.transform(&mut test);
+        assert!((test.row(0)[1] - 3.0).abs() < 1e-3, "{:?}", test.row(0));
     }
 }

@@ -97,6 +97,37 @@ impl Pca {
     }
 }
 
+impl Pca {
+    /// The squared error of each row of `test` reconstructed through the first `k` principal
+    /// axes, summed over its features: PCA's anomaly score (all zeros when `k` is at least the
+    /// number of features).
+    ///
+    /// # Errors
+    /// If `test` has another width than the training set or a value that is not finite.
+    pub fn row_errors(&self, test: &Dataset, k: usize) -> Result<Vec<f32>> {
+        let d = self.mean.len();
+        if test.d() != d {
+            return Err(DataError::Invalid(format!(
+                "PCA was fitted on {d} features, {} has {}",
+                test.name(),
+                test.d()
+            )));
+        }
+        let x = to_array(test)?;
+        if k >= d {
+            return Ok(vec![0.0; x.nrows()]);
+        }
+        let c = &x - &self.mean.view().insert_axis(Axis(0));
+        let v = self.axes.slice_axis(Axis(1), (0..k).into());
+        let residual = &c.dot(&v).dot(&v.t()) - &c;
+        Ok(residual
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|e| e * e).sum::<f64>() as f32)
+            .collect())
+    }
+}
+
 /// [`Pca::fit`] on `train`, then [`Pca::reconstruction_mse`] of `test` with `k` axes.
 ///
 /// # Errors
@@ -145,6 +176,13 @@ mod tests {
         assert!((pca.reconstruction_mse(&d, 1).unwrap() - expect(4.0 + 1.0)).abs() < 1e-9);
         assert!((pca.reconstruction_mse(&d, 2).unwrap() - expect(1.0)).abs() < 1e-9);
         assert!(pca.reconstruction_mse(&d, 3).unwrap() == 0.0);
+        // Per row, with one axis kept: the row's squared values on the two discarded axes.
+        let errors = pca.row_errors(&d, 1).unwrap();
+        assert_eq!(errors.len(), 8);
+        assert!(errors.iter().all(|&e| (e - 5.0).abs() < 1e-5), "{errors:?}");
+        let off = Dataset::new("off", vec![0.0, 0.0, 10.0], 3, None, None).unwrap();
+        assert!((pca.row_errors(&off, 2).unwrap()[0] - 100.0).abs() < 1e-4);
+        assert_eq!(pca.row_errors(&off, 3).unwrap(), vec![0.0]);
     }
 
     #[test]

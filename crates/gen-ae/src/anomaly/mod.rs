@@ -15,8 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::Autoencoder;
 
+mod benchmark;
+mod ensemble;
+pub mod iforest;
 mod protocol;
 
+pub use benchmark::{
+    DetectorResult, MeanSd, SEEDED_TABLE, SeedSplit, TableBenchmark, TableBenchmarkConfig, table_benchmark,
+};
+pub use ensemble::EnsembleDetector;
+pub use iforest::{IsolationForest, IsolationForestConfig};
 pub use protocol::{
     AnomalyReport, AnomalyRow, ONE_CLASS, RowScores, RunsFor, TABLE, TableSplit, Thresholding, one_class, tabular,
 };
@@ -30,6 +38,9 @@ pub enum ScoreKind {
     Reconstruction,
     /// Mahalanobis distance (squared) of the sample's code from the normal training codes.
     Latent,
+    /// The sum of both, each standardised by its mean and standard deviation on the normal
+    /// training data (so neither decides by its scale alone).
+    Combined,
 }
 
 impl std::str::FromStr for ScoreKind {
@@ -38,8 +49,9 @@ impl std::str::FromStr for ScoreKind {
         match s {
             "reconstruction" | "recon" => Ok(ScoreKind::Reconstruction),
             "latent" | "mahalanobis" => Ok(ScoreKind::Latent),
+            "combined" => Ok(ScoreKind::Combined),
             other => Err(format!(
-                "unknown anomaly score {other:?}; expected reconstruction or latent"
+                "unknown anomaly score {other:?}; expected reconstruction, latent or combined"
             )),
         }
     }
@@ -152,6 +164,8 @@ pub struct AnomalyDetector<B: Backend> {
     model: Autoencoder<B>,
     kind: ScoreKind,
     latent: LatentGaussian,
+    /// Mean and standard deviation of the reconstruction and latent scores on the normal data.
+    norms: [Standardised; 2],
     train_scores: Vec<f32>,
     contamination: f64,
     threshold: f32,
@@ -187,12 +201,18 @@ impl<B: Backend> AnomalyDetector<B> {
             model,
             kind,
             latent,
+            norms: [Standardised::IDENTITY; 2],
             train_scores: Vec::new(),
             contamination,
             threshold: f32::INFINITY,
             batch_size: SCORE_BATCH,
         };
-        detector.train_scores = detector.score_source(normal, device);
+        let both = detector.both_scores(normal, device);
+        detector.norms = [
+            Standardised::fit(both.iter().map(|p| p.0)),
+            Standardised::fit(both.iter().map(|p| p.1)),
+        ];
+        detector.train_scores = detector.pick(&both);
         detector.threshold = eval::contamination_threshold(&detector.train_scores, contamination)?;
         Ok(detector)
     }
@@ -273,19 +293,29 @@ impl<B: Backend> AnomalyDetector<B> {
     /// - `x`: `[batch, d_input]`
     pub fn score(&self, x: Tensor<B, 2>) -> Vec<f32> {
         let (recon, latent) = self.scores(x);
-        match self.kind {
-            ScoreKind::Reconstruction => recon,
-            ScoreKind::Latent => latent,
-        }
+        let both: Vec<(f32, f32)> = recon.into_iter().zip(latent).collect();
+        self.pick(&both)
     }
 
     /// Scores of a whole data source, in batches.
     pub fn score_source<D: BatchSource<B> + ?Sized>(&self, data: &D, device: &B::Device) -> Vec<f32> {
-        self.both_scores(data, device)
-            .into_iter()
-            .map(|(r, l)| match self.kind {
-                ScoreKind::Reconstruction => r,
-                ScoreKind::Latent => l,
+        self.pick(&self.both_scores(data, device))
+    }
+
+    /// The detector's score from both scores (reconstruction, latent) of each sample.
+    pub fn pick(&self, both: &[(f32, f32)]) -> Vec<f32> {
+        self.score_as(self.kind, both)
+    }
+
+    /// The score of kind `kind` from both scores (reconstruction, latent) of each sample, with
+    /// this detector's standardisation for [`ScoreKind::Combined`].
+    pub fn score_as(&self, kind: ScoreKind, both: &[(f32, f32)]) -> Vec<f32> {
+        let [r, l] = self.norms;
+        both.iter()
+            .map(|&(recon, latent)| match kind {
+                ScoreKind::Reconstruction => recon,
+                ScoreKind::Latent => latent,
+                ScoreKind::Combined => r.apply(recon) + l.apply(latent),
             })
             .collect()
     }
@@ -304,6 +334,43 @@ impl<B: Backend> AnomalyDetector<B> {
     /// 1 for samples scored above the threshold, else 0.
     pub fn predict(&self, scores: &[f32]) -> Vec<u8> {
         eval::predict(scores, self.threshold)
+    }
+}
+
+/// A score's mean and standard deviation on the normal training data, to put scores of different
+/// scales on one footing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Standardised {
+    /// Mean of the training scores.
+    pub mean: f32,
+    /// Standard deviation of the training scores (1 where they are all equal).
+    pub sd: f32,
+}
+
+impl Standardised {
+    /// Leaves scores as they are.
+    pub const IDENTITY: Self = Self { mean: 0.0, sd: 1.0 };
+
+    /// The mean and standard deviation of `scores`.
+    pub fn fit(scores: impl Iterator<Item = f32>) -> Self {
+        let v: Vec<f64> = scores.map(f64::from).collect();
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let sd = var.sqrt();
+        Self {
+            mean: mean as f32,
+            sd: if sd > 1e-12 * mean.abs().max(1.0) {
+                sd as f32
+            } else {
+                1.0
+            },
+        }
+    }
+
+    /// `(score − mean) / sd`.
+    pub fn apply(self, score: f32) -> f32 {
+        (score - self.mean) / self.sd
     }
 }
 

@@ -136,11 +136,7 @@ fn one<B: AutodiffBackend>(
     let both = detector.both_scores(test, device);
     let reconstruction: Vec<f32> = both.iter().map(|p| p.0).collect();
     let latent: Vec<f32> = both.iter().map(|p| p.1).collect();
-    let chosen = match t.score {
-        ScoreKind::Reconstruction => &reconstruction,
-        ScoreKind::Latent => &latent,
-    };
-    let predicted = detector.predict(chosen);
+    let predicted = detector.predict(&detector.pick(&both));
     let tp = predicted
         .iter()
         .zip(&is_anomaly)
