@@ -451,12 +451,16 @@ fn reduction(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
 }
 
 fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    // The one-class model until 2026-12-07 was an MLP (`--hidden 256,64 --latent 8 --loss bce
+    // --epochs 20 --patience 5`) judged by its reconstruction error: mean AUROC 0.9606 on MNIST.
+    // The conv model below gives 0.9592 by reconstruction and 0.9613 by the latent score, whose
+    // standardised sum (`--score combined`) ranks better than either on every class but 1.
     let (set, model) = cx.pick(
-        "--hidden 32 --latent 4 --epochs 30",
-        "--hidden 256,64 --latent 8 --loss bce --epochs 20 --patience 5",
+        "--hidden 32 --latent 4 --epochs 30 --score combined",
+        "--arch conv --channels 32,64 --latent 16 --loss bce --epochs 20 --patience 5 --score combined",
     )?;
     out.protocol = format!(
-        "one-class: an MLP autoencoder ({}) trained on one class's training images scores the whole \
+        "one-class: an autoencoder ({}) trained on one class's training images scores the whole \
          test set, that class normal; tables: `gen anomaly --seeds 0,1,2,3,4` (`--hidden 32 --latent 4`), \
          autoencoders, their ensemble, PCA and Isolation Forest on the same five splits of the normal \
          rows; AUROC and average precision of each score",
@@ -470,29 +474,31 @@ fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
     out.datasets.push(set.to_string());
     let _ = writeln!(
         out.md,
-        "\n**One-class {set}** (mean AUROC {:.4})\n\n| normal class | train | test | AUROC recon | AP recon | AUROC latent | training |\n|---|---|---|---|---|---|---|",
-        f(&j["mean_auroc_reconstruction"])
+        "\n**One-class {set}** (mean AUROC of the combined score {:.4}; the target is 0.975)\n\n| normal class | train | test | AUROC recon | AP recon | AUROC latent | AUROC combined | training |\n|---|---|---|---|---|---|---|---|",
+        f(&j["mean_auroc"])
     );
     for r in j["rows"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out.md,
-            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {} |",
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
             r["normal_class"],
             r["n_train"],
             r["n_test"],
             f(&r["reconstruction"]["auroc"]),
             f(&r["reconstruction"]["average_precision"]),
             f(&r["latent"]["auroc"]),
+            f(&r["combined"]["auroc"]),
             clock(f(&r["train_seconds"]))
         );
         out.metric(
             format!("{set}/auroc_class{}", r["normal_class"]),
-            f(&r["reconstruction"]["auroc"]),
+            f(&r["combined"]["auroc"]),
             "higher",
         );
     }
+    out.metric(format!("{set}/mean_auroc"), f(&j["mean_auroc"]), "higher");
     out.metric(
-        format!("{set}/mean_auroc"),
+        format!("{set}/mean_auroc_reconstruction"),
         f(&j["mean_auroc_reconstruction"]),
         "higher",
     );

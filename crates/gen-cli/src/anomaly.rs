@@ -195,6 +195,7 @@ fn write_scores(path: &Path, s: &RowScores) -> anyhow::Result<()> {
         "anomaly",
         "reconstruction_score",
         "latent_score",
+        "combined_score",
         "predicted",
     ]
     .map(String::from);
@@ -205,6 +206,7 @@ fn write_scores(path: &Path, s: &RowScores) -> anyhow::Result<()> {
             u8::from(s.is_anomaly[i]).to_string(),
             s.reconstruction[i].to_string(),
             s.latent[i].to_string(),
+            s.combined[i].to_string(),
             s.predicted[i].to_string(),
         ]
     });
