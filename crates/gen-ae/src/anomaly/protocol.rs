@@ -6,6 +6,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use gen_core::train::{Observer, TrainConfig};
+use gen_data::pca::Pca;
 use gen_data::{Dataset, Standardizer};
 use serde::Serialize;
 
@@ -56,6 +57,9 @@ pub struct AnomalyRow {
     pub latent: DetectionReport,
     /// The two standardised on the training rows and summed ([`ScoreKind::Combined`]).
     pub combined: DetectionReport,
+    /// The baseline: PCA's reconstruction error with as many axes as the code has units,
+    /// fitted on the same training rows.
+    pub pca: DetectionReport,
     /// Threshold of the chosen score at the contamination rate.
     pub threshold: f32,
     /// Share of test rows predicted anomalous.
@@ -92,6 +96,8 @@ pub struct AnomalyReport {
     pub mean_auroc_latent: f64,
     /// Mean AUROC of the combined score over the rows.
     pub mean_auroc_combined: f64,
+    /// Mean AUROC of the PCA baseline over the rows.
+    pub mean_auroc_pca: f64,
     /// Mean AUROC of the thresholded score ([`AnomalyReport::score`]) over the rows.
     pub mean_auroc: f64,
     /// Mean average precision of the reconstruction score over the rows.
@@ -145,6 +151,7 @@ fn one<B: AutodiffBackend>(
     let reconstruction: Vec<f32> = both.iter().map(|p| p.0).collect();
     let latent: Vec<f32> = both.iter().map(|p| p.1).collect();
     let combined = detector.score_as(ScoreKind::Combined, &both);
+    let pca = Pca::fit(train)?.row_errors(test, config.d_latent)?;
     let predicted = detector.predict(&detector.pick(&both));
     let tp = predicted
         .iter()
@@ -160,6 +167,7 @@ fn one<B: AutodiffBackend>(
         reconstruction: DetectionReport::new(&reconstruction, &is_anomaly)?,
         latent: DetectionReport::new(&latent, &is_anomaly)?,
         combined: DetectionReport::new(&combined, &is_anomaly)?,
+        pca: DetectionReport::new(&pca, &is_anomaly)?,
         threshold: detector.threshold(),
         flagged_share: flagged as f64 / test.len().max(1) as f64,
         precision: if flagged == 0 { 0.0 } else { tp as f64 / flagged as f64 },
@@ -198,6 +206,7 @@ fn report(dataset: &str, model: &str, protocol: &'static str, t: Thresholding, r
         mean_auroc_reconstruction: mean(&|r| r.reconstruction.auroc),
         mean_auroc_latent: mean(&|r| r.latent.auroc),
         mean_auroc_combined: mean(&|r| r.combined.auroc),
+        mean_auroc_pca: mean(&|r| r.pca.auroc),
         mean_auroc: mean(&|r| r.by_score(t.score).auroc),
         mean_average_precision_reconstruction: mean(&|r| r.reconstruction.average_precision),
         total_train_seconds: rows.iter().map(|r| r.train_seconds).sum(),
@@ -359,12 +368,12 @@ impl AnomalyReport {
     /// The report as Markdown: one row per normal class, then the means.
     pub fn markdown(&self) -> String {
         let mut md = format!(
-            "# Anomaly detection: {} ({})\n\n{}\n\n| normal | train | test | anomalies | AUROC recon | AP recon | AUROC latent | AP latent | AUROC combined | precision | recall | train s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "# Anomaly detection: {} ({})\n\n{}\n\n| normal | train | test | anomalies | AUROC recon | AP recon | AUROC latent | AP latent | AUROC combined | AUROC PCA | precision | recall | train s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             self.dataset, self.model, self.protocol
         );
         for r in &self.rows {
             md += &format!(
-                "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} |\n",
+                "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} |\n",
                 r.normal_class,
                 r.n_train,
                 r.n_test,
@@ -374,17 +383,19 @@ impl AnomalyReport {
                 r.latent.auroc,
                 r.latent.average_precision,
                 r.combined.auroc,
+                r.pca.auroc,
                 r.precision,
                 r.recall,
                 r.train_seconds
             );
         }
         md += &format!(
-            "| mean | | | | {:.4} | {:.4} | {:.4} | | {:.4} | | | {:.1} |\n",
+            "| mean | | | | {:.4} | {:.4} | {:.4} | | {:.4} | {:.4} | | | {:.1} |\n",
             self.mean_auroc_reconstruction,
             self.mean_average_precision_reconstruction,
             self.mean_auroc_latent,
             self.mean_auroc_combined,
+            self.mean_auroc_pca,
             self.total_train_seconds
         );
         md
@@ -441,6 +452,7 @@ mod tests {
             assert!(r.reconstruction.auroc > 0.7, "{:?}", r.reconstruction);
             assert!(r.combined.auroc > 0.7, "{:?}", r.combined);
             assert_eq!(r.scores.combined.len(), test.len());
+            assert!(r.pca.auroc > 0.7, "{:?}", r.pca);
         }
         // The report's headline is the thresholded score's mean (reconstruction here).
         assert_eq!(report.mean_auroc, report.mean_auroc_reconstruction);
