@@ -12,7 +12,8 @@ use gen_toolkit::prelude::*;
 
 fn main() -> anyhow::Result<()> {
     let (train, valid, test) = common::digit_splits();
-    let config = AutoencoderConfig::mlp(64, vec![256, 128], 2);
+    // The linear path starts each model at PCA's solution, so training can only add to it.
+    let config = AutoencoderConfig::mlp(64, vec![256, 128], 2).with_pca_path();
     let train_config = TrainConfig::default()
         .with_num_epochs(common::epochs(100, 3))
         .with_batch_size(64)
@@ -27,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         "digits",
         &config,
         &train_config,
-        &[2, 8, 16],
+        &[2, 8, 16, 32],
         data,
         false,
         &mut |_| Ok(None),

@@ -87,7 +87,7 @@ pub fn fit<B: AutodiffBackend>(
     }
     let started = Instant::now();
     B::seed(device, train_config.seed);
-    let model: Autoencoder<B> = config.try_init(device)?;
+    let model: Autoencoder<B> = config.try_init_on(train, device)?;
     let mut trainer = Trainer::new(train_config.clone())?.with_observer(observer);
     let meta = match run {
         Some(ModelRun { run, meta }) => {
@@ -642,6 +642,13 @@ pub struct SweepRow {
     pub codes_2d: Option<Vec<f32>>,
 }
 
+impl SweepRow {
+    /// Whether the autoencoder's test error is above PCA's with as many components.
+    pub fn worse_than_pca(&self) -> bool {
+        self.ae_squared_error_per_image > self.pca_squared_error_per_image
+    }
+}
+
 /// The [`sweep`]'s report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepReport {
@@ -751,13 +758,27 @@ impl SweepReport {
         );
         for r in &self.rows {
             md += &format!(
-                "| {} | {:.3} | {:.3} | {:.3} | {} | {:.0} |\n",
+                "| {} | {:.3} | {:.3} | {:.3}{} | {} | {:.0} |\n",
                 r.latent,
                 r.ae_squared_error_per_image,
                 r.pca_squared_error_per_image,
                 r.ae_squared_error_per_image / r.pca_squared_error_per_image,
+                if r.worse_than_pca() { " **worse than PCA**" } else { "" },
                 r.epochs,
                 r.train_seconds
+            );
+        }
+        let worse: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.worse_than_pca())
+            .map(|r| r.latent.to_string())
+            .collect();
+        if !worse.is_empty() {
+            md += &format!(
+                "\nThe autoencoder reconstructs worse than PCA at latent size {}: a model with the PCA path \
+                 (`gen`'s default for the plain MLP autoencoder with the MSE loss) starts from PCA's solution.\n",
+                worse.join(", ")
             );
         }
         md += "\n## Compression: bits per image (whole .genz file) against PSNR\n\n| latent | bits/value | bits/image | PSNR dB | SSIM |\n|---|---|---|---|---|\n";

@@ -49,7 +49,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
         job.backend
     );
     B::seed(&device, job.cfg.train.seed);
-    let model: Autoencoder<B> = ae_cfg.init(&device);
+    let model: Autoencoder<B> = ae_cfg.try_init_on(&splits.train, &device)?;
     let meta = serde_json::to_value(&stored)?;
     let fitted = Trainer::new(job.cfg.train.clone())?
         .with_run_dir(run.clone())

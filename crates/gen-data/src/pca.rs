@@ -98,6 +98,23 @@ impl Pca {
 }
 
 impl Pca {
+    /// The training rows' mean.
+    pub fn mean(&self) -> Vec<f32> {
+        self.mean.iter().map(|&v| v as f32).collect()
+    }
+
+    /// The first `k` principal axes as the columns of a `[d, k]` matrix, row-major (at most
+    /// the `d` axes there are).
+    pub fn axes(&self, k: usize) -> Vec<f32> {
+        let k = k.min(self.axes.ncols());
+        self.axes
+            .slice_axis(Axis(1), (0..k).into())
+            .rows()
+            .into_iter()
+            .flat_map(|r| r.iter().map(|&v| v as f32).collect::<Vec<_>>())
+            .collect()
+    }
+
     /// The squared error of each row of `test` reconstructed through the first `k` principal
     /// axes, summed over its features: PCA's anomaly score (all zeros when `k` is at least the
     /// number of features).

@@ -50,6 +50,13 @@ pub struct AutoencoderConfig {
     /// Corruption of the input during training (the denoising autoencoder); the target stays clean.
     #[serde(default)]
     pub noise: Option<Noise>,
+    /// A linear path beside the MLP halves, started at PCA's solution: the code is PCA's
+    /// coordinates plus the encoder's output, the reconstruction PCA's plus the decoder's, and both
+    /// halves' last layers start at zero, so the untrained model is PCA with `d_latent` axes and
+    /// training starts from there ([`AutoencoderConfig::try_init_on`] fits the axes). For MLP
+    /// autoencoders with the MSE loss, an identity output and code, and no penalty.
+    #[serde(default)]
+    pub pca_path: bool,
 }
 
 fn sigmoid() -> Activation {
@@ -74,6 +81,7 @@ impl AutoencoderConfig {
             latent_activation: Activation::Identity,
             regularizer: Regularizer::None,
             noise: None,
+            pca_path: false,
         }
     }
 
@@ -90,6 +98,7 @@ impl AutoencoderConfig {
             latent_activation: Activation::Identity,
             regularizer: Regularizer::None,
             noise: None,
+            pca_path: false,
         }
     }
 
@@ -128,6 +137,14 @@ impl AutoencoderConfig {
     /// Sets the training corruption (a denoising autoencoder).
     pub fn with_noise(mut self, noise: Noise) -> Self {
         self.noise = Some(noise);
+        self
+    }
+
+    /// Adds the linear path started at PCA's solution (see [`AutoencoderConfig::pca_path`]),
+    /// with the identity output it needs.
+    pub fn with_pca_path(mut self) -> Self {
+        self.pca_path = true;
+        self.output_activation = Activation::Identity;
         self
     }
 
@@ -172,6 +189,26 @@ impl AutoencoderConfig {
         if let Some(noise) = &self.noise {
             noise.validate()?;
         }
+        if self.pca_path {
+            let fits = matches!(self.architecture, Architecture::Mlp { .. })
+                && self.loss == ReconLoss::Mse
+                && self.output_activation == Activation::Identity
+                && self.latent_activation == Activation::Identity
+                && self.regularizer == Regularizer::None;
+            if !fits {
+                return Err(ConfigError::Invalid(
+                    "the PCA path is for MLP autoencoders with the MSE loss, an identity output and code, \
+                     and no penalty"
+                        .into(),
+                ));
+            }
+            if self.d_latent >= self.d_input {
+                return Err(ConfigError::Invalid(format!(
+                    "the PCA path needs fewer code units than inputs, got {} >= {}",
+                    self.d_latent, self.d_input
+                )));
+            }
+        }
         self.halves()?.validate()
     }
 
@@ -182,6 +219,10 @@ impl AutoencoderConfig {
     pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Autoencoder<B>, ConfigError> {
         self.validate()?;
         let (encoder, decoder) = match self.halves()? {
+            Halves::Mlp { encoder, decoder } if self.pca_path => (
+                AeEncoder::Mlp(encoder.init(device).with_zero_last_layer()),
+                AeDecoder::Mlp(decoder.init(device).with_zero_last_layer()),
+            ),
             Halves::Mlp { encoder, decoder } => (
                 AeEncoder::Mlp(encoder.init(device)),
                 AeDecoder::Mlp(decoder.init(device)),
@@ -191,9 +232,37 @@ impl AutoencoderConfig {
                 AeDecoder::Conv(decoder.init(device)),
             ),
         };
-        let model = Autoencoder::new(encoder, decoder, self);
+        let model = Autoencoder::new(encoder, decoder, self, device);
         materialize(&model);
         Ok(model)
+    }
+
+    /// Builds the model for training on `train`: with [`AutoencoderConfig::pca_path`], PCA is
+    /// fitted on `train` and the linear path set to its mean and first `d_latent` axes, so the
+    /// model starts as PCA; otherwise as [`AutoencoderConfig::try_init`].
+    ///
+    /// # Errors
+    /// If [`AutoencoderConfig::validate`] fails, `train` is of another width, or PCA cannot be
+    /// fitted on it.
+    pub fn try_init_on<B: Backend>(
+        &self,
+        train: &gen_data::Dataset,
+        device: &B::Device,
+    ) -> crate::Result<Autoencoder<B>> {
+        let model = self.try_init(device)?;
+        if !self.pca_path {
+            return Ok(model);
+        }
+        if train.d() != self.d_input {
+            return Err(crate::AeError::Invalid(format!(
+                "the model takes {} features, {} has {}",
+                self.d_input,
+                train.name(),
+                train.d()
+            )));
+        }
+        let pca = gen_data::pca::Pca::fit(train)?;
+        Ok(model.with_pca(&pca.mean(), &pca.axes(self.d_latent), device))
     }
 
     /// Builds the model.

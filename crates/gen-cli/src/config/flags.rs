@@ -60,6 +60,10 @@ pub struct TrainFlags {
     /// Reconstruction loss: mse or bce.
     #[arg(long)]
     pub loss: Option<String>,
+    /// The autoencoder's linear path started at PCA's solution, so that training starts from
+    /// PCA (default: on for the ae family's MLP autoencoders with the MSE loss).
+    #[arg(long)]
+    pub pca_path: Option<bool>,
     /// Hidden activation: relu, leaky_relu, sigmoid, tanh, softplus.
     #[arg(long)]
     pub activation: Option<Activation>,
@@ -191,6 +195,9 @@ impl TrainFlags {
                 "bce" => ReconLoss::Bce,
                 other => bail!("unknown loss {other:?}; expected mse or bce"),
             };
+        }
+        if let Some(v) = self.pca_path {
+            m.pca_path = Some(v);
         }
         if let Some(v) = self.activation {
             m.activation = v;

@@ -147,6 +147,10 @@ pub struct ModelSpec {
     pub latent: usize,
     /// Reconstruction loss.
     pub loss: ReconLoss,
+    /// The autoencoder's linear path started at PCA's solution (`gen_ae`'s `pca_path`): none
+    /// (the default) turns it on wherever it applies (the ae family's MLP autoencoders with the
+    /// MSE loss), `true` requires it, `false` turns it off.
+    pub pca_path: Option<bool>,
     /// Hidden activation.
     pub activation: Activation,
     /// Target mean activation of a sparse-kl code.
@@ -205,6 +209,7 @@ impl Default for ModelSpec {
             channels: vec![16, 32],
             latent: 8,
             loss: ReconLoss::Mse,
+            pca_path: None,
             activation: Activation::Relu,
             rho: 0.05,
             weight: None,

@@ -1,7 +1,7 @@
 //! A [`ModelSpec`] turned into the configuration of the model crate that trains it.
 
 use anyhow::bail;
-use gen_ae::{Architecture, AutoencoderConfig, Regularizer};
+use gen_ae::{Architecture, AutoencoderConfig, ReconLoss, Regularizer};
 use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
 use gen_vae::{Architecture as VaeArchitecture, Likelihood, VaeConfig};
@@ -169,7 +169,19 @@ impl ModelSpec {
             latent_activation: Activation::Identity,
             regularizer: Regularizer::None,
             noise: self.noise()?,
+            pca_path: false,
         };
-        Ok(base.with_regularizer(self.regularizer()))
+        let cfg = base.with_regularizer(self.regularizer());
+        // Not the denoising family: its noise is clipped to the data's [0, 1], which the model
+        // knows from its sigmoid output, and the path needs an identity output.
+        let applies = self.arch == Arch::Mlp && self.loss == ReconLoss::Mse && self.family == Family::Ae;
+        Ok(match self.pca_path {
+            Some(true) if !applies => {
+                bail!("--pca-path is for the ae family's MLP autoencoders with the MSE loss")
+            }
+            Some(true) => cfg.with_pca_path(),
+            None if applies => cfg.with_pca_path(),
+            _ => cfg,
+        })
     }
 }

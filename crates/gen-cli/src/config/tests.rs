@@ -176,3 +176,24 @@ fn families_map_to_penalties_and_noise() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("lambda"), "{e:#}");
 }
+
+#[test]
+fn the_pca_path_is_the_plain_mlp_autoencoders_default() {
+    let ae = |args: &[&str]| flags(args).resolve().unwrap().model.autoencoder(64, None, false);
+    let plain = ae(&[]).unwrap();
+    assert!(plain.pca_path);
+    assert_eq!(plain.output_activation, Activation::Identity);
+    plain.validate().unwrap();
+    for other in [
+        &["--loss", "bce"][..],
+        &["--model", "denoising"],
+        &["--arch", "conv"],
+        &["--pca-path", "false"],
+    ] {
+        let cfg = ae(other).unwrap();
+        assert!(!cfg.pca_path, "{other:?}");
+        assert_eq!(cfg.output_activation, Activation::Sigmoid, "{other:?}");
+    }
+    let e = ae(&["--pca-path", "true", "--loss", "bce"]).unwrap_err();
+    assert!(format!("{e:#}").contains("--pca-path is for"), "{e:#}");
+}

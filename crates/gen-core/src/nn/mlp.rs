@@ -1,4 +1,4 @@
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,18 @@ pub struct Mlp<B: Backend> {
 }
 
 impl<B: Backend> Mlp<B> {
+    /// The stack with its last layer's weight and bias set to zero, so that it outputs zeros
+    /// (before its output activation) until trained: a residual branch that starts switched off.
+    /// Its earlier layers keep their random initialisation, so gradients reach them as soon as
+    /// the last layer has moved.
+    pub fn with_zero_last_layer(mut self) -> Self {
+        if let Some(last) = self.layers.last_mut() {
+            last.weight = Param::from_tensor(last.weight.val().zeros_like());
+            last.bias = Param::from_tensor(last.bias.val().zeros_like());
+        }
+        self
+    }
+
     /// Applies the stack.
     ///
     /// # Shapes
