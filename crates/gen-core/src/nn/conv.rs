@@ -306,7 +306,7 @@ mod tests {
     /// what applying it afterwards gives, with the host convolutions registered and without.
     #[test]
     fn forward_then_is_the_activation_of_the_output() {
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         let device = Default::default();
         let dec = ConvDecoderConfig {
             d_input: 4,

@@ -273,11 +273,11 @@ mod tests {
     /// from −100 to 100 (the tails of both signs), targets in [0, 1] and binary ones, on Flex.
     #[test]
     fn fused_matches_burn() {
-        let _guard = crate::testing::seed_lock();
+        let device = Default::default();
+        let _guard = crate::testing::seeded::<TestBackend>(&device, 0);
         register_fast_bce::<TestBackend>();
         assert!(has_fast_bce::<A>() && has_fast_bce::<TestBackend>());
         assert!(!has_fast_bce::<Autodiff<A>>());
-        let device = Default::default();
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
         let mut logits: Vec<f32> = (0..=400).map(|i| (i as f32 - 200.0) / 2.0).collect();
         logits.extend([-0.0, 1e-7, -1e-7, 17.0]);

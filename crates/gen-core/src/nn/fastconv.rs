@@ -1375,7 +1375,7 @@ mod tests {
     #[test]
     fn passes_match_burn_with_every_activation() {
         use crate::test_util::{TestAutodiffBackend as A, TestBackend};
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         register_fast_conv::<TestBackend>();
         assert!(has_fast_conv::<A>());
         for activation in Activation::ALL {

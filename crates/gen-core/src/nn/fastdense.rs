@@ -562,7 +562,7 @@ mod tests {
     /// of every later dense layer in the process, and the tests draw random tensors, so neither
     /// may happen in the middle of a test that compares two seeded runs (those hold the lock).
     fn registered() -> std::sync::MutexGuard<'static, ()> {
-        let guard = crate::testing::seed_lock();
+        let guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         register_fast_dense::<TestBackend>();
         guard
     }

@@ -424,7 +424,7 @@ mod tests {
     /// `Σ r_b · norm_b` (a random `r`) against burn's operations (the layer's pre-activation,
     /// burn's activation and [`Activation::derivative`]), for every activation, on Flex.
     fn check(batch: usize, d_in: usize, d_out: usize) {
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         register_fast_dense::<TestBackend>();
         let device = Default::default();
         let x0 = Tensor::<TestBackend, 2>::random([batch, d_in], Distribution::Uniform(-1.0, 1.0), &device);
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn without_autodiff_and_the_reference_agree() {
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         register_fast_dense::<TestBackend>();
         let device = Default::default();
         let y = Tensor::<TestBackend, 2>::random([9, 17], Distribution::Uniform(0.0, 1.0), &device);
@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn nan_output_gives_nan_norm() {
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         register_fast_dense::<TestBackend>();
         let device = Default::default();
         let y = Tensor::<TestBackend, 2>::from_floats([[0.5, f32::NAN], [0.2, 0.3]], &device);

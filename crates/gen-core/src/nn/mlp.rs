@@ -311,7 +311,7 @@ mod tests {
         use burn::tensor::Distribution;
         // Registered, so the one-layer case takes the fused layer and `dense_jacobian_fro2`'s
         // node (its burn form is held to the node in `fastjacobian`'s tests).
-        let _guard = crate::testing::seed_lock();
+        let _guard = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         super::super::register_fast_dense::<TestBackend>();
         let device = Default::default();
         for hidden in [vec![], vec![5]] {

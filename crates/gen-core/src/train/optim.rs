@@ -295,7 +295,7 @@ mod tests {
         // 9 x 6 values take the one-thread loop, 9 x 8,000 the parallel chunks (two whole, one
         // part). The draws hold the seed lock: the trainer's tests compare seeded runs bit for
         // bit, and a long unlocked draw beside them took numbers from their sequence.
-        let _lock = crate::testing::seed_lock();
+        let _lock = crate::testing::seeded::<TestBackend>(&Default::default(), 0);
         for cols in [6, 8_000] {
             assert_eq!(9 * cols >= PARALLEL_MIN_VALUES, cols > 6);
             for weight_decay in [0.0, 1e-2] {
