@@ -457,14 +457,18 @@ fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
     // standardised sum (`--score combined`) ranks better than either on every class but 1. On
     // the digits' small MLP (the quick report) the combined score was worse than the
     // reconstruction error (mean 0.9474 against 0.9703; its latent score is weak), so the quick
-    // run keeps the reconstruction error.
+    // run keeps the reconstruction error. An ensemble of 5 such models (`--ensemble 5`, the
+    // mean of their standardised combined scores, 2026-12-07) gives 0.9794 against its first
+    // member's 0.9784 (better on 6 classes, worse on 3, tied on 1), for 5x the training (20 min
+    // against 229 s).
     let (set, model) = cx.pick(
         "--hidden 32 --latent 4 --epochs 30",
-        "--arch conv --channels 32,64 --latent 16 --loss bce --epochs 20 --patience 5 --score combined",
+        "--arch conv --channels 32,64 --latent 16 --loss bce --epochs 20 --patience 5 --score combined --ensemble 5",
     )?;
     out.protocol = format!(
-        "one-class: an autoencoder ({}) trained on one class's training images scores the whole \
-         test set, that class normal; tables: `gen anomaly --seeds 0,1,2,3,4` (`--hidden 32 --latent 4`), \
+        "one-class: autoencoders ({}) trained on one class's training images score the whole \
+         test set, that class normal (with `--ensemble`, the mean of their standardised scores is \
+         thresholded); tables: `gen anomaly --seeds 0,1,2,3,4` (`--hidden 32 --latent 4`), \
          autoencoders, their ensemble, PCA and Isolation Forest on the same five splits of the normal \
          rows; AUROC and average precision of each score",
         model.join(" ")
@@ -475,17 +479,34 @@ fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
     cx.run_gen(out, &cx.train_args(&name, &args))?;
     let j = cx.read_json(&name, "anomaly.json")?;
     out.datasets.push(set.to_string());
+    let members = j["ensemble"].as_u64().unwrap_or(1);
+    let (ensemble_text, ensemble_head, ensemble_rule) = if members > 1 {
+        (
+            format!(
+                "the first three scores are one autoencoder's, the ensemble's is the mean of {members} autoencoders' standardised scores; "
+            ),
+            " AUROC ensemble |",
+            "---|",
+        )
+    } else {
+        (String::new(), "", "")
+    };
     let _ = writeln!(
         out.md,
-        "\n**One-class {set}** (mean AUROC of the thresholded score {:.4}, the target 0.975; PCA: the reconstruction error with as many axes as the code, fitted on the same images)\n\n| normal class | train | test | AUROC recon | AP recon | AUROC latent | AUROC combined | PCA | training |\n|---|---|---|---|---|---|---|---|---|",
-        f(&j["mean_auroc"])
+        "\n**One-class {set}** (mean AUROC of the thresholded detector {:.4}, the target 0.975; {ensemble_text}PCA: \
+         the reconstruction error with as many axes as the code, fitted on the same images)\n\n\
+         | normal class | train | test | AUROC recon | AP recon | AUROC latent | AUROC combined |{ensemble_head} PCA | training |\n\
+         |---|---|---|---|---|---|---|{ensemble_rule}---|---|",
+        f(&j["mean_auroc"]),
     );
-    let score = j["score"].as_str().unwrap_or("reconstruction").to_string();
-    let score = score.as_str();
     for r in j["rows"].as_array().into_iter().flatten() {
+        let ensemble = r["ensemble"]["auroc"]
+            .as_f64()
+            .map(|e| format!(" {e:.4} |"))
+            .unwrap_or_default();
         let _ = writeln!(
             out.md,
-            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |{ensemble} {:.4} | {} |",
             r["normal_class"],
             r["n_train"],
             r["n_test"],
@@ -496,10 +517,10 @@ fn anomaly(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
             f(&r["pca"]["auroc"]),
             clock(f(&r["train_seconds"]))
         );
-        // Per class, the thresholded score, as `mean_auroc`.
+        // Per class, the thresholded detector, as `mean_auroc`.
         out.metric(
             format!("{set}/auroc_class{}", r["normal_class"]),
-            f(&r[score]["auroc"]),
+            f(&r["thresholded"]["auroc"]),
             "higher",
         );
     }

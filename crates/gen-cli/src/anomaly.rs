@@ -34,7 +34,7 @@ pub struct AnomalyArgs {
     #[arg(long, default_value_t = 0.1)]
     pub contamination: f64,
     /// Score that is thresholded: reconstruction, latent or combined (their standardised sum;
-    /// all are reported).
+    /// all are reported); with --ensemble, each member's, standardised and averaged.
     #[arg(long, default_value = "reconstruction")]
     pub score: ScoreKind,
     /// Tables: share of the normal rows held out for testing, beside every outlier.
@@ -45,9 +45,11 @@ pub struct AnomalyArgs {
     /// report mean ± sd over the seeds.
     #[arg(long, value_delimiter = ',')]
     pub seeds: Option<Vec<u64>>,
-    /// With --seeds: autoencoders per seed (2 or more adds the ensemble's rows).
-    #[arg(long, default_value_t = 5, requires = "seeds")]
-    pub ensemble: usize,
+    /// Autoencoders per model: with --seeds, per seed (default 5; 2 or more adds the ensemble's
+    /// rows); otherwise per normal class or table (default 1; 2 or more thresholds their
+    /// ensemble, measured beside the first member's scores).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
     /// With --seeds: PCA's number of axes (default: the autoencoder's latent size).
     #[arg(long, requires = "seeds")]
     pub pca_components: Option<usize>,
@@ -74,17 +76,15 @@ impl Job for AnomalyJob {
             bail!("{} already exists; pass --force to overwrite it", root.display());
         }
         std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-        let t = Thresholding {
-            score: self.args.score,
-            contamination: self.args.contamination,
-        };
+        let t =
+            Thresholding::new(self.args.score, self.args.contamination).with_ensemble(self.args.ensemble.unwrap_or(1));
         let (dataset, model) = (&self.cfg.data.dataset, self.cfg.run_name());
         // Each model gets a run folder of its own, its config.json written before training.
-        let mut folders = Vec::new();
+        let mut folders = std::collections::HashMap::new();
         let mut runs = |label: &str, ae_cfg: &AutoencoderConfig| -> gen_ae::Result<Option<ModelRun>> {
             let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.args.train.backend);
             let run = RunDir::create(root.join(label), &stored, true)?;
-            folders.push(run.clone());
+            folders.insert(label.to_string(), run.clone());
             let meta = serde_json::to_value(&stored).map_err(|e| gen_ae::AeError::Invalid(e.to_string()))?;
             Ok(Some(ModelRun { run, meta }))
         };
@@ -101,7 +101,7 @@ impl Job for AnomalyJob {
                         seeds: seeds.clone(),
                         train_fraction: 1.0 - self.args.holdout,
                         valid_fraction: self.cfg.data.valid_fraction,
-                        ensemble: self.args.ensemble,
+                        ensemble: self.args.ensemble.unwrap_or(5),
                         pca_components: self.args.pca_components.unwrap_or(config.d_latent),
                         iforest: IsolationForestConfig::default(),
                     };
@@ -167,9 +167,15 @@ impl Job for AnomalyJob {
                 )?
             }
         };
-        // One folder per row, in the order the protocol trained them.
-        for (r, run) in report.rows.iter().zip(&folders) {
-            write_scores(&run.file("scores.csv"), &r.scores)?;
+        // Each row's scores in its (first member's) folder: `table`, or `class-C`.
+        for r in &report.rows {
+            let label = match source {
+                DataSource::Csv(_) => "table".to_string(),
+                _ => format!("class-{}", r.normal_class),
+            };
+            if let Some(run) = folders.get(&label) {
+                write_scores(&run.file("scores.csv"), &r.scores)?;
+            }
         }
         write_report(&root, &report, &report.markdown())
     }
@@ -189,26 +195,33 @@ fn write_report(root: &Path, report: &impl serde::Serialize, md: &str) -> anyhow
 
 /// Every test row's scores as `scores.csv`.
 fn write_scores(path: &Path, s: &RowScores) -> anyhow::Result<()> {
-    let header = [
+    let mut header = vec![
         "row",
         "label",
         "anomaly",
         "reconstruction_score",
         "latent_score",
         "combined_score",
-        "predicted",
-    ]
-    .map(String::from);
+    ];
+    if s.ensemble.is_some() {
+        header.push("ensemble_score");
+    }
+    header.push("predicted");
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
     let rows = (0..s.is_anomaly.len()).map(|i| {
-        vec![
+        let mut row = vec![
             i.to_string(),
             s.labels.as_ref().map(|l| l[i].to_string()).unwrap_or_default(),
             u8::from(s.is_anomaly[i]).to_string(),
             s.reconstruction[i].to_string(),
             s.latent[i].to_string(),
             s.combined[i].to_string(),
-            s.predicted[i].to_string(),
-        ]
+        ];
+        if let Some(e) = &s.ensemble {
+            row.push(e[i].to_string());
+        }
+        row.push(s.predicted[i].to_string());
+        row
     });
     artifacts::write_csv(path, &header, rows)
 }
@@ -224,7 +237,7 @@ pub fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
     if !(args.holdout > 0.0 && args.holdout < 1.0) {
         bail!("--holdout must be in (0, 1), got {}", args.holdout);
     }
-    if args.seeds.as_ref().is_some_and(Vec::is_empty) || args.ensemble == 0 || args.pca_components == Some(0) {
+    if args.seeds.as_ref().is_some_and(Vec::is_empty) || args.ensemble == Some(0) || args.pca_components == Some(0) {
         bail!("--seeds needs at least one seed, --ensemble and --pca-components at least 1");
     }
     let mut cfg = args.train.resolve()?;

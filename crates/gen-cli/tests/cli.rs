@@ -366,12 +366,29 @@ fn anomaly_detection_on_digits_and_on_a_table() {
             "60",
             "--latent",
             "2",
+            "--ensemble",
+            "2",
             "--force",
         ]),
     );
     let r = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/anomaly.json"));
     let auroc = r["rows"][0]["reconstruction"]["auroc"].as_f64().unwrap();
     assert!(auroc > 0.9, "off-plane outliers: AUROC {auroc}");
+    // With --ensemble 2 the ensemble is what is thresholded; its second member has a folder,
+    // and the first member's folder holds the scores with the ensemble's column.
+    let ensemble = r["mean_auroc_ensemble"].as_f64().unwrap();
+    assert!(ensemble > 0.9, "off-plane outliers: ensemble AUROC {ensemble}");
+    assert_eq!(r["mean_auroc"].as_f64(), Some(ensemble));
+    assert!(
+        dir.join("runs/anomaly-ae-mlp-tab-z2/table-member-1/config.json")
+            .is_file()
+    );
+    let scores = std::fs::read_to_string(dir.join("runs/anomaly-ae-mlp-tab-z2/table/scores.csv")).unwrap();
+    assert!(
+        scores.starts_with(
+            "row,label,anomaly,reconstruction_score,latent_score,combined_score,ensemble_score,predicted\n"
+        )
+    );
     // The seeded protocol: every detector on each seed's split, mean ± sd over the seeds.
     let text = ok(
         dir,

@@ -1,8 +1,8 @@
 //! The anomaly-detection protocols behind `gen anomaly`: the one-class protocol on labelled image
 //! sets ([`one_class`]) and the held-out protocol on tables with an outlier column ([`tabular`]).
-//! Each trains an autoencoder on normal data, scores a test set with both scores, thresholds the
-//! chosen one at the contamination rate, and reports AUROC, average precision, precision and
-//! recall.
+//! Each trains an autoencoder (or an ensemble of them) on normal data, scores a test set with
+//! every score, thresholds the chosen one at the contamination rate, and reports AUROC, average
+//! precision, precision and recall, beside PCA's reconstruction error on the same rows.
 
 use burn::tensor::backend::AutodiffBackend;
 use gen_core::train::{Observer, TrainConfig};
@@ -10,17 +10,40 @@ use gen_data::pca::Pca;
 use gen_data::{Dataset, Standardizer};
 use serde::Serialize;
 
-use super::{AnomalyDetector, DetectionReport, ScoreKind};
+use super::{AnomalyDetector, DetectionReport, EnsembleDetector, ScoreKind};
 use crate::eval::{ModelRun, Splits, fit};
 use crate::{AeError, AutoencoderConfig, Result};
 
-/// What a protocol thresholds, and at which expected share of anomalies.
+/// The detector a protocol thresholds, and at which expected share of anomalies.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Thresholding {
-    /// The score that [`AnomalyDetector::predict`] thresholds (both are always measured).
+    /// The score that [`AnomalyDetector::predict`] thresholds (every score is measured).
     pub score: ScoreKind,
     /// Expected share of anomalies, in (0, 0.5] (PyOD's contamination).
     pub contamination: f64,
+    /// Autoencoders per row: 1 thresholds one model's `score`; 2 or more train members with
+    /// seeds `seed`, `seed + 1`, … and threshold their [`EnsembleDetector`] (the mean of the
+    /// members' standardised `score`), measured beside the first member's scores.
+    pub ensemble: usize,
+}
+
+impl Thresholding {
+    /// One autoencoder's `score`, thresholded at `contamination`.
+    pub fn new(score: ScoreKind, contamination: f64) -> Self {
+        Self {
+            score,
+            contamination,
+            ensemble: 1,
+        }
+    }
+
+    /// The same, with an ensemble of `members` autoencoders.
+    pub fn with_ensemble(self, members: usize) -> Self {
+        Self {
+            ensemble: members,
+            ..self
+        }
+    }
 }
 
 /// Every test row's scores, for a table of them (not serialised in the report).
@@ -36,7 +59,9 @@ pub struct RowScores {
     pub latent: Vec<f32>,
     /// Combined scores (both standardised on the training rows, summed).
     pub combined: Vec<f32>,
-    /// 1 where the chosen score is above the threshold.
+    /// The ensemble's scores, with an ensemble of 2 or more.
+    pub ensemble: Option<Vec<f32>>,
+    /// 1 where the thresholded score is above the threshold.
     pub predicted: Vec<u8>,
 }
 
@@ -57,10 +82,15 @@ pub struct AnomalyRow {
     pub latent: DetectionReport,
     /// The two standardised on the training rows and summed ([`ScoreKind::Combined`]).
     pub combined: DetectionReport,
+    /// The ensemble's score (the mean of its members' standardised thresholded score), with an
+    /// ensemble of 2 or more; the first three scores are its first member's.
+    pub ensemble: Option<DetectionReport>,
+    /// The thresholded detector's score: the ensemble's, or the one model's chosen score.
+    pub thresholded: DetectionReport,
     /// The baseline: PCA's reconstruction error with as many axes as the code has units,
     /// fitted on the same training rows.
     pub pca: DetectionReport,
-    /// Threshold of the chosen score at the contamination rate.
+    /// Threshold of the thresholded score at the contamination rate.
     pub threshold: f32,
     /// Share of test rows predicted anomalous.
     pub flagged_share: f64,
@@ -68,7 +98,7 @@ pub struct AnomalyRow {
     pub precision: f64,
     /// Recall of those predictions.
     pub recall: f64,
-    /// Seconds of training.
+    /// Seconds of training (every member's).
     pub train_seconds: f64,
     /// Every test row's scores.
     #[serde(skip)]
@@ -88,6 +118,8 @@ pub struct AnomalyReport {
     pub score: ScoreKind,
     /// The contamination rate of the threshold.
     pub contamination: f64,
+    /// Autoencoders per row (2 or more: an ensemble is thresholded).
+    pub ensemble: usize,
     /// One row per normal class (one for a table).
     pub rows: Vec<AnomalyRow>,
     /// Mean AUROC of the reconstruction score over the rows.
@@ -98,7 +130,10 @@ pub struct AnomalyReport {
     pub mean_auroc_combined: f64,
     /// Mean AUROC of the PCA baseline over the rows.
     pub mean_auroc_pca: f64,
-    /// Mean AUROC of the thresholded score ([`AnomalyReport::score`]) over the rows.
+    /// Mean AUROC of the ensemble's score over the rows, with an ensemble.
+    pub mean_auroc_ensemble: Option<f64>,
+    /// Mean AUROC of the thresholded detector over the rows: the ensemble's with one, else
+    /// the one model's [`AnomalyReport::score`].
     pub mean_auroc: f64,
     /// Mean average precision of the reconstruction score over the rows.
     pub mean_average_precision_reconstruction: f64,
@@ -111,8 +146,9 @@ pub const ONE_CLASS: &str = "one-class: train on one class's training images, sc
 /// The protocol of [`tabular`], in words.
 pub const TABLE: &str = "table: train on normal rows, test on held-out normal rows and every outlier";
 
-/// Gives the run folder each model of a protocol trains into, by a label (`class-3`, `table`)
-/// and the model's configuration; `None` trains without one.
+/// Gives the run folder each model of a protocol trains into, by a label (`class-3`, `table`;
+/// an ensemble's further members `class-3-member-1`, …) and the model's configuration; `None`
+/// trains without one.
 pub type RunsFor<'a> = dyn FnMut(&str, &AutoencoderConfig) -> Result<Option<ModelRun>> + 'a;
 
 fn check(t: Thresholding) -> Result<()> {
@@ -122,19 +158,25 @@ fn check(t: Thresholding) -> Result<()> {
             t.contamination
         )));
     }
+    if t.ensemble == 0 {
+        return Err(AeError::Invalid("an ensemble needs at least one autoencoder".into()));
+    }
     Ok(())
 }
 
-/// Fits on `train` (early stopping on `valid`), scores `test`, and measures against `is_anomaly`.
+/// Fits `t.ensemble` models on `train` (early stopping on `valid`; member `k` with seed
+/// `seed + k`, into `runs(label)` or `runs("{label}-member-{k}")`), scores `test`, and measures
+/// against `is_anomaly`.
 #[allow(clippy::too_many_arguments)]
 fn one<B: AutodiffBackend>(
     normal_class: i64,
+    label: &str,
     config: &AutoencoderConfig,
     train_config: &TrainConfig,
     data: Splits<'_>,
     is_anomaly: Vec<bool>,
     t: Thresholding,
-    run: Option<ModelRun>,
+    runs: &mut RunsFor<'_>,
     observer: &mut dyn Observer,
     device: &B::Device,
 ) -> Result<AnomalyRow> {
@@ -145,14 +187,42 @@ fn one<B: AutodiffBackend>(
         train.len(),
         test.len(),
     ));
-    let fitted = fit::<B>(config, train_config, train, Some(data.valid), run, observer, device)?;
-    let detector = AnomalyDetector::new(fitted.model, train, t.score, t.contamination, device)?;
-    let both = detector.both_scores(test, device);
+    let mut members = Vec::with_capacity(t.ensemble);
+    let mut train_seconds = 0.0;
+    for k in 0..t.ensemble as u64 {
+        let mut member = train_config.clone();
+        member.seed = train_config.seed.wrapping_add(k);
+        let run = if k == 0 {
+            runs(label, config)?
+        } else {
+            runs(&format!("{label}-member-{k}"), config)?
+        };
+        let fitted = fit::<B>(config, &member, train, Some(data.valid), run, observer, device)?;
+        train_seconds += fitted.seconds;
+        members.push(AnomalyDetector::new(
+            fitted.model,
+            train,
+            t.score,
+            t.contamination,
+            device,
+        )?);
+    }
+    let first = &members[0];
+    let both = first.both_scores(test, device);
     let reconstruction: Vec<f32> = both.iter().map(|p| p.0).collect();
     let latent: Vec<f32> = both.iter().map(|p| p.1).collect();
-    let combined = detector.score_as(ScoreKind::Combined, &both);
+    let combined = first.score_as(ScoreKind::Combined, &both);
     let pca = Pca::fit(train)?.row_errors(test, config.d_latent)?;
-    let predicted = detector.predict(&detector.pick(&both));
+    let (scores, threshold, predicted, ensemble) = if t.ensemble > 1 {
+        let ensemble = EnsembleDetector::new(members, t.contamination)?;
+        let scores = ensemble.score_source(test, device);
+        let predicted = ensemble.predict(&scores);
+        (scores.clone(), ensemble.threshold(), predicted, Some(scores))
+    } else {
+        let scores = first.pick(&both);
+        let predicted = first.predict(&scores);
+        (scores, first.threshold(), predicted, None)
+    };
     let tp = predicted
         .iter()
         .zip(&is_anomaly)
@@ -167,18 +237,24 @@ fn one<B: AutodiffBackend>(
         reconstruction: DetectionReport::new(&reconstruction, &is_anomaly)?,
         latent: DetectionReport::new(&latent, &is_anomaly)?,
         combined: DetectionReport::new(&combined, &is_anomaly)?,
+        ensemble: ensemble
+            .as_ref()
+            .map(|e| DetectionReport::new(e, &is_anomaly))
+            .transpose()?,
+        thresholded: DetectionReport::new(&scores, &is_anomaly)?,
         pca: DetectionReport::new(&pca, &is_anomaly)?,
-        threshold: detector.threshold(),
+        threshold,
         flagged_share: flagged as f64 / test.len().max(1) as f64,
         precision: if flagged == 0 { 0.0 } else { tp as f64 / flagged as f64 },
         recall: tp as f64 / positives.max(1) as f64,
-        train_seconds: fitted.seconds,
+        train_seconds,
         scores: RowScores {
             labels: test.labels().map(<[i64]>::to_vec),
             is_anomaly,
             reconstruction,
             latent,
             combined,
+            ensemble,
             predicted,
         },
     })
@@ -203,11 +279,16 @@ fn report(dataset: &str, model: &str, protocol: &'static str, t: Thresholding, r
         model: model.to_string(),
         score: t.score,
         contamination: t.contamination,
+        ensemble: t.ensemble,
         mean_auroc_reconstruction: mean(&|r| r.reconstruction.auroc),
         mean_auroc_latent: mean(&|r| r.latent.auroc),
         mean_auroc_combined: mean(&|r| r.combined.auroc),
         mean_auroc_pca: mean(&|r| r.pca.auroc),
-        mean_auroc: mean(&|r| r.by_score(t.score).auroc),
+        mean_auroc_ensemble: (t.ensemble > 1).then(|| {
+            let ensembles: Vec<f64> = rows.iter().filter_map(|r| r.ensemble.map(|e| e.auroc)).collect();
+            ensembles.iter().sum::<f64>() / ensembles.len().max(1) as f64
+        }),
+        mean_auroc: mean(&|r| r.thresholded.auroc),
         mean_average_precision_reconstruction: mean(&|r| r.reconstruction.average_precision),
         total_train_seconds: rows.iter().map(|r| r.train_seconds).sum(),
         rows,
@@ -215,13 +296,14 @@ fn report(dataset: &str, model: &str, protocol: &'static str, t: Thresholding, r
 }
 
 /// The one-class protocol on a labelled image set: for each normal class (`classes`, or every
-/// class of the test set when `None`), an autoencoder of `config` trained on that class's
-/// training (and validation) images scores the whole test set, whose other classes are the
-/// anomalies. Each class's model trains into `runs("class-C", ..)`.
+/// class of the test set when `None`), an autoencoder of `config` (or `t.ensemble` of them)
+/// trained on that class's training (and validation) images scores the whole test set, whose
+/// other classes are the anomalies. Each class's model trains into `runs("class-C", ..)` (an
+/// ensemble's further members into `runs("class-C-member-K", ..)`).
 ///
 /// # Errors
 /// Unlabelled data, a class that is not among the test labels, a contamination outside (0, 0.5],
-/// a failed training run.
+/// an ensemble of 0, a failed training run.
 #[allow(clippy::too_many_arguments)]
 pub fn one_class<B: AutodiffBackend>(
     dataset: &str,
@@ -260,7 +342,6 @@ pub fn one_class<B: AutodiffBackend>(
         let train = data.train.filter_labels(&[c])?;
         let valid = data.valid.filter_labels(&[c])?;
         let is_anomaly: Vec<bool> = labels.iter().map(|&y| y != c).collect();
-        let run = runs(&format!("class-{c}"), config)?;
         let split = Splits {
             train: &train,
             valid: &valid,
@@ -268,12 +349,13 @@ pub fn one_class<B: AutodiffBackend>(
         };
         rows.push(one::<B>(
             c,
+            &format!("class-{c}"),
             config,
             train_config,
             split,
             is_anomaly,
             t,
-            run,
+            runs,
             observer,
             device,
         )?);
@@ -293,14 +375,16 @@ pub struct TableSplit {
 }
 
 /// The held-out protocol on a table whose labels mark the outliers (`y` = 1): the normal rows
-/// are split into training, validation and held-out parts; the model trains on the first,
+/// are split into training, validation and held-out parts; the model (or each of `t.ensemble`
+/// models) trains on the first,
 /// stops early on the second, and scores the held-out normal rows and every outlier. Features
 /// are standardised with the training rows' statistics. The model trains into
-/// `runs("table", ..)`; `config` takes the table's width with an identity output.
+/// `runs("table", ..)` (an ensemble's further members into `runs("table-member-K", ..)`);
+/// `config` takes the table's width with an identity output.
 ///
 /// # Errors
 /// A table without labels, without outliers or with fewer than 4 normal rows, split fractions
-/// outside (0, 1), a contamination outside (0, 0.5], a failed training run.
+/// outside (0, 1), a contamination outside (0, 0.5], an ensemble of 0, a failed training run.
 #[allow(clippy::too_many_arguments)]
 pub fn tabular<B: AutodiffBackend>(
     dataset: &str,
@@ -354,26 +438,43 @@ pub fn tabular<B: AutodiffBackend>(
     s.transform(&mut valid);
     s.transform(&mut test);
     let is_anomaly: Vec<bool> = test_idx.iter().map(|&y| y != 0).collect();
-    let run = runs("table", config)?;
     let data = Splits {
         train: &train,
         valid: &valid,
         test: &test,
     };
-    let row = one::<B>(0, config, train_config, data, is_anomaly, t, run, observer, device)?;
+    let row = one::<B>(
+        0,
+        "table",
+        config,
+        train_config,
+        data,
+        is_anomaly,
+        t,
+        runs,
+        observer,
+        device,
+    )?;
     Ok(report(dataset, model, TABLE, t, vec![row]))
 }
 
 impl AnomalyReport {
     /// The report as Markdown: one row per normal class, then the means.
     pub fn markdown(&self) -> String {
+        let with_ensemble = self.ensemble > 1;
+        let (ensemble_head, ensemble_rule) = if with_ensemble {
+            (format!(" AUROC ensemble of {} |", self.ensemble), "---|")
+        } else {
+            (String::new(), "")
+        };
         let mut md = format!(
-            "# Anomaly detection: {} ({})\n\n{}\n\n| normal | train | test | anomalies | AUROC recon | AP recon | AUROC latent | AP latent | AUROC combined | AUROC PCA | precision | recall | train s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "# Anomaly detection: {} ({})\n\n{}\n\n| normal | train | test | anomalies | AUROC recon | AP recon | AUROC latent | AP latent | AUROC combined |{ensemble_head} AUROC PCA | precision | recall | train s |\n|---|---|---|---|---|---|---|---|---|{ensemble_rule}---|---|---|---|\n",
             self.dataset, self.model, self.protocol
         );
         for r in &self.rows {
+            let ensemble = r.ensemble.map(|e| format!(" {:.4} |", e.auroc)).unwrap_or_default();
             md += &format!(
-                "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} |\n",
+                "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |{ensemble} {:.4} | {:.3} | {:.3} | {:.1} |\n",
                 r.normal_class,
                 r.n_train,
                 r.n_test,
@@ -389,8 +490,12 @@ impl AnomalyReport {
                 r.train_seconds
             );
         }
+        let ensemble = self
+            .mean_auroc_ensemble
+            .map(|e| format!(" {e:.4} |"))
+            .unwrap_or_default();
         md += &format!(
-            "| mean | | | | {:.4} | {:.4} | {:.4} | | {:.4} | {:.4} | | | {:.1} |\n",
+            "| mean | | | | {:.4} | {:.4} | {:.4} | | {:.4} |{ensemble} {:.4} | | | {:.1} |\n",
             self.mean_auroc_reconstruction,
             self.mean_average_precision_reconstruction,
             self.mean_auroc_latent,
@@ -416,10 +521,7 @@ mod tests {
         let (train, valid) = pool.split(0.2, 1).unwrap();
         let config = AutoencoderConfig::mlp(64, vec![32], 4);
         let train_config = TrainConfig::default().with_num_epochs(40).with_batch_size(16);
-        let t = Thresholding {
-            score: ScoreKind::Reconstruction,
-            contamination: 0.1,
-        };
+        let t = Thresholding::new(ScoreKind::Reconstruction, 0.1);
         let data = Splits {
             train: &train,
             valid: &valid,
@@ -457,6 +559,7 @@ mod tests {
         // The report's headline is the thresholded score's mean (reconstruction here).
         assert_eq!(report.mean_auroc, report.mean_auroc_reconstruction);
         assert!(report.markdown().contains("| mean |"));
+        assert!(report.mean_auroc_ensemble.is_none() && report.rows[0].ensemble.is_none());
         let e = one_class::<TestAutodiffBackend>(
             "digits",
             "ae",
@@ -471,6 +574,92 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("normal class 11 is not among"), "{e}");
+    }
+
+    /// An ensemble of three on one digit class: each member trains into its own folder, the
+    /// first member's scores are those of a single model with the same seed, the ensemble is
+    /// what is thresholded and measured as the headline, and it ranks at least about as well as
+    /// its first member; an ensemble of none is refused.
+    #[test]
+    fn one_class_with_an_ensemble() {
+        // The single model and the ensemble's first member are compared bit for bit: no other
+        // test may reseed the backend in between.
+        let _lock = gen_core::testing::seed_lock();
+        let digits = gen_data::digits().unwrap();
+        let (pool, test) = digits.split(0.3, 0).unwrap();
+        let (train, valid) = pool.split(0.2, 1).unwrap();
+        let config = AutoencoderConfig::mlp(64, vec![32], 4);
+        let train_config = TrainConfig::default().with_num_epochs(20).with_batch_size(16);
+        let data = Splits {
+            train: &train,
+            valid: &valid,
+            test: &test,
+        };
+        let run = |t: Thresholding, labels: &mut Vec<String>| {
+            one_class::<TestAutodiffBackend>(
+                "digits",
+                "ae",
+                &config,
+                &train_config,
+                data,
+                Some(&[3]),
+                t,
+                &mut |label, _| {
+                    labels.push(label.to_string());
+                    Ok(None)
+                },
+                &mut (),
+                &Default::default(),
+            )
+        };
+        let t = Thresholding::new(ScoreKind::Combined, 0.1);
+        let mut labels = Vec::new();
+        let single = run(t, &mut labels).unwrap();
+        let report = run(t.with_ensemble(3), &mut labels).unwrap();
+        assert_eq!(labels, ["class-3", "class-3", "class-3-member-1", "class-3-member-2"]);
+        let (one, row) = (&single.rows[0], &report.rows[0]);
+        assert_eq!(row.combined, one.combined, "member 0 is the single model");
+        let ensemble = row.ensemble.expect("an ensemble row");
+        assert_eq!(row.thresholded, ensemble);
+        assert_eq!(report.mean_auroc, ensemble.auroc);
+        assert_eq!(report.mean_auroc_ensemble, Some(ensemble.auroc));
+        assert_eq!(row.scores.ensemble.as_ref().map(Vec::len), Some(test.len()));
+        assert!(
+            ensemble.auroc > one.combined.auroc - 0.02,
+            "{ensemble:?} against {:?}",
+            one.combined
+        );
+        // The members differ (their seeds): the ensemble's scores are not a rescaling of the
+        // first member's.
+        let scores = row.scores.ensemble.as_ref().unwrap();
+        let correlation = pearson(scores, &row.scores.combined);
+        assert!(
+            correlation < 0.999,
+            "ensemble against member 0: correlation {correlation}"
+        );
+        // What is predicted is the ensemble's score against the row's threshold.
+        let predicted: Vec<u8> = scores.iter().map(|&s| u8::from(s > row.threshold)).collect();
+        assert_eq!(row.scores.predicted, predicted);
+        assert!(predicted.contains(&1) && predicted.contains(&0));
+        assert!(report.markdown().contains("AUROC ensemble of 3"));
+        let e = run(t.with_ensemble(0), &mut labels).unwrap_err();
+        assert!(e.to_string().contains("at least one autoencoder"), "{e}");
+    }
+
+    fn pearson(a: &[f32], b: &[f32]) -> f64 {
+        let n = a.len() as f64;
+        let (ma, mb) = (
+            a.iter().map(|&x| f64::from(x)).sum::<f64>() / n,
+            b.iter().map(|&x| f64::from(x)).sum::<f64>() / n,
+        );
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for (&x, &y) in a.iter().zip(b) {
+            let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        ab / (aa * bb).sqrt()
     }
 
     /// The table protocol on a synthetic table: outliers far from a tight cluster are found,
@@ -492,10 +681,7 @@ mod tests {
         let mut config = AutoencoderConfig::mlp(4, vec![8], 2);
         config.output_activation = gen_core::nn::Activation::Identity;
         let train_config = TrainConfig::default().with_num_epochs(20).with_batch_size(32);
-        let t = Thresholding {
-            score: ScoreKind::Reconstruction,
-            contamination: 0.1,
-        };
+        let t = Thresholding::new(ScoreKind::Reconstruction, 0.1);
         let split = TableSplit {
             holdout: 0.4,
             valid_fraction: 0.2,
