@@ -338,6 +338,9 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     let auroc = r["rows"][0]["reconstruction"]["auroc"].as_f64().unwrap();
     assert!(auroc > 0.85, "digit 0 against the rest: AUROC {auroc}");
     assert!(dir.join("runs/anomaly-ae-mlp-digits-z4/class-0/scores.csv").is_file());
+    // On an image set scored by the reconstruction error, the MLP starts from PCA's solution.
+    let stored = json(&dir.join("runs/anomaly-ae-mlp-digits-z4/class-0/config.json"));
+    assert_eq!(stored["autoencoder"]["pca_path"].as_bool(), Some(true), "{stored}");
 
     // A table: normal rows on a 2-D plane in 6-D, outliers off it.
     let mut csv = String::from("a,b,c,d,e,f,y\n");
@@ -383,6 +386,9 @@ fn anomaly_detection_on_digits_and_on_a_table() {
         dir.join("runs/anomaly-ae-mlp-tab-z2/table-member-1/config.json")
             .is_file()
     );
+    // Tables keep the PCA path off by default.
+    let stored = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/table/config.json"));
+    assert_eq!(stored["autoencoder"]["pca_path"].as_bool(), Some(false), "{stored}");
     let scores = std::fs::read_to_string(dir.join("runs/anomaly-ae-mlp-tab-z2/table/scores.csv")).unwrap();
     assert!(
         scores.starts_with(

@@ -61,7 +61,8 @@ pub struct TrainFlags {
     #[arg(long)]
     pub loss: Option<String>,
     /// The autoencoder's linear path started at PCA's solution, so that training starts from
-    /// PCA (default: on for the ae family's MLP autoencoders with the MSE loss).
+    /// PCA (default: on for the ae family's MLP autoencoders with the MSE loss; in `gen anomaly`
+    /// only on image sets scored by the reconstruction error).
     #[arg(long)]
     pub pca_path: Option<bool>,
     /// Hidden activation: relu, leaky_relu, sigmoid, tanh, softplus.
