@@ -167,13 +167,9 @@ impl Job for AnomalyJob {
                 )?
             }
         };
-        // Each row's scores in its (first member's) folder: `table`, or `class-C`.
+        // Each row's scores in its (first member's) folder.
         for r in &report.rows {
-            let label = match source {
-                DataSource::Csv(_) => "table".to_string(),
-                _ => format!("class-{}", r.normal_class),
-            };
-            if let Some(run) = folders.get(&label) {
+            if let Some(run) = folders.get(&r.run_label) {
                 write_scores(&run.file("scores.csv"), &r.scores)?;
             }
         }

@@ -70,6 +70,10 @@ pub struct RowScores {
 pub struct AnomalyRow {
     /// The normal class (0 for tables: the inliers).
     pub normal_class: i64,
+    /// The label its (first) model's run folder was asked for ([`RunsFor`]): `class-C` or
+    /// `table`.
+    #[serde(skip)]
+    pub run_label: String,
     /// Normal rows trained on.
     pub n_train: usize,
     /// Test rows scored.
@@ -231,6 +235,7 @@ fn one<B: AutodiffBackend>(
     let flagged = predicted.iter().filter(|&&p| p == 1).count();
     Ok(AnomalyRow {
         normal_class,
+        run_label: label.to_string(),
         n_train: train.len(),
         n_test: test.len(),
         n_anomalies: positives,
@@ -376,9 +381,8 @@ pub struct TableSplit {
 
 /// The held-out protocol on a table whose labels mark the outliers (`y` = 1): the normal rows
 /// are split into training, validation and held-out parts; the model (or each of `t.ensemble`
-/// models) trains on the first,
-/// stops early on the second, and scores the held-out normal rows and every outlier. Features
-/// are standardised with the training rows' statistics. The model trains into
+/// models) trains on the first, stops early on the second, and scores the held-out normal rows
+/// and every outlier. Features are standardised with the training rows' statistics. The model trains into
 /// `runs("table", ..)` (an ensemble's further members into `runs("table-member-K", ..)`);
 /// `config` takes the table's width with an identity output.
 ///
@@ -545,6 +549,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(labels, ["class-0", "class-1"]);
+        assert_eq!(report.rows[1].run_label, "class-1");
         assert_eq!(report.rows.len(), 2);
         for r in &report.rows {
             assert_eq!(r.n_test, test.len());
