@@ -22,7 +22,8 @@ pub struct ReconstructArgs {
     /// Number of test samples.
     #[arg(long, default_value_t = 16)]
     pub n: usize,
-    /// Output file (default: RUN/reconstructions.png, or .csv for tables).
+    /// Output file (default: RUN/reconstructions.png, or .csv for tables); a .npy file gets the
+    /// reconstructions as float32 numbers, and the inputs beside it in STEM-inputs.npy.
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
@@ -91,6 +92,10 @@ fn write_reconstructions<B: Backend>(
     let sample = splits.test.take(n);
     let (rec, d) = sample.map_rows::<B>(device, |x| model.reconstruct(x))?;
     let name = out.file_name().map(|f| f.to_string_lossy().into_owned());
+    if artifacts::is_npy(out) {
+        artifacts::write_npy_pair(out, sample.features(), &rec, d)?;
+        return Ok(name);
+    }
     match sample.image_shape() {
         Some(shape) if !splits.standardised => {
             let mut rows = Vec::new();

@@ -111,6 +111,25 @@ pub fn write_csv(path: &Path, header: &[String], rows: impl Iterator<Item = Vec<
     Ok(())
 }
 
+/// Whether `path` names a `.npy` file.
+pub fn is_npy(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Writes `outputs` (rows of width `d`) to the `.npy` file `path`, and `inputs` (as many rows,
+/// of their own width) to `STEM-inputs.npy` beside it.
+pub fn write_npy_pair(path: &Path, inputs: &[f32], outputs: &[f32], d: usize) -> anyhow::Result<()> {
+    let rows = outputs.len() / d.max(1);
+    gen_data::export::write_npy(path, outputs, rows, d)?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let inputs_path = path.with_file_name(format!("{stem}-inputs.npy"));
+    gen_data::export::write_npy(&inputs_path, inputs, rows, inputs.len() / rows.max(1))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

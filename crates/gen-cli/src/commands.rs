@@ -59,6 +59,15 @@ pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
         };
         let root = flags.runs_dir.join(name);
         let stored: StoredConfig = RunDir::open(&root)?.read_config()?;
+        if let Some(file) = &stored.imported_from {
+            bail!(
+                "{} was imported from {}: it holds weights but no optimizer state or training position, \
+                 so it cannot be resumed (train a new run, or export the weights as a starting point \
+                 elsewhere)",
+                root.display(),
+                file.display()
+            );
+        }
         let mut cfg = stored.run;
         if let Some(e) = flags.epochs {
             cfg.train.num_epochs = e;
@@ -108,6 +117,14 @@ pub fn sample(args: vae::SampleArgs) -> anyhow::Result<()> {
         return gan::sample(args.run, args.n, args.class, args.seed, args.output);
     }
     vae::sample(args)
+}
+
+/// `gen reconstruct`: an autoencoder's reconstructions, or a VAE's from the posterior mean.
+pub fn reconstruct(args: crate::ae::ReconstructArgs) -> anyhow::Result<()> {
+    if read_stored(&args.run.run)?.0.is_vae() {
+        return vae::reconstruct(args);
+    }
+    ae::reconstruct(args)
 }
 
 /// `gen download`.

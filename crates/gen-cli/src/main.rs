@@ -15,6 +15,7 @@ mod commands;
 mod config;
 mod data;
 mod gan;
+mod interop;
 mod plots;
 mod progress;
 mod run;
@@ -63,12 +64,17 @@ enum Command {
     Interpolate(vae::InterpolateArgs),
     /// Sweep latent dimensions of a VAE one at a time; one PNG row per dimension.
     Traverse(vae::TraverseArgs),
-    /// Reconstruct test samples: a PNG of originals above reconstructions (CSV for tables).
+    /// Reconstruct test samples: a PNG of originals above reconstructions (CSV for tables, or
+    /// the numbers as .npy); a VAE decodes each image's posterior mean.
     Reconstruct(ReconstructArgs),
     /// Write labelled synthetic images from a conditional GAN (IDX or CSV) for a class balance.
     Augment(gan::AugmentArgs),
     /// Upscale low-resolution images (IDX or PNG) 2x with a super-resolution run; writes PNGs.
     Upscale(gan::UpscaleArgs),
+    /// Write a run's model to a safetensors file that numpy, PyTorch and other tools read.
+    Export(interop::ExportArgs),
+    /// Create a run folder from a safetensors file in gen's tensor names (as `gen export` writes).
+    Import(interop::ImportArgs),
     /// Download and verify MNIST or Fashion-MNIST into the data folder.
     Download(DownloadArgs),
     /// Measure training and inference throughput of the reference models.
@@ -109,9 +115,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample(args) => commands::sample(args),
         Command::Interpolate(args) => vae::interpolate(args),
         Command::Traverse(args) => vae::traverse(args),
-        Command::Reconstruct(args) => ae::reconstruct(args),
+        Command::Reconstruct(args) => commands::reconstruct(args),
         Command::Augment(args) => gan::augment(args),
         Command::Upscale(args) => gan::upscale(args),
+        Command::Export(args) => interop::export(args),
+        Command::Import(args) => interop::import(args),
         Command::Download(args) => commands::download(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -62,6 +62,10 @@ pub struct StoredConfig {
     pub classifier: Option<gen_gan::classifier::ClassifierConfig>,
     /// The backend it was trained on.
     pub backend: BackendChoice,
+    /// The safetensors file `gen import` read the weights from (imported runs have no
+    /// optimizer state or metrics: they are used as they are, never continued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<PathBuf>,
     /// The gen version that wrote it.
     pub gen_version: String,
 }
@@ -85,6 +89,7 @@ impl StoredConfig {
             sr: None,
             classifier: None,
             backend,
+            imported_from: None,
             gen_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

@@ -795,6 +795,43 @@ fn gan_family_trains_evaluates_samples_augments_and_upscales() {
     assert_eq!(rows(&run.join("metrics.csv")), 2);
     let cfg = json(&run.join("config.json"));
     assert_eq!(cfg["gan"]["n_classes"], 10);
+    // Exported in PyTorch's layout (batch norm's weight and bias) and imported: the imported
+    // generator holds the moving average and draws the same samples.
+    let text = ok(
+        dir,
+        &[
+            "export",
+            "--run",
+            "runs/cg",
+            "--layout",
+            "pytorch",
+            "--output",
+            "cg.safetensors",
+        ],
+    );
+    assert!(text.contains("norms.0.weight") && !text.contains("gamma"), "{text}");
+    ok(
+        dir,
+        &["import", "--input", "cg.safetensors", "--name", "cg-back", nd[0], nd[1]],
+    );
+    for r in ["cg", "cg-back"] {
+        ok(
+            dir,
+            &[
+                "sample",
+                "--run",
+                &format!("runs/{r}"),
+                "--output",
+                &format!("{r}.png"),
+                nd[0],
+                nd[1],
+            ],
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("cg.png")).unwrap(),
+        std::fs::read(dir.join("cg-back.png")).unwrap()
+    );
 
     // A source-conditioned generator (DAGAN): it varies training images, so every command
     // that samples it reads them (the embedded digits here), and the augmentation experiment
@@ -1155,4 +1192,300 @@ fn bench_measures_the_dcgan_iteration_and_refuses_an_unknown_workload() {
     assert!(rows[0]["median_per_s"].as_f64().unwrap() > 0.0, "{rows:?}");
     let e = fails(dir, &["bench", "--only", "dcgan_trian"]);
     assert!(e.contains("matches no workload") && e.contains("dcgan_train"), "{e}");
+}
+
+/// A Python with numpy and safetensors for the independent reader: `GEN_PYTHON`, else `python3`.
+/// `None` (the check is skipped, with the reason) where there is none, unless
+/// `GEN_REQUIRE_PYTHON` is set, as in CI (`.ci/run` installs `python/requirements.txt`).
+fn reader_python() -> Option<String> {
+    let python = std::env::var("GEN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", "import numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("GEN_REQUIRE_PYTHON").is_none_or(|v| v == "0"),
+        "GEN_REQUIRE_PYTHON is set but {python} cannot import numpy and safetensors"
+    );
+    eprintln!(
+        "skipping the numpy reader's check: {python} cannot import numpy and safetensors \
+         (pip install -r python/requirements.txt, or set GEN_PYTHON)"
+    );
+    None
+}
+
+/// Exports `run` in `layout`, writes gen's codes and reconstructions, and has the numpy reader
+/// (python/check_export.py) reproduce them within 1e-5; returns its JSON report.
+fn numpy_agrees(dir: &Path, python: &str, run: &str, layout: &str, vae: bool) -> serde_json::Value {
+    let file = format!("{run}-{layout}.safetensors");
+    ok(
+        dir,
+        &[
+            "export",
+            "--run",
+            &format!("runs/{run}"),
+            "--layout",
+            layout,
+            "--output",
+            &file,
+        ],
+    );
+    let rec = format!("{run}-rec.npy");
+    ok(
+        dir,
+        &[
+            "reconstruct",
+            "--run",
+            &format!("runs/{run}"),
+            "--n",
+            "64",
+            "--output",
+            &rec,
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "encode",
+            "--run",
+            &format!("runs/{run}"),
+            "--output",
+            &format!("{run}-codes.csv"),
+        ],
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/check_export.py");
+    let inputs = format!("{run}-rec-inputs.npy");
+    let codes = if vae {
+        format!("{run}-codes-mu.npy")
+    } else {
+        format!("{run}-codes.npy")
+    };
+    let sigma = format!("{run}-codes-sigma.npy");
+    let mut args = vec![
+        script.to_str().unwrap(),
+        &file,
+        "--inputs",
+        &inputs,
+        "--reconstructions",
+        &rec,
+        "--codes",
+        &codes,
+    ];
+    if vae {
+        args.extend(["--sigma", &sigma]);
+    }
+    let out = Command::new(python).current_dir(dir).args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "numpy disagrees with gen on {run} ({layout}):\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("numpy reader: {}", text.trim());
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+#[test]
+fn export_import_and_the_numpy_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let flex = ["--backend", "flex"];
+    // An MLP autoencoder (the default: with the PCA path), a conv one, an MLP and a conv VAE.
+    ok(dir, &with_quick(&["train", "--epochs", "2", "--name", "mlp"]));
+    ok(
+        dir,
+        &with_quick(&[
+            "train",
+            "--arch",
+            "conv",
+            "--channels",
+            "4,8",
+            "--epochs",
+            "1",
+            "--name",
+            "conv",
+        ]),
+    );
+    ok(
+        dir,
+        &with_quick(&["train", "--model", "vae", "--epochs", "1", "--name", "vae"]),
+    );
+    ok(
+        dir,
+        &with_quick(&[
+            "train",
+            "--model",
+            "vae",
+            "--arch",
+            "conv",
+            "--channels",
+            "4,8",
+            "--epochs",
+            "1",
+            "--name",
+            "convvae",
+        ]),
+    );
+
+    // Export: the tensors by name and shape, the configuration in the metadata.
+    let text = ok(dir, &["export", "--run", "runs/mlp", flex[0], flex[1]]);
+    assert!(
+        text.contains("exported autoencoder") && text.contains("encoder.layers.0.weight"),
+        "{text}"
+    );
+    assert!(text.contains("pca.axes") && text.contains("[64, 8]"), "{text}");
+    let exported = dir.join("runs/mlp/model.safetensors");
+    let err = fails(dir, &["export", "--run", "runs/mlp"]);
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+
+    // Import into a new run folder that the commands accept, with the same outputs bit for bit,
+    // from either layout.
+    ok(
+        dir,
+        &[
+            "export",
+            "--run",
+            "runs/mlp",
+            "--layout",
+            "pytorch",
+            "--output",
+            "torch.safetensors",
+        ],
+    );
+    for (file, name) in [
+        (exported.to_str().unwrap(), "back"),
+        ("torch.safetensors", "back-torch"),
+    ] {
+        let text = ok(dir, &["import", "--input", file, "--name", name, flex[0], flex[1]]);
+        assert!(text.contains("imported autoencoder"), "{text}");
+        for run in ["mlp", name] {
+            ok(
+                dir,
+                &[
+                    "reconstruct",
+                    "--run",
+                    &format!("runs/{run}"),
+                    "--output",
+                    &format!("{run}.npy"),
+                ],
+            );
+        }
+        assert_eq!(
+            std::fs::read(dir.join("mlp.npy")).unwrap(),
+            std::fs::read(dir.join(format!("{name}.npy"))).unwrap(),
+            "{name} reconstructs differently"
+        );
+        let cfg = json(&dir.join(format!("runs/{name}/config.json")));
+        assert!(
+            cfg["imported_from"].as_str().unwrap().ends_with(".safetensors"),
+            "{cfg}"
+        );
+    }
+    let text = ok(dir, &["eval", "--run", "runs/back", flex[0], flex[1]]);
+    assert!(text.contains("PCA, 8 components"), "{text}");
+    // An imported run has no optimizer state to continue from: said plainly.
+    let err = fails(dir, &["train", "--resume", "--name", "back", "--epochs", "3"]);
+    assert!(
+        err.contains("was imported from") && err.contains("optimizer state"),
+        "{err}"
+    );
+
+    // Bad input: an existing run, a damaged file, a file without gen's metadata and no
+    // --config, a configuration the tensors do not fit, a contradicted layout. Nothing is
+    // created by a refused import.
+    let err = fails(
+        dir,
+        &["import", "--input", exported.to_str().unwrap(), "--name", "back"],
+    );
+    assert!(err.contains("already exists"), "{err}");
+    let bytes = std::fs::read(&exported).unwrap();
+    std::fs::write(dir.join("cut.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(dir, &["import", "--input", "cut.safetensors", "--name", "cut"]);
+    assert!(
+        err.contains("cut.safetensors") && err.contains("not a readable safetensors file"),
+        "{err}"
+    );
+    assert!(!dir.join("runs/cut").exists());
+    let err = fails(
+        dir,
+        &[
+            "import",
+            "--input",
+            "torch.safetensors",
+            "--name",
+            "x",
+            "--config",
+            "runs/conv/config.json",
+        ],
+    );
+    assert!(
+        err.contains("does not fit the model") && err.contains("encoder.convs.0.weight"),
+        "{err}"
+    );
+    assert!(!dir.join("runs/x").exists());
+    let err = fails(
+        dir,
+        &[
+            "import",
+            "--input",
+            "torch.safetensors",
+            "--name",
+            "x",
+            "--layout",
+            "burn",
+        ],
+    );
+    assert!(err.contains("records the pytorch layout"), "{err}");
+
+    // The VAE too (sampling from the imported prior gives the same grid).
+    ok(dir, &["export", "--run", "runs/vae"]);
+    ok(
+        dir,
+        &["import", "--input", "runs/vae/model.safetensors", "--name", "vae-back"],
+    );
+    for run in ["vae", "vae-back"] {
+        ok(
+            dir,
+            &[
+                "sample",
+                "--run",
+                &format!("runs/{run}"),
+                "--output",
+                &format!("{run}.png"),
+                "--seed",
+                "3",
+            ],
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("vae.png")).unwrap(),
+        std::fs::read(dir.join("vae-back.png")).unwrap()
+    );
+
+    // The independent reader: numpy alone reproduces gen's codes and reconstructions.
+    let Some(python) = reader_python() else { return };
+    for (run, vae) in [("mlp", false), ("conv", false), ("vae", true), ("convvae", true)] {
+        for layout in ["burn", "pytorch"] {
+            let r = numpy_agrees(dir, &python, run, layout, vae);
+            assert_eq!(r["unread_tensors"].as_array().unwrap().len(), 0, "{r}");
+            assert_eq!(r["rows"], 64, "{r}");
+        }
+    }
+    // The check can fail: another model's reconstructions are told apart.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/check_export.py");
+    let out = Command::new(&python)
+        .current_dir(dir)
+        .args([
+            script.to_str().unwrap(),
+            "mlp-burn.safetensors",
+            "--inputs",
+            "mlp-rec-inputs.npy",
+        ])
+        .args(["--reconstructions", "conv-rec.npy", "--codes", "mlp-codes.npy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -125,6 +125,14 @@ pub enum CoreError {
         /// What did not match.
         reason: String,
     },
+    /// A safetensors file is not one, or is truncated or damaged.
+    #[error("safetensors file {path}: {reason}")]
+    Interop {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// The loss became NaN or infinite.
     #[error("training diverged at epoch {epoch}, step {step}: loss is {loss}; the last good checkpoint is kept")]
     NonFiniteLoss {

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod interop;
 pub mod loss;
 pub mod model;
 pub mod nn;

@@ -102,7 +102,8 @@ pub(super) fn ensure<B: AutodiffBackend>(
     let unfinished = if trained {
         let (stored, run) = read_stored(&root)?;
         let done = classifier::epochs_done(&run, &stored.run.train);
-        done.cut_short.then_some((stored.run, done.done))
+        // An imported classifier has no metrics to count its epochs by: it is used as it is.
+        (done.cut_short && stored.imported_from.is_none()).then_some((stored.run, done.done))
     } else {
         None
     };
@@ -163,7 +164,7 @@ pub(super) fn ensure<B: AutodiffBackend>(
 }
 
 /// The classifier of the run folder `root`.
-fn load<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<Classifier<B>> {
+pub(crate) fn load<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<Classifier<B>> {
     let (stored, run) = read_stored(root)?;
     let cfg = stored.classifier.clone().with_context(|| {
         format!(
@@ -183,7 +184,8 @@ pub(super) fn eval<B: Backend>(args: &RunArgs, device: &B::Device) -> anyhow::Re
     let model = load::<B>(&args.run, device)?;
     let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
     let acc = test_accuracy(&model, &splits.test, device)?;
-    let done = classifier::epochs_done(&run, &stored.run.train);
+    let mut done = classifier::epochs_done(&run, &stored.run.train);
+    done.cut_short &= stored.imported_from.is_none();
     println!(
         "evaluation classifier {}: test accuracy {:.2} % on {} images{}",
         args.run.display(),

@@ -10,8 +10,9 @@ mod eval;
 mod superres;
 mod tools;
 
+pub(crate) use classifier::load as load_classifier;
 pub(crate) use eval::eval;
-pub(crate) use superres::{UpscaleArgs, upscale};
+pub(crate) use superres::{UpscaleArgs, load as load_sr, upscale};
 pub(crate) use tools::{AugmentArgs, augment, sample};
 
 use std::path::{Path, PathBuf};
@@ -233,9 +234,9 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
 pub(crate) struct LoadedGan<B: Backend> {
     stored: StoredConfig,
     run: RunDir,
-    g: Generator<B>,
+    pub(crate) g: Generator<B>,
     /// Which weights: the moving average or the last epoch's.
-    which: &'static str,
+    pub(crate) which: &'static str,
     /// The training images a source-conditioned generator varies (`None` for the others).
     sources: Option<Sources>,
 }

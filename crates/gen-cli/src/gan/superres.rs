@@ -107,7 +107,10 @@ pub(super) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     Ok(())
 }
 
-fn load<B: Backend>(root: &Path, device: &B::Device) -> anyhow::Result<(StoredConfig, RunDir, SrGenerator<B>)> {
+pub(crate) fn load<B: Backend>(
+    root: &Path,
+    device: &B::Device,
+) -> anyhow::Result<(StoredConfig, RunDir, SrGenerator<B>)> {
     let (stored, run) = read_stored(root)?;
     let (cfg, _) = stored.sr.clone().with_context(|| {
         format!(

@@ -112,6 +112,42 @@ pub(crate) fn load_vae<B: Backend>(root: &Path, device: &B::Device) -> anyhow::R
     Ok((stored, run, model))
 }
 
+struct ReconstructJob(crate::ae::ReconstructArgs);
+
+impl Job for ReconstructJob {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        let args = self.0;
+        if args.n == 0 {
+            bail!("--n must be > 0, got 0");
+        }
+        let (stored, run, model) = load_vae::<B::InnerBackend>(&args.run.run, &device)?;
+        let splits = load_splits(&stored.run.data, &data_dir(args.run.data_dir.as_deref()))?;
+        let out = args.output.unwrap_or_else(|| run.file("reconstructions.png"));
+        let rows = gen_vae::figures::reconstructions(&model, &splits.test, args.n, &device)?;
+        if artifacts::is_npy(&out) {
+            artifacts::write_npy_pair(&out, &rows[0], &rows[1], splits.test.d())?;
+        } else {
+            let shape = splits
+                .image_shape()
+                .context("a VAE of a table has no images to draw; write --output FILE.npy")?;
+            artifacts::save_image_rows(&out, &rows, shape)?;
+        }
+        println!(
+            "wrote {} originals and reconstructions (decoded posterior means) to {}",
+            rows[0].len() / splits.test.d(),
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// `gen reconstruct` on a VAE run.
+pub(crate) fn reconstruct(args: crate::ae::ReconstructArgs) -> anyhow::Result<()> {
+    let backend = args.run.backend;
+    with_backend(backend, ReconstructJob(args))
+}
+
 /// Arguments of `gen eval` that only a VAE uses.
 #[derive(Debug, Args, Clone)]
 pub struct VaeEvalFlags {
