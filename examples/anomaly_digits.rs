@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         data,
         classes,
         t,
-        &mut |_, _| Ok(None),
+        &mut |_, _, _| Ok(None),
         &mut (),
         &Default::default(),
     )?;

@@ -9,7 +9,7 @@ use clap::Args;
 use gen_ae::AutoencoderConfig;
 use gen_ae::anomaly::{IsolationForestConfig, RowScores, ScoreKind, TableBenchmarkConfig, TableSplit, Thresholding};
 use gen_ae::eval::{ModelRun, Splits};
-use gen_core::train::RunDir;
+use gen_core::train::{RunDir, TrainConfig};
 
 use crate::artifacts;
 use crate::backend::{BackendChoice, Job, with_backend};
@@ -81,13 +81,17 @@ impl Job for AnomalyJob {
         let (dataset, model) = (&self.cfg.data.dataset, self.cfg.run_name());
         // Each model gets a run folder of its own, its config.json written before training.
         let mut folders = std::collections::HashMap::new();
-        let mut runs = |label: &str, ae_cfg: &AutoencoderConfig| -> gen_ae::Result<Option<ModelRun>> {
-            let stored = StoredConfig::new(self.cfg.clone(), ae_cfg.clone(), self.args.train.backend);
-            let run = RunDir::create(root.join(label), &stored, true)?;
-            folders.insert(label.to_string(), run.clone());
-            let meta = serde_json::to_value(&stored).map_err(|e| gen_ae::AeError::Invalid(e.to_string()))?;
-            Ok(Some(ModelRun { run, meta }))
-        };
+        let mut runs =
+            |label: &str, ae_cfg: &AutoencoderConfig, train: &TrainConfig| -> gen_ae::Result<Option<ModelRun>> {
+                // The recipe as given, with the seed this model trains with (an ensemble member's own).
+                let mut run_cfg = self.cfg.clone();
+                run_cfg.train.seed = train.seed;
+                let stored = StoredConfig::new(run_cfg, ae_cfg.clone(), self.args.train.backend);
+                let run = RunDir::create(root.join(label), &stored, true)?;
+                folders.insert(label.to_string(), run.clone());
+                let meta = serde_json::to_value(&stored).map_err(|e| gen_ae::AeError::Invalid(e.to_string()))?;
+                Ok(Some(ModelRun { run, meta }))
+            };
         let report = match &source {
             DataSource::Csv(path) => {
                 if self.args.normal_class.is_some() || self.args.all_classes {

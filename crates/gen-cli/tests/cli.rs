@@ -389,6 +389,10 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     // Tables keep the PCA path off by default.
     let stored = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/table/config.json"));
     assert_eq!(stored["autoencoder"]["pca_path"].as_bool(), Some(false), "{stored}");
+    // Each member's folder records the seed it trained with: the run's, then one more.
+    let seed = stored["run"]["train"]["seed"].as_u64().unwrap();
+    let member = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/table-member-1/config.json"));
+    assert_eq!(member["run"]["train"]["seed"].as_u64(), Some(seed + 1), "{member}");
     let scores = std::fs::read_to_string(dir.join("runs/anomaly-ae-mlp-tab-z2/table/scores.csv")).unwrap();
     assert!(
         scores.starts_with(
@@ -422,10 +426,8 @@ fn anomaly_detection_on_digits_and_on_a_table() {
     }
     assert_eq!(r["config"]["train_fraction"].as_f64(), Some(0.6));
     assert_eq!(r["config"]["pca_components"].as_u64(), Some(2));
-    assert!(
-        dir.join("runs/anomaly-ae-mlp-tab-z2/seed-1-member-1/config.json")
-            .is_file()
-    );
+    let member = json(&dir.join("runs/anomaly-ae-mlp-tab-z2/seed-1-member-1/config.json"));
+    assert_eq!(member["run"]["train"]["seed"].as_u64(), Some(seed + 1001), "{member}");
     let err = fails(dir, &["anomaly", "--seeds", "0", "--normal-class", "0", "--force"]);
     assert!(err.contains("--seeds is the protocol of tables"), "{err}");
     let err = fails(dir, &["anomaly", "--dataset", "csv:tab.csv", "--normal-class", "1"]);

@@ -271,7 +271,7 @@ pub fn table_benchmark<B: AutodiffBackend>(
         for k in 0..bench.ensemble as u64 {
             let mut member = train_config.clone();
             member.seed = train_config.seed.wrapping_add(1000 * seed + k);
-            let run = runs(&format!("seed-{seed}-member-{k}"), config)?;
+            let run = runs(&format!("seed-{seed}-member-{k}"), config, &member)?;
             let fitted = fit::<B>(config, &member, &train, valid.as_ref(), run, observer, device)?;
             let detector = AnomalyDetector::new(fitted.model, &pool, ScoreKind::Reconstruction, 0.1, device)?;
             train_both.push(detector.both_scores(&pool, device));
@@ -416,8 +416,8 @@ mod tests {
             ..TableBenchmarkConfig::anchors(4)
         };
         let mut labels = Vec::new();
-        let mut runs = |label: &str, _: &AutoencoderConfig| -> Result<Option<crate::eval::ModelRun>> {
-            labels.push(label.to_string());
+        let mut runs = |label: &str, _: &AutoencoderConfig, t: &TrainConfig| -> Result<Option<crate::eval::ModelRun>> {
+            labels.push((label.to_string(), t.seed - train_config.seed));
             Ok(None)
         };
         let report = table_benchmark::<TestAutodiffBackend>(
@@ -432,13 +432,15 @@ mod tests {
             &Default::default(),
         )
         .unwrap();
+        // Each folder is told the seed its member trains with.
+        let labels: Vec<(&str, u64)> = labels.iter().map(|(l, s)| (l.as_str(), *s)).collect();
         assert_eq!(
             labels,
             [
-                "seed-0-member-0",
-                "seed-0-member-1",
-                "seed-1-member-0",
-                "seed-1-member-1"
+                ("seed-0-member-0", 0),
+                ("seed-0-member-1", 1),
+                ("seed-1-member-0", 1000),
+                ("seed-1-member-1", 1001)
             ]
         );
         let names: Vec<&str> = report.detectors.iter().map(|d| d.name.as_str()).collect();
@@ -474,7 +476,7 @@ mod tests {
             &train_config,
             &table,
             &bad,
-            &mut |_: &str, _: &AutoencoderConfig| Ok(None),
+            &mut |_: &str, _: &AutoencoderConfig, _: &TrainConfig| Ok(None),
             &mut (),
             &Default::default(),
         )

@@ -151,9 +151,10 @@ pub const ONE_CLASS: &str = "one-class: train on one class's training images, sc
 pub const TABLE: &str = "table: train on normal rows, test on held-out normal rows and every outlier";
 
 /// Gives the run folder each model of a protocol trains into, by a label (`class-3`, `table`;
-/// an ensemble's further members `class-3-member-1`, …) and the model's configuration; `None`
-/// trains without one.
-pub type RunsFor<'a> = dyn FnMut(&str, &AutoencoderConfig) -> Result<Option<ModelRun>> + 'a;
+/// an ensemble's further members `class-3-member-1`, …), the model's configuration and the
+/// training recipe it is trained with (an ensemble member's carries its own seed, so the folder
+/// can record it); `None` trains without one.
+pub type RunsFor<'a> = dyn FnMut(&str, &AutoencoderConfig, &TrainConfig) -> Result<Option<ModelRun>> + 'a;
 
 fn check(t: Thresholding) -> Result<()> {
     if !(t.contamination > 0.0 && t.contamination <= 0.5) {
@@ -197,9 +198,9 @@ fn one<B: AutodiffBackend>(
         let mut member = train_config.clone();
         member.seed = train_config.seed.wrapping_add(k);
         let run = if k == 0 {
-            runs(label, config)?
+            runs(label, config, &member)?
         } else {
-            runs(&format!("{label}-member-{k}"), config)?
+            runs(&format!("{label}-member-{k}"), config, &member)?
         };
         let fitted = fit::<B>(config, &member, train, Some(data.valid), run, observer, device)?;
         train_seconds += fitted.seconds;
@@ -540,7 +541,7 @@ mod tests {
             data,
             Some(&[0, 1]),
             t,
-            &mut |label, _| {
+            &mut |label, _, _| {
                 labels.push(label.to_string());
                 Ok(None)
             },
@@ -573,7 +574,7 @@ mod tests {
             data,
             Some(&[11]),
             t,
-            &mut |_, _| Ok(None),
+            &mut |_, _, _| Ok(None),
             &mut (),
             &Default::default(),
         )
@@ -609,7 +610,7 @@ mod tests {
                 data,
                 Some(&[3]),
                 t,
-                &mut |label, _| {
+                &mut |label, _, _| {
                     labels.push(label.to_string());
                     Ok(None)
                 },
@@ -693,7 +694,7 @@ mod tests {
             seed: 0,
         };
         let run = |table: &Dataset| {
-            let no_folders = &mut |_: &str, _: &AutoencoderConfig| Ok(None);
+            let no_folders = &mut |_: &str, _: &AutoencoderConfig, _: &TrainConfig| Ok(None);
             let device = Default::default();
             tabular::<TestAutodiffBackend>(
                 "synthetic",
