@@ -8,7 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use gen_ae::Autoencoder;
 use gen_core::Encoder;
-use gen_core::train::{RunDir, Trainer, load_module};
+use gen_core::train::{RunDir, load_module};
 
 use crate::backend::{Job, with_backend};
 use crate::data::{Splits, data_dir, load_splits};
@@ -52,11 +52,16 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     B::seed(&device, job.cfg.train.seed);
     let model: Autoencoder<B> = ae_cfg.try_init_on(&splits.train, &device)?;
     let meta = serde_json::to_value(&stored)?;
-    let fitted = Trainer::new(job.cfg.train.clone())?
-        .with_run_dir(run.clone())
-        .with_resume(job.resume)
-        .with_observer(crate::progress::Progress::new())
-        .fit(model, &splits.train, Some(&splits.valid), &meta, &device)?;
+    let fitted = crate::parallel::Fit {
+        cfg: job.cfg.train.clone(),
+        run: run.clone(),
+        resume: job.resume,
+        workers: job.workers,
+        train: &splits.train,
+        valid: &splits.valid,
+        meta,
+    }
+    .run(model, &device)?;
     let model = fitted.model.valid();
     let inner = device.clone();
     let (mse, se) = gen_ae::eval::reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;

@@ -258,6 +258,9 @@ pub fn anomaly(args: AnomalyArgs) -> anyhow::Result<()> {
             "--seeds is the protocol of tables (csv:FILE with a y column); image sets take --normal-class or --all-classes"
         );
     }
+    if args.train.workers > 1 {
+        bail!("--workers is for gen train; gen anomaly trains each model on one worker");
+    }
     let backend: BackendChoice = args.train.backend;
     let data_dir = data_dir(args.train.data_dir.as_deref());
     with_backend(backend, AnomalyJob { args, cfg, data_dir })

@@ -53,6 +53,10 @@ impl Job for TrainJob {
 /// `gen train`.
 pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
     let data_dir = data_dir(flags.data_dir.as_deref());
+    if flags.resume && flags.workers > 1 {
+        // The other workers would start from the initial weights, not the checkpoint.
+        bail!("--resume continues a run on one worker; leave out --workers");
+    }
     let (cfg, root) = if flags.resume {
         let Some(name) = &flags.name else {
             bail!("--resume needs --name of the run to continue")
@@ -86,7 +90,13 @@ pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
         resume: flags.resume,
         data_dir,
         backend: flags.backend,
+        workers: usize::from(flags.workers),
     };
+    if job.workers > 1 && job.cfg.model.family.is_gan_crate() {
+        bail!(
+            "--workers trains the autoencoders and the VAEs; the GANs, super-resolution and the classifier train on one"
+        );
+    }
     with_backend(flags.backend, job)
 }
 

@@ -16,6 +16,7 @@ mod config;
 mod data;
 mod gan;
 mod interop;
+mod parallel;
 mod plots;
 mod progress;
 mod run;

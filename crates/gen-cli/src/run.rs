@@ -162,6 +162,8 @@ pub(crate) struct TrainJob {
     pub resume: bool,
     pub data_dir: PathBuf,
     pub backend: BackendChoice,
+    /// Data-parallel workers (`--workers`); 1 trains on this thread alone.
+    pub workers: usize,
 }
 
 impl TrainJob {

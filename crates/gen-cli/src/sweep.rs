@@ -151,6 +151,9 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
     if args.train.resume {
         bail!("gen sweep does not resume; run it again with --force");
     }
+    if args.train.workers > 1 {
+        bail!("--workers is for gen train; gen sweep trains each model on one worker");
+    }
     if args.latents.is_empty() || args.latents.contains(&0) {
         bail!("--latents needs sizes > 0, got {:?}", args.latents);
     }

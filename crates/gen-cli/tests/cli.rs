@@ -1491,3 +1491,52 @@ fn export_import_and_the_numpy_reader() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// `gen train --workers 2`: two data-parallel workers in one process (burn-collective sums
+/// their gradients) end with the model one worker trains on the whole batches; the sums differ
+/// only in the order of addition, so the reconstructions agree within 1e-5.
+#[test]
+fn data_parallel_workers_train_the_model_one_worker_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for (workers, name) in [("1", "one"), ("2", "two")] {
+        ok(
+            dir,
+            &with_quick(&["train", "--epochs", "3", "--workers", workers, "--name", name]),
+        );
+        ok(
+            dir,
+            &[
+                "reconstruct",
+                "--run",
+                &format!("runs/{name}"),
+                "--n",
+                "64",
+                "--output",
+                &format!("{name}.npy"),
+            ],
+        );
+    }
+    let read = |p: &str| -> Vec<f32> {
+        let bytes = std::fs::read(dir.join(p)).unwrap();
+        // A .npy of f32: the header's length is in bytes 8..10, the data follows it.
+        let start = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        bytes[start..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let (one, two) = (read("one.npy"), read("two.npy"));
+    assert_eq!(one.len(), two.len());
+    let gap = one.iter().zip(&two).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    eprintln!("gen train --workers 2 against 1: largest difference of the reconstructions {gap}");
+    assert!(gap < 1e-5, "two workers against one: largest difference {gap}");
+    assert_eq!(rows(&dir.join("runs/two/metrics.csv")), 3);
+    let err = fails(dir, &["train", "--model", "gan", "--workers", "2"]);
+    assert!(err.contains("--workers trains the autoencoders and the VAEs"), "{err}");
+    let err = fails(
+        dir,
+        &["train", "--resume", "--name", "two", "--epochs", "4", "--workers", "2"],
+    );
+    assert!(err.contains("--resume continues a run on one worker"), "{err}");
+}

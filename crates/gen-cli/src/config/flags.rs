@@ -33,6 +33,10 @@ pub struct TrainFlags {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendChoice::default())]
     pub backend: BackendChoice,
+    /// Data-parallel workers in this process (autoencoders and VAEs): each trains on its share
+    /// of every batch and burn-collective sums the gradients before every step.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
     /// Folder with the MNIST-style data sets (default: $GEN_DATA_DIR, else ./data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

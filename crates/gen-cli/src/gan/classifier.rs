@@ -135,6 +135,7 @@ pub(super) fn ensure<B: AutodiffBackend>(
             resume: trained,
             data_dir: data_dir.to_path_buf(),
             backend,
+            workers: 1,
         };
         train::<B>(&job, device)?;
     }

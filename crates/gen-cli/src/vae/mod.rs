@@ -13,7 +13,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use gen_core::Encoder;
-use gen_core::train::{RunDir, Trainer, load_module};
+use gen_core::train::{RunDir, load_module};
 use gen_vae::Vae;
 
 use gen_vae::eval::{LikelihoodOptions, elbo_stats, eval_data};
@@ -59,11 +59,16 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     B::seed(&device, job.cfg.train.seed);
     let model: Vae<B> = vae_cfg.try_init(&device)?;
     let meta = serde_json::to_value(&stored)?;
-    let fitted = Trainer::new(job.cfg.train.clone())?
-        .with_run_dir(run.clone())
-        .with_resume(job.resume)
-        .with_observer(crate::progress::Progress::new())
-        .fit(model, &splits.train, Some(&splits.valid), &meta, &device)?;
+    let fitted = crate::parallel::Fit {
+        cfg: job.cfg.train.clone(),
+        run: run.clone(),
+        resume: job.resume,
+        workers: job.workers,
+        train: &splits.train,
+        valid: &splits.valid,
+        meta,
+    }
+    .run(model, &device)?;
     let train_secs = started.elapsed().as_secs_f64();
     let model = fitted.model.valid();
     let inner = device.clone();

@@ -13,6 +13,8 @@ mod checkpoint;
 mod config;
 mod metrics;
 mod optim;
+#[cfg(feature = "collective")]
+mod parallel;
 mod run_dir;
 mod trainer;
 
@@ -23,5 +25,7 @@ pub use checkpoint::{
 pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
 pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};
+#[cfg(feature = "collective")]
+pub use parallel::DataParallel;
 pub use run_dir::RunDir;
 pub use trainer::{EpochLosses, EpochSteps, EpochsRun, Fitted, Observer, StepAt, Trainer, epoch_seed, evaluate};
