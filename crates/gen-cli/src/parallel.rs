@@ -29,7 +29,7 @@ impl Fit<'_> {
     pub(crate) fn run<B, M>(self, model: M, device: &B::Device) -> anyhow::Result<Fitted<M>>
     where
         B: AutodiffBackend,
-        M: AutodiffModule<B> + Objective<B> + Send,
+        M: AutodiffModule<B> + Objective<B> + Send + 'static,
         M::InnerModule: Objective<B::InnerBackend>,
     {
         let trainer = |rank: usize| -> anyhow::Result<Trainer<'static>> {
@@ -47,25 +47,28 @@ impl Fit<'_> {
         if self.workers <= 1 {
             return Ok(first.fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
-        std::thread::scope(|s| {
-            let others: Vec<_> = (1..self.workers)
-                .map(|rank| {
-                    let (model, device, meta) = (model.clone(), device.clone(), &self.meta);
-                    let (cfg, workers, train, valid) = (self.cfg.clone(), self.workers, self.train, self.valid);
-                    s.spawn(move || -> anyhow::Result<()> {
-                        Trainer::new(cfg)?
-                            .with_data_parallel(DataParallel::local(rank, workers))
-                            .fit(model, train, Some(valid), meta, &device)?;
-                        Ok(())
-                    })
+        // The other workers get owned copies, not borrows: if worker 0 fails (a checkpoint that
+        // cannot be written, say), the others are left waiting in the collective, and a scope
+        // would wait for them forever; detached, they end with the process, which reports the
+        // error.
+        let others: Vec<_> = (1..self.workers)
+            .map(|rank| {
+                let (model, device, meta) = (model.clone(), device.clone(), self.meta.clone());
+                let (cfg, workers) = (self.cfg.clone(), self.workers);
+                let (train, valid) = (self.train.clone(), self.valid.clone());
+                std::thread::spawn(move || -> anyhow::Result<()> {
+                    Trainer::new(cfg)?
+                        .with_data_parallel(DataParallel::local(rank, workers))
+                        .fit(model, &train, Some(&valid), &meta, &device)?;
+                    Ok(())
                 })
-                .collect();
-            let fitted = first.fit(model, self.train, Some(self.valid), &self.meta, device);
-            for h in others {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a data-parallel worker panicked"))??;
-            }
-            Ok(fitted?)
-        })
+            })
+            .collect();
+        let fitted = first.fit(model, self.train, Some(self.valid), &self.meta, device)?;
+        for h in others {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a data-parallel worker panicked"))??;
+        }
+        Ok(fitted)
     }
 }
