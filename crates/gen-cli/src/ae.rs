@@ -52,16 +52,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     B::seed(&device, job.cfg.train.seed);
     let model: Autoencoder<B> = ae_cfg.try_init_on(&splits.train, &device)?;
     let meta = serde_json::to_value(&stored)?;
-    let fitted = crate::parallel::Fit {
-        cfg: job.cfg.train.clone(),
-        run: run.clone(),
-        resume: job.resume,
-        workers: job.workers,
-        train: &splits.train,
-        valid: &splits.valid,
-        meta,
-    }
-    .run(model, &device)?;
+    let fitted = crate::parallel::Fit::new(&job, &run, &splits, meta).run(model, &device)?;
     let model = fitted.model.valid();
     let inner = device.clone();
     let (mse, se) = gen_ae::eval::reconstruction_errors::<B::InnerBackend>(&model, &splits.test, &inner)?;

@@ -230,47 +230,35 @@ impl Job for ImportJob {
         // Every tensor is loaded (and checked) before the run folder is created, so a file that
         // does not fit leaves nothing behind.
         let config = serde_json::to_value(&stored)?;
-        let input = &args.input;
-        let inner = &device;
+        let place = Placement {
+            root: &root,
+            stored: &stored,
+            force: args.force,
+            config,
+        };
+        let (input, inner) = (&args.input, &device);
         let (run, file) = match kind {
             ExportedModel::Autoencoder => {
-                let m = load::<B::InnerBackend, _>(stored.ae_config(&root)?.try_init(inner)?, input, layout)?;
-                let run = RunDir::create(&root, &stored, args.force)?;
-                let file = run.checkpoint_path();
-                save_module(&m, config, &file)?;
-                (run, file)
+                let fresh = stored.ae_config(&root)?.try_init::<B::InnerBackend>(inner)?;
+                place.write(&load(fresh, input, layout)?, None)?
             }
             ExportedModel::Vae => {
                 let cfg = stored.vae.as_ref().expect("a VAE run");
-                let m = load::<B::InnerBackend, _>(cfg.try_init(inner)?, input, layout)?;
-                let run = RunDir::create(&root, &stored, args.force)?;
-                let file = run.checkpoint_path();
-                save_module(&m, config, &file)?;
-                (run, file)
+                place.write(&load(cfg.try_init::<B::InnerBackend>(inner)?, input, layout)?, None)?
             }
             ExportedModel::GanGenerator => {
                 let cfg = stored.gan.as_ref().expect("a GAN run");
-                let m = load::<B::InnerBackend, _>(gen_gan::Generator::new(cfg, inner), input, layout)?;
-                let run = RunDir::create(&root, &stored, args.force)?;
-                let file = run.file(gen_gan::GENERATOR);
-                save_module(&m, config, &file)?;
-                (run, file)
+                let fresh = gen_gan::Generator::<B::InnerBackend>::new(cfg, inner);
+                place.write(&load(fresh, input, layout)?, Some(gen_gan::GENERATOR))?
             }
             ExportedModel::SrGenerator => {
                 let (cfg, _) = stored.sr.as_ref().expect("a super-resolution run");
-                let m = load::<B::InnerBackend, _>(cfg.try_init(inner)?, input, layout)?;
-                let run = RunDir::create(&root, &stored, args.force)?;
-                let file = run.file(gen_gan::GENERATOR);
-                save_module(&m, config, &file)?;
-                (run, file)
+                let fresh = cfg.try_init::<B::InnerBackend>(inner)?;
+                place.write(&load(fresh, input, layout)?, Some(gen_gan::GENERATOR))?
             }
             ExportedModel::Classifier => {
                 let cfg = stored.classifier.as_ref().expect("a classifier run");
-                let m = load::<B::InnerBackend, _>(cfg.try_init(inner)?, input, layout)?;
-                let run = RunDir::create(&root, &stored, args.force)?;
-                let file = run.checkpoint_path();
-                save_module(&m, config, &file)?;
-                (run, file)
+                place.write(&load(cfg.try_init::<B::InnerBackend>(inner)?, input, layout)?, None)?
             }
         };
         println!(
@@ -287,6 +275,25 @@ impl Job for ImportJob {
 
 fn load<B: Backend, M: Module<B>>(fresh: M, path: &Path, layout: TensorLayout) -> anyhow::Result<M> {
     Ok(interop::load_safetensors(fresh, path, layout)?)
+}
+
+/// Where an imported model goes: the run folder to create and what its checkpoint header says.
+struct Placement<'a> {
+    root: &'a Path,
+    stored: &'a StoredConfig,
+    force: bool,
+    config: serde_json::Value,
+}
+
+impl Placement<'_> {
+    /// Creates the run folder and saves `module` in it: in `file` of the folder, else in the
+    /// model checkpoint every command reads. Returns the folder and the file.
+    fn write<B: Backend, M: Module<B>>(&self, module: &M, file: Option<&str>) -> anyhow::Result<(RunDir, PathBuf)> {
+        let run = RunDir::create(self.root, self.stored, self.force)?;
+        let path = file.map_or_else(|| run.checkpoint_path(), |f| run.file(f));
+        save_module(module, self.config.clone(), &path)?;
+        Ok((run, path))
+    }
 }
 
 /// `gen import`.

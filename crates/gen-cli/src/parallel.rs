@@ -11,6 +11,8 @@ use gen_core::Objective;
 use gen_core::train::{DataParallel, Fitted, RunDir, Trainer};
 use gen_data::Dataset;
 
+use crate::data::Splits;
+
 /// What one training job needs, shared by its workers.
 pub(crate) struct Fit<'a> {
     pub cfg: gen_core::train::TrainConfig,
@@ -22,7 +24,20 @@ pub(crate) struct Fit<'a> {
     pub meta: serde_json::Value,
 }
 
-impl Fit<'_> {
+impl<'a> Fit<'a> {
+    /// The job's training of a model into `run` on `splits`, with `meta` in its checkpoints.
+    pub(crate) fn new(job: &crate::run::TrainJob, run: &RunDir, splits: &'a Splits, meta: serde_json::Value) -> Self {
+        Self {
+            cfg: job.cfg.train.clone(),
+            run: run.clone(),
+            resume: job.resume,
+            workers: job.workers,
+            train: &splits.train,
+            valid: &splits.valid,
+            meta,
+        }
+    }
+
     /// Trains `model`: on this thread alone with one worker, else on `workers` workers whose
     /// gradients burn-collective sums at every step; returns worker 0's result (every worker
     /// ends with the same weights).
@@ -32,21 +47,14 @@ impl Fit<'_> {
         M: AutodiffModule<B> + Objective<B> + Send + 'static,
         M::InnerModule: Objective<B::InnerBackend>,
     {
-        let trainer = |rank: usize| -> anyhow::Result<Trainer<'static>> {
-            let t = Trainer::new(self.cfg.clone())?;
-            Ok(if self.workers > 1 {
-                t.with_data_parallel(DataParallel::local(rank, self.workers))
-            } else {
-                t
-            })
-        };
-        let mut first = trainer(0)?
+        let mut first = Trainer::new(self.cfg.clone())?
             .with_run_dir(self.run.clone())
             .with_resume(self.resume)
             .with_observer(crate::progress::Progress::new());
         if self.workers <= 1 {
             return Ok(first.fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
+        first = first.with_data_parallel(DataParallel::local(0, self.workers));
         // The other workers get owned copies, not borrows: if worker 0 fails (a checkpoint that
         // cannot be written, say), the others are left waiting in the collective, and a scope
         // would wait for them forever; detached, they end with the process, which reports the

@@ -466,17 +466,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn conv_kernels_keep_their_layout_and_enum_variants_are_left_out() {
-        let _guard = crate::testing::seeded::<B>(&Default::default(), 2);
-        let dec = ConvDecoderConfig {
+    fn decoder() -> crate::nn::ConvDecoder<B> {
+        ConvDecoderConfig {
             d_input: 3,
             image: ImageShape::grey(8, 8),
             channels: vec![4, 2],
             activation: Activation::Relu,
             output_activation: Activation::Identity,
         }
-        .init::<B>(&Default::default());
+        .init::<B>(&Default::default())
+    }
+
+    #[test]
+    fn conv_kernels_keep_their_layout_and_enum_variants_are_left_out() {
+        let _guard = crate::testing::seeded::<B>(&Default::default(), 2);
+        let dec = decoder();
         let burn = tensor_infos(&dec, TensorLayout::Burn);
         let torch = tensor_infos(&dec, TensorLayout::Pytorch);
         let shape = |infos: &[TensorInfo], n: &str| infos.iter().find(|t| t.name == n).unwrap().shape.clone();
@@ -485,14 +489,7 @@ mod tests {
         assert_eq!(shape(&burn, "fc.weight"), vec![3, 4 * 2 * 2]);
         assert_eq!(shape(&torch, "fc.weight"), vec![4 * 2 * 2, 3]);
         let bytes = to_safetensors_bytes(&dec, &BTreeMap::new(), TensorLayout::Pytorch).unwrap();
-        let fresh = ConvDecoderConfig {
-            d_input: 3,
-            image: ImageShape::grey(8, 8),
-            channels: vec![4, 2],
-            activation: Activation::Relu,
-            output_activation: Activation::Identity,
-        }
-        .init::<B>(&Default::default());
+        let fresh = decoder();
         let loaded = load_safetensors_bytes(fresh, bytes, TensorLayout::Pytorch, Path::new("d")).unwrap();
         let z = Tensor::<B, 2>::random([2, 3], Distribution::Default, &Default::default());
         dec.forward(z.clone())

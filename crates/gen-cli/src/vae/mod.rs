@@ -59,16 +59,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     B::seed(&device, job.cfg.train.seed);
     let model: Vae<B> = vae_cfg.try_init(&device)?;
     let meta = serde_json::to_value(&stored)?;
-    let fitted = crate::parallel::Fit {
-        cfg: job.cfg.train.clone(),
-        run: run.clone(),
-        resume: job.resume,
-        workers: job.workers,
-        train: &splits.train,
-        valid: &splits.valid,
-        meta,
-    }
-    .run(model, &device)?;
+    let fitted = crate::parallel::Fit::new(&job, &run, &splits, meta).run(model, &device)?;
     let train_secs = started.elapsed().as_secs_f64();
     let model = fitted.model.valid();
     let inner = device.clone();

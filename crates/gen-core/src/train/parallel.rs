@@ -58,8 +58,12 @@ impl DataParallel {
 
     /// This worker's share of a global batch: the `rank`-th of `workers` contiguous slices.
     pub fn shard<'r>(&self, rows: &'r [usize]) -> &'r [usize] {
-        let n = rows.len();
-        &rows[self.rank * n / self.workers..(self.rank + 1) * n / self.workers]
+        &rows[self.bounds(rows.len())]
+    }
+
+    /// Where this worker's share of `n` rows lies.
+    fn bounds(&self, n: usize) -> std::ops::Range<usize> {
+        self.rank * n / self.workers..(self.rank + 1) * n / self.workers
     }
 
     fn peer(&self) -> PeerId {
@@ -117,7 +121,7 @@ impl DataParallel {
     /// The weight of this worker's mean loss in the global batch's: `n_k / N`.
     pub(crate) fn share(&self, rows: usize) -> f64 {
         let n = rows.max(1);
-        self.shard(&vec![0; n]).len() as f64 / n as f64
+        self.bounds(n).len() as f64 / n as f64
     }
 }
 
