@@ -94,9 +94,26 @@ fn main() {
         Err(e) => Err(anyhow::anyhow!("could not start the worker threads: {e}")),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", message(&e));
         std::process::exit(1);
     }
+}
+
+/// An error and its causes, each said once: the library's errors (`CoreError::Io`, say) already
+/// write their cause into their own message, which `{:#}` would repeat.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Stack of each worker thread, the command's included: the main thread's 8 MiB, not rayon's
@@ -123,5 +140,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => interop::import(args),
         Command::Download(args) => commands::download(args),
         Command::Bench(args) => bench::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_says_its_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::from(gen_core::CoreError::io("cannot write", "runs/a/best.ckpt", io));
+        assert_eq!(
+            super::message(&e),
+            "cannot write runs/a/best.ckpt: No such file or directory"
+        );
+        let e = Err::<(), _>(e).context("training runs/a").unwrap_err();
+        assert_eq!(
+            super::message(&e),
+            "training runs/a: cannot write runs/a/best.ckpt: No such file or directory"
+        );
     }
 }

@@ -55,10 +55,9 @@ impl<'a> Fit<'a> {
             return Ok(first.fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
         first = first.with_data_parallel(DataParallel::local(0, self.workers));
-        // The other workers get owned copies, not borrows: if worker 0 fails (a checkpoint that
-        // cannot be written, say), the others are left waiting in the collective, and a scope
-        // would wait for them forever; detached, they end with the process, which reports the
-        // error.
+        // The other workers get owned copies, not borrows, and run detached: a worker that
+        // fails or panics resets the collective (gen-core's Membership), so the others' waits
+        // end with an error rather than forever, and nothing here has to outlive them.
         let others: Vec<_> = (1..self.workers)
             .map(|rank| {
                 let (model, device, meta) = (model.clone(), device.clone(), self.meta.clone());
@@ -72,11 +71,89 @@ impl<'a> Fit<'a> {
                 })
             })
             .collect();
-        let fitted = first.fit(model, self.train, Some(self.valid), &self.meta, device)?;
-        for h in others {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a data-parallel worker panicked"))??;
+        let first = first.fit(model, self.train, Some(self.valid), &self.meta, device);
+        let mut results = vec![first.map_err(anyhow::Error::from).map(Some)];
+        for (h, rank) in others.into_iter().zip(1..) {
+            results.push(match h.join() {
+                Ok(r) => r.map(|()| None),
+                Err(panic) => Err(anyhow::anyhow!(
+                    "data-parallel worker {rank} panicked: {}",
+                    panic_message(&*panic)
+                )),
+            });
         }
-        Ok(fitted)
+        cause(results)
+    }
+}
+
+/// Worker 0's model, or the error that ended the run: a worker's own failure before a failed
+/// collective operation, and that before an operation cut short by another worker's failure.
+fn cause<M>(results: Vec<anyhow::Result<Option<M>>>) -> anyhow::Result<M> {
+    // 0: the worker's own failure; 1: a collective operation that failed; 2: one cut short
+    // because another worker failed.
+    let rank = |e: &anyhow::Error| match e.downcast_ref::<gen_core::CoreError>() {
+        Some(gen_core::CoreError::Collective { aborted: false, .. }) => 1,
+        Some(gen_core::CoreError::Collective { aborted: true, .. }) => 2,
+        _ => 0,
+    };
+    let mut model = None;
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(Some(m)) => model = Some(m),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    // The first of the most telling errors (min_by_key keeps the first of equals).
+    match (errors.into_iter().min_by_key(|e| rank(e)), model) {
+        (Some(e), _) => Err(e),
+        (None, Some(m)) => Ok(m),
+        (None, None) => Err(anyhow::anyhow!("data-parallel worker 0 returned no model")),
+    }
+}
+
+/// A panic's message, when it carried one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use gen_core::CoreError;
+
+    fn collective(aborted: bool) -> anyhow::Error {
+        CoreError::Collective {
+            what: "reducing the gradients",
+            reason: if aborted {
+                "another worker failed".into()
+            } else {
+                "AllReduceShapeMismatch".into()
+            },
+            aborted,
+        }
+        .into()
+    }
+
+    /// The error reported is the failed worker's own, not the knock-on errors of the others.
+    #[test]
+    fn the_cause_of_a_failed_run_is_the_failing_workers_error() {
+        let own = || Err(anyhow::anyhow!("cannot write best.ckpt"));
+        let msg = |r: anyhow::Result<u8>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(super::cause(vec![Err(collective(true)), own()])),
+            "cannot write best.ckpt"
+        );
+        assert_eq!(
+            msg(super::cause(vec![own(), Err(collective(true))])),
+            "cannot write best.ckpt"
+        );
+        assert!(msg(super::cause(vec![Err(collective(true)), Err(collective(false))])).contains("Mismatch"));
+        assert!(msg(super::cause(vec![Err(collective(true)), Ok(None)])).contains("another worker"));
+        assert_eq!(super::cause(vec![Ok(Some(7u8)), Ok(None)]).unwrap(), 7);
     }
 }

@@ -143,6 +143,18 @@ pub enum CoreError {
         /// The offending value.
         loss: f64,
     },
+    /// A data-parallel worker's collective operation failed, most often because another worker
+    /// failed and ended the collective for all of them.
+    #[error("data-parallel training failed {what}: {reason}")]
+    Collective {
+        /// What was being done (`"reducing the gradients"`, ...).
+        what: &'static str,
+        /// burn-collective's error, or that another worker ended the collective.
+        reason: String,
+        /// Whether this worker's operation was cut short because another worker failed (whose
+        /// own error is the cause).
+        aborted: bool,
+    },
     /// A run folder already exists and overwriting was not asked for.
     #[error("run folder {0} already exists; pass --force to overwrite it or --resume to continue it")]
     RunExists(PathBuf),

@@ -12,7 +12,7 @@
 //!
 //! Only with gen-core's `collective` feature.
 
-use burn::collective::{CollectiveConfig, PeerId, ReduceOperation, finish_collective, register};
+use burn::collective::{CollectiveConfig, PeerId, ReduceOperation, finish_collective, register, reset_collective};
 use burn::optim::GradientsParams;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -77,6 +77,7 @@ impl DataParallel {
             .map_err(|e| collective_error("joining the collective", e))?;
         Ok(Membership {
             peer: self.peer(),
+            left: false,
             _backend: std::marker::PhantomData,
         })
     }
@@ -125,18 +126,44 @@ impl DataParallel {
     }
 }
 
-fn collective_error(what: &str, e: burn::collective::CollectiveError) -> CoreError {
-    CoreError::Data(format!("data-parallel training failed {what}: {e:?}"))
+fn collective_error(what: &'static str, e: burn::collective::CollectiveError) -> CoreError {
+    use burn::collective::CollectiveError as E;
+    // A reset (by a failed worker's Membership) drops the pending operation, whose waiters
+    // see the server as gone, and forgets the peers, whose next call is then "not registered".
+    let aborted = matches!(e, E::LocalServerMissing | E::RegisterNotFirstOperation);
+    CoreError::Collective {
+        what,
+        reason: match aborted {
+            true => "another worker failed and ended the collective".into(),
+            false => format!("{e:?}"),
+        },
+        aborted,
+    }
 }
 
-/// Membership of the collective, left when dropped (also when training fails).
+/// Membership of the collective. [`Membership::leave`] leaves it after training; dropped
+/// without leaving (training failed or panicked), it resets this backend's collective, which
+/// drops the operation the other workers wait on: their calls return an error instead of
+/// waiting forever for a worker that is gone. One data-parallel run per backend type and
+/// process at a time, as burn-collective's local server is one per backend type.
 pub(crate) struct Membership<B: Backend> {
     peer: PeerId,
+    left: bool,
     _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: Backend> Membership<B> {
+    /// Leaves the collective after this worker's last operation.
+    pub(crate) fn leave(mut self) {
+        self.left = true;
+        let _ = finish_collective::<B>(self.peer);
+    }
 }
 
 impl<B: Backend> Drop for Membership<B> {
     fn drop(&mut self) {
-        let _ = finish_collective::<B>(self.peer);
+        if !self.left {
+            reset_collective::<B>();
+        }
     }
 }

@@ -406,8 +406,18 @@ impl<'a> Trainer<'a> {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
         let cfg = self.config.clone();
+        // Workers given clones of one model would share its parameters' autodiff leaves, and
+        // burn merges the graphs of tensors that share nodes: one worker's backward pass then
+        // frees nodes that another's still needs (a panic "Node should have a step
+        // registered"). Forking gives this worker leaves of its own; the parameter ids, by
+        // which the gradients are matched across workers, stay.
         #[cfg(feature = "collective")]
-        let _membership = match &self.parallel {
+        let model = match &self.parallel {
+            Some(_) => model.fork(device),
+            None => model,
+        };
+        #[cfg(feature = "collective")]
+        let membership = match &self.parallel {
             Some(p) => {
                 p.check_batches(n, cfg.batch_size)?;
                 Some(p.join::<B::InnerBackend>(device)?)
@@ -432,6 +442,10 @@ impl<'a> Trainer<'a> {
             parallel: self.parallel.clone(),
         };
         let run = self.run_epochs(&mut steps, n, device)?;
+        #[cfg(feature = "collective")]
+        if let Some(m) = membership {
+            m.leave();
+        }
         Ok(Fitted {
             model: match steps.best_model {
                 Some(best) => best,
@@ -819,6 +833,53 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("2 workers need at least one row"), "{err}");
+    }
+
+    /// A worker that fails (here worker 0, whose run folder vanished before its first
+    /// checkpoint) ends the collective: the other worker's wait returns an error that says so
+    /// instead of blocking forever.
+    #[cfg(feature = "collective")]
+    #[test]
+    fn a_failing_worker_releases_the_others() {
+        let _lock = crate::testing::seed_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("r"), &serde_json::json!({}), false).unwrap();
+        std::fs::remove_dir_all(run.root()).unwrap();
+        let mut model = toy(0);
+        model.noise = 0.0;
+        let cfg = config(3).with_batch_size(64);
+        let (first, second) = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|rank| {
+                    let (model, cfg, run) = (model.clone(), cfg.clone(), run.clone());
+                    s.spawn(move || {
+                        let mut trainer = Trainer::new(cfg)
+                            .unwrap()
+                            .with_data_parallel(super::super::DataParallel::local(rank, 2));
+                        if rank == 0 {
+                            trainer = trainer.with_run_dir(run);
+                        }
+                        let data = Data::new(256, 1);
+                        trainer
+                            .fit(model, &data, None::<&Data>, &serde_json::json!({}), &Default::default())
+                            .map(|_| ())
+                    })
+                })
+                .collect();
+            let mut r = handles.into_iter().map(|h| h.join().unwrap());
+            (r.next().unwrap(), r.next().unwrap())
+        });
+        assert!(matches!(first, Err(CoreError::Io { .. })), "{first:?}");
+        match second {
+            Err(CoreError::Collective {
+                aborted: true,
+                ref reason,
+                ..
+            }) => {
+                assert!(reason.contains("another worker failed"), "{reason}")
+            }
+            other => panic!("worker 1 should be released with an error, got {other:?}"),
+        }
     }
 
     #[test]
