@@ -118,7 +118,7 @@ fn message(e: &anyhow::Error) -> String {
 
 /// Stack of each worker thread, the command's included: the main thread's 8 MiB, not rayon's
 /// default of 2 MiB.
-const COMMAND_STACK: usize = 8 << 20;
+pub(crate) const COMMAND_STACK: usize = 8 << 20;
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -47,14 +47,17 @@ impl<'a> Fit<'a> {
         M: AutodiffModule<B> + Objective<B> + Send + 'static,
         M::InnerModule: Objective<B::InnerBackend>,
     {
-        let mut first = Trainer::new(self.cfg.clone())?
-            .with_run_dir(self.run.clone())
-            .with_resume(self.resume)
-            .with_observer(crate::progress::Progress::new());
         if self.workers <= 1 {
-            return Ok(first.fit(model, self.train, Some(self.valid), &self.meta, device)?);
+            return Ok(Trainer::new(self.cfg.clone())?
+                .with_run_dir(self.run.clone())
+                .with_resume(self.resume)
+                .with_observer(crate::progress::Progress::new())
+                .fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
-        first = first.with_data_parallel(DataParallel::local(0, self.workers));
+        // Each worker computes on a pool of its own share of the threads (rayon's products
+        // take as many threads as the pool they run in has), so N workers share the machine
+        // instead of each one reaching for all of it.
+        let threads = (rayon::current_num_threads() / self.workers).max(1);
         // The other workers get owned copies, not borrows, and run detached: a worker that
         // fails or panics resets the collective (gen-core's Membership), so the others' waits
         // end with an error rather than forever, and nothing here has to outlive them.
@@ -64,15 +67,26 @@ impl<'a> Fit<'a> {
                 let (cfg, workers) = (self.cfg.clone(), self.workers);
                 let (train, valid) = (self.train.clone(), self.valid.clone());
                 std::thread::spawn(move || -> anyhow::Result<()> {
-                    Trainer::new(cfg)?
-                        .with_data_parallel(DataParallel::local(rank, workers))
-                        .fit(model, &train, Some(&valid), &meta, &device)?;
+                    worker_pool(threads)?.install(|| {
+                        Trainer::new(cfg)?
+                            .with_data_parallel(DataParallel::local(rank, workers))
+                            .fit(model, &train, Some(&valid), &meta, &device)
+                    })?;
                     Ok(())
                 })
             })
             .collect();
-        let first = first.fit(model, self.train, Some(self.valid), &self.meta, device);
-        let mut results = vec![first.map_err(anyhow::Error::from).map(Some)];
+        let first = worker_pool(threads).and_then(|pool| {
+            pool.install(|| {
+                Ok(Trainer::new(self.cfg.clone())?
+                    .with_run_dir(self.run.clone())
+                    .with_resume(self.resume)
+                    .with_observer(crate::progress::Progress::new())
+                    .with_data_parallel(DataParallel::local(0, self.workers))
+                    .fit(model, self.train, Some(self.valid), &self.meta, device)?)
+            })
+        });
+        let mut results = vec![first.map(Some)];
         for (h, rank) in others.into_iter().zip(1..) {
             results.push(match h.join() {
                 Ok(r) => r.map(|()| None),
@@ -84,6 +98,15 @@ impl<'a> Fit<'a> {
         }
         cause(results)
     }
+}
+
+/// A pool of `threads` threads for one data-parallel worker, with the command's stack size.
+pub(crate) fn worker_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(crate::COMMAND_STACK)
+        .build()
+        .map_err(|e| anyhow::anyhow!("could not start a data-parallel worker's threads: {e}"))
 }
 
 /// Worker 0's model, or the error that ended the run: a worker's own failure before a failed

@@ -130,6 +130,8 @@ const WORKLOADS: &[&str] = &[
     "conv_burn_train",
     "conv_gen_train",
     "encoder_inference",
+    "mlp_ae_fit_1worker",
+    "mlp_ae_fit_workers",
 ];
 
 #[derive(Clone)]
@@ -143,18 +145,46 @@ struct BenchJob {
 }
 
 impl BenchJob {
+    /// Whether `--only` keeps `workload`.
+    fn selected(&self, workload: &str) -> bool {
+        assert!(WORKLOADS.contains(&workload), "{workload} is missing from WORKLOADS");
+        self.only.is_empty() || self.only.iter().any(|p| workload.starts_with(p.as_str()))
+    }
+
+    /// Times whole runs: `warm_up` once, then `run` (which returns the steps it took, each of
+    /// `batch` samples) `--runs` times; the row's throughput is the median run's.
+    fn time_runs(
+        &self,
+        workload: &str,
+        batch: usize,
+        flops: Option<u64>,
+        warm_up: impl FnOnce() -> anyhow::Result<()>,
+        mut run: impl FnMut() -> anyhow::Result<usize>,
+    ) -> anyhow::Result<BenchRow> {
+        warm_up()?;
+        let allocated = stats_alloc::Region::new(crate::allocator::ALLOCATOR);
+        let mut steps = 0;
+        let mut rates = Vec::with_capacity(self.runs);
+        for _ in 0..self.runs {
+            let t = Instant::now();
+            let n = run()?;
+            rates.push((n * batch) as f64 / t.elapsed().as_secs_f64());
+            steps += n;
+        }
+        Ok(self.row(workload, batch, flops, rates, allocated.change(), steps))
+    }
+
     /// Times `step` (which processes `batch` samples and returns after its results are ready);
     /// `None`, without running it, when `--only` leaves the workload out.
     fn time(&self, workload: &str, batch: usize, flops: Option<u64>, mut step: impl FnMut(usize)) -> Option<BenchRow> {
-        assert!(WORKLOADS.contains(&workload), "{workload} is missing from WORKLOADS");
-        if !self.only.is_empty() && !self.only.iter().any(|p| workload.starts_with(p.as_str())) {
+        if !self.selected(workload) {
             return None;
         }
         for i in 0..self.warmup {
             step(i);
         }
         let allocated = stats_alloc::Region::new(crate::allocator::ALLOCATOR);
-        let mut rates: Vec<f64> = (0..self.runs)
+        let rates: Vec<f64> = (0..self.runs)
             .map(|_| {
                 let t = Instant::now();
                 for i in 0..self.steps {
@@ -163,8 +193,22 @@ impl BenchJob {
                 (self.steps * batch) as f64 / t.elapsed().as_secs_f64()
             })
             .collect();
-        let allocated = allocated.change();
-        let steps = (self.runs * self.steps).max(1) as f64;
+        let steps = self.runs * self.steps;
+        Some(self.row(workload, batch, flops, rates, allocated.change(), steps))
+    }
+
+    /// The row of `rates` (samples per second of each timed run) and the allocations over
+    /// `steps` steps; printed as it is made.
+    fn row(
+        &self,
+        workload: &str,
+        batch: usize,
+        flops: Option<u64>,
+        mut rates: Vec<f64>,
+        allocated: stats_alloc::Stats,
+        steps: usize,
+    ) -> BenchRow {
+        let steps = steps.max(1) as f64;
         let (min, max) = rates
             .iter()
             .fold((f64::INFINITY, 0f64), |(a, b), &r| (a.min(r), b.max(r)));
@@ -190,7 +234,7 @@ impl BenchJob {
             row.allocs_per_step,
             row.alloc_bytes_per_step / 1e6
         );
-        Some(row)
+        row
     }
 }
 

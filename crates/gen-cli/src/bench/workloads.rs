@@ -275,6 +275,74 @@ impl Job for BenchJob {
             B::InnerBackend::sync(&device).expect("device sync");
             drop(z);
         }));
+        rows.extend(self.data_parallel_rows::<B>(&device)?);
         Ok(rows)
     }
+}
+
+impl BenchJob {
+    /// Data-parallel training against one worker, both through `Trainer::fit` on the reference
+    /// MLP autoencoder (batch 128, random rows): one worker on a pool of every thread, and as
+    /// many workers as threads, each on a pool of one, summing their gradients with
+    /// burn-collective at every step. A timed run is one `fit` of `--steps` batches (after one
+    /// of `--warmup` batches), so the joining, forking and leaving of the collective count too.
+    fn data_parallel_rows<B: AutodiffBackend>(&self, device: &B::Device) -> anyhow::Result<Vec<BenchRow>> {
+        let threads = rayon::current_num_threads().max(2);
+        let (warm, timed) = (
+            random_rows(self.warmup.max(1) * 128, 784)?,
+            random_rows(self.steps * 128, 784)?,
+        );
+        let model = reference_ae().init::<B>(device);
+        let mut rows = Vec::new();
+        for (workload, workers) in [("mlp_ae_fit_1worker", 1), ("mlp_ae_fit_workers", threads)] {
+            if !self.selected(workload) {
+                continue;
+            }
+            let fit = |data: &gen_data::Dataset| -> anyhow::Result<()> {
+                let cfg = gen_core::train::TrainConfig::default()
+                    .with_num_epochs(1)
+                    .with_batch_size(128)
+                    .with_seed(0);
+                std::thread::scope(|s| -> anyhow::Result<()> {
+                    let handles: Vec<_> = (0..workers)
+                        .map(|rank| {
+                            let (model, cfg) = (model.clone(), cfg.clone());
+                            s.spawn(move || -> anyhow::Result<()> {
+                                crate::parallel::worker_pool(threads / workers)?.install(|| {
+                                    let mut trainer = gen_core::train::Trainer::new(cfg)?;
+                                    if workers > 1 {
+                                        trainer = trainer
+                                            .with_data_parallel(gen_core::train::DataParallel::local(rank, workers));
+                                    }
+                                    trainer.fit(model, data, None::<&gen_data::Dataset>, &serde_json::json!({}), device)
+                                })?;
+                                Ok(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.join()
+                            .map_err(|_| anyhow::anyhow!("a data-parallel worker panicked"))??;
+                    }
+                    Ok(())
+                })
+            };
+            rows.push(self.time_runs(
+                workload,
+                128,
+                Some(AE_TRAIN_FLOPS),
+                || fit(&warm),
+                || fit(&timed).map(|()| self.steps),
+            )?);
+        }
+        Ok(rows)
+    }
+}
+
+/// A data set of `n` random rows of `width` values in [0, 1).
+fn random_rows(n: usize, width: usize) -> anyhow::Result<gen_data::Dataset> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let features: Vec<f32> = (0..n * width).map(|_| rng.random::<f32>()).collect();
+    Ok(gen_data::Dataset::new("random", features, width, None, None)?)
 }
