@@ -92,9 +92,10 @@ pub fn train(flags: TrainFlags) -> anyhow::Result<()> {
         backend: flags.backend,
         workers: usize::from(flags.workers),
     };
-    if job.workers > 1 && job.cfg.model.family.is_gan_crate() {
+    if job.workers > 1 && job.cfg.model.family.is_gan_crate() && !job.cfg.model.family.is_data_parallel_gan() {
         bail!(
-            "--workers trains the autoencoders and the VAEs; the GANs, super-resolution and the classifier train on one"
+            "--workers trains the autoencoders, the VAEs and the GANs; {} trains on one worker",
+            job.cfg.model.family.name()
         );
     }
     with_backend(flags.backend, job)

@@ -54,50 +54,60 @@ impl<'a> Fit<'a> {
                 .with_observer(crate::progress::Progress::new())
                 .fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
-        // Each worker computes on a pool of its own share of the threads (rayon's products
-        // take as many threads as the pool they run in has), so N workers share the machine
-        // instead of each one reaching for all of it.
-        let threads = (rayon::current_num_threads() / self.workers).max(1);
-        // The other workers get owned copies, not borrows, and run detached: a worker that
-        // fails or panics resets the collective (gen-core's Membership), so the others' waits
-        // end with an error rather than forever, and nothing here has to outlive them.
-        let others: Vec<_> = (1..self.workers)
+        let workers = self.workers;
+        let others = (1..workers)
             .map(|rank| {
                 let (model, device, meta) = (model.clone(), device.clone(), self.meta.clone());
-                let (cfg, workers) = (self.cfg.clone(), self.workers);
-                let (train, valid) = (self.train.clone(), self.valid.clone());
-                std::thread::spawn(move || -> anyhow::Result<()> {
-                    worker_pool(threads)?.install(|| {
-                        Trainer::new(cfg)?
-                            .with_data_parallel(DataParallel::local(rank, workers))
-                            .fit(model, &train, Some(&valid), &meta, &device)
-                    })?;
+                let (cfg, train, valid) = (self.cfg.clone(), self.train.clone(), self.valid.clone());
+                move || -> anyhow::Result<()> {
+                    Trainer::new(cfg)?
+                        .with_data_parallel(DataParallel::local(rank, workers))
+                        .fit(model, &train, Some(&valid), &meta, &device)?;
                     Ok(())
-                })
+                }
             })
             .collect();
-        let first = worker_pool(threads).and_then(|pool| {
-            pool.install(|| {
-                Ok(Trainer::new(self.cfg.clone())?
-                    .with_run_dir(self.run.clone())
-                    .with_resume(self.resume)
-                    .with_observer(crate::progress::Progress::new())
-                    .with_data_parallel(DataParallel::local(0, self.workers))
-                    .fit(model, self.train, Some(self.valid), &self.meta, device)?)
-            })
-        });
-        let mut results = vec![first.map(Some)];
-        for (h, rank) in others.into_iter().zip(1..) {
-            results.push(match h.join() {
-                Ok(r) => r.map(|()| None),
-                Err(panic) => Err(anyhow::anyhow!(
-                    "data-parallel worker {rank} panicked: {}",
-                    panic_message(&*panic)
-                )),
-            });
-        }
-        cause(results)
+        run_workers(others, || {
+            Ok(Trainer::new(self.cfg.clone())?
+                .with_run_dir(self.run.clone())
+                .with_resume(self.resume)
+                .with_observer(crate::progress::Progress::new())
+                .with_data_parallel(DataParallel::local(0, workers))
+                .fit(model, self.train, Some(self.valid), &self.meta, device)?)
+        })
     }
+}
+
+/// Runs a data-parallel job: workers 1 to N - 1 (`others[rank - 1]`), each on a thread of its
+/// own, and worker 0 as `first` on this thread; returns worker 0's result, or the error that
+/// ended the run ([`cause`]). Each worker computes on a pool of its own share of the threads
+/// (rayon's products take as many threads as the pool they run in has), so the workers share
+/// the machine instead of each one reaching for all of it. The other workers get owned copies,
+/// not borrows, and run detached: a worker that fails or panics resets the collective
+/// (gen-core's Membership), so the others' waits end with an error rather than forever, and
+/// nothing here has to outlive them.
+pub(crate) fn run_workers<T, W>(others: Vec<W>, first: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T>
+where
+    T: Send,
+    W: FnOnce() -> anyhow::Result<()> + Send + 'static,
+{
+    let threads = (rayon::current_num_threads() / (others.len() + 1)).max(1);
+    let others: Vec<_> = others
+        .into_iter()
+        .map(|work| std::thread::spawn(move || worker_pool(threads)?.install(work)))
+        .collect();
+    let first = worker_pool(threads).and_then(|pool| pool.install(first));
+    let mut results = vec![first.map(Some)];
+    for (h, rank) in others.into_iter().zip(1..) {
+        results.push(match h.join() {
+            Ok(r) => r.map(|()| None),
+            Err(panic) => Err(anyhow::anyhow!(
+                "data-parallel worker {rank} panicked: {}",
+                panic_message(&*panic)
+            )),
+        });
+    }
+    cause(results)
 }
 
 /// A pool of `threads` threads for one data-parallel worker, with the command's stack size.

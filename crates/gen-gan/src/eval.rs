@@ -8,7 +8,6 @@
 //! source-conditioned (DAGAN) generator varies ([`Sources`]), and the evaluation classifier's
 //! test accuracy ([`test_accuracy`]).
 
-use std::cell::RefCell;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
@@ -32,7 +31,7 @@ pub struct Sources {
     d: usize,
     by_class: Vec<Vec<usize>>,
     /// The next image of each class.
-    next: RefCell<Vec<usize>>,
+    next: std::sync::Mutex<Vec<usize>>,
 }
 
 impl Sources {
@@ -56,7 +55,7 @@ impl Sources {
         Ok(Self {
             images: data.features().to_vec(),
             d: data.d(),
-            next: RefCell::new(vec![0; k]),
+            next: std::sync::Mutex::new(vec![0; k]),
             by_class,
         })
     }
@@ -66,7 +65,8 @@ impl Sources {
     /// # Errors
     /// If a label's class has no image.
     pub fn take(&self, labels: &[i64]) -> Result<Vec<f32>> {
-        let mut next = self.next.borrow_mut();
+        // A panic elsewhere cannot leave the counters half-written: each is one increment.
+        let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::with_capacity(labels.len() * self.d);
         for &l in labels {
             let class = usize::try_from(l)

@@ -102,6 +102,66 @@ pub struct FittedGan<B: AutodiffBackend, G: AutodiffModule<B>> {
 pub struct GanTrainer<'a> {
     trainer: Trainer<'a>,
     gan: GanConfig,
+    /// This worker of a data-parallel run ([`GanTrainer::with_data_parallel`]).
+    parallel: Option<Parallel>,
+}
+
+/// A worker's place in a data-parallel run.
+#[cfg(feature = "collective")]
+type Parallel = gen_core::train::DataParallel;
+/// Without gen-gan's `collective` feature there are no workers: nothing can be built.
+#[cfg(not(feature = "collective"))]
+#[derive(Debug, Clone)]
+enum Parallel {}
+
+/// How a phase's loss and gradients become the ones its step takes: alone, as they are; as a
+/// worker of a data-parallel run, its loss weighted by its share of the batch and its gradients
+/// summed with the other workers'.
+#[derive(Clone, Copy)]
+struct Shared<'p> {
+    parallel: Option<&'p Parallel>,
+    share: f64,
+}
+
+impl Shared<'_> {
+    const ALONE: Shared<'static> = Shared {
+        parallel: None,
+        share: 1.0,
+    };
+
+    /// The loss to differentiate.
+    fn weigh<B: Backend>(&self, loss: Tensor<B, 1>) -> Tensor<B, 1> {
+        match self.parallel {
+            Some(_) => loss.mul_scalar(self.share),
+            None => loss,
+        }
+    }
+
+    /// The gradients of the global batch.
+    fn reduce<B: AutodiffBackend>(&self, grads: GradientsParams) -> gen_core::Result<GradientsParams> {
+        match self.parallel {
+            #[cfg(feature = "collective")]
+            Some(p) => p.reduce::<B>(grads),
+            #[cfg(not(feature = "collective"))]
+            Some(never) => match *never {},
+            None => Ok(grads),
+        }
+    }
+
+    /// What every worker judges: the global batch's loss from this worker's `step` value, or
+    /// alone `mean` (the epoch's running mean, as the single-worker check always read).
+    fn judged<B: Backend>(&self, mean: f64, step: f64, device: &B::Device) -> gen_core::Result<f64> {
+        match self.parallel {
+            #[cfg(feature = "collective")]
+            Some(p) => p.reduce_scalar::<B>(step * self.share, device),
+            #[cfg(not(feature = "collective"))]
+            Some(never) => match *never {},
+            None => {
+                let _ = (step, device);
+                Ok(mean)
+            }
+        }
+    }
 }
 
 /// Running means over an epoch.
@@ -190,7 +250,25 @@ impl<'a> GanTrainer<'a> {
     pub fn new(train: TrainConfig, gan: GanConfig) -> gen_core::Result<Self> {
         let trainer = Trainer::new(train)?;
         gan.validate()?;
-        Ok(Self { trainer, gan })
+        Ok(Self {
+            trainer,
+            gan,
+            parallel: None,
+        })
+    }
+
+    /// Makes [`GanTrainer::fit`] one worker of a data-parallel run (see gen-core's
+    /// `DataParallel`): it trains both networks on its share of every batch, weighting each
+    /// phase's loss by that share and summing the gradients with the other workers' before each
+    /// network's step, so every worker keeps the same weights. Every worker must be given the
+    /// same networks, data, configuration and seed; give the run folder to one of them (rank 0)
+    /// and a monitor to that one alone. The generator's noise is drawn per worker for its own
+    /// rows, from the backend's one generator in whatever order the workers reach it, so a
+    /// data-parallel GAN run is not bit-reproducible; batch-norm statistics are per worker.
+    #[cfg(feature = "collective")]
+    pub fn with_data_parallel(mut self, parallel: gen_core::train::DataParallel) -> Self {
+        self.parallel = Some(parallel);
+        self
     }
 
     /// Writes `generator.ckpt` and `discriminator.ckpt` (each with its Adam state and the
@@ -283,8 +361,20 @@ impl<'a> GanTrainer<'a> {
                 gan.n_critic, cfg.batch_size
             )));
         }
+        // Workers fork their networks (autodiff leaves of their own; see Trainer::fit) and
+        // join the collective, leaving it after the last epoch.
+        #[cfg(feature = "collective")]
+        let (generator, discriminator, membership) = match &self.parallel {
+            Some(p) => {
+                p.check_batches(n, cfg.batch_size)?;
+                let m = p.join::<B::InnerBackend>(device)?;
+                (generator.fork(device), discriminator.fork(device), Some(m))
+            }
+            None => (generator, discriminator, None),
+        };
         let adv = generator.adversarial_weight();
         let mut steps = Adversarial {
+            parallel: self.parallel.clone(),
             optim_g: self.trainer.adam().init::<B, G>(),
             optim_d: self.trainer.adam().init::<B, Discriminator<B>>(),
             ema: gan.ema.map(|_| generator.valid()),
@@ -302,6 +392,10 @@ impl<'a> GanTrainer<'a> {
             run_config: run_config.clone(),
         };
         let run = self.trainer.run_epochs(&mut steps, n, device)?;
+        #[cfg(feature = "collective")]
+        if let Some(m) = membership {
+            m.leave();
+        }
         Ok(FittedGan {
             generator: steps.g.expect("the generator between steps"),
             discriminator: steps.d.expect("the discriminator between steps"),
@@ -316,6 +410,8 @@ impl<'a> GanTrainer<'a> {
 /// time, a generator phase and the moving average; an epoch ends with the monitor's report and
 /// the balance warnings.
 struct Adversarial<'d, B: AutodiffBackend, G: AutodiffModule<B>, S: ?Sized, OG, OD, F> {
+    /// This worker of a data-parallel run.
+    parallel: Option<Parallel>,
     cfg: TrainConfig,
     gan: GanConfig,
     data: &'d S,
@@ -377,6 +473,11 @@ where
     fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> gen_core::Result<f64> {
         let (gan, cfg, m) = (&self.gan, &self.cfg, &mut self.means);
         let step = at.global + 1;
+        let shared = Shared {
+            parallel: self.parallel.as_ref(),
+            share: worker_share(self.parallel.as_ref(), rows.len()),
+        };
+        let rows = worker_rows(self.parallel.as_ref(), rows);
         let batch = self.data.batch(rows, device);
         let mut g = self.g.take().expect("generator");
         let g_phase = step.is_multiple_of(gan.n_critic);
@@ -388,27 +489,41 @@ where
         if self.adv > 0.0 {
             let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, at.total);
             let d = self.d.take().expect("discriminator");
-            let out = discriminator_phase(gan, d, &g, &mut self.optim_d, lr, &batch, fakes.clone(), labels.clone());
+            let out = discriminator_step(
+                gan,
+                d,
+                &g,
+                &mut self.optim_d,
+                lr,
+                &batch,
+                fakes.clone(),
+                labels.clone(),
+                shared,
+            )?;
             debug_assert_eq!(out.generator_params_reached, 0, "fakes must be detached");
             self.d = Some(out.discriminator);
+            let this = stat(&out.stats, "d_loss");
             for (k, v) in out.stats {
                 m.add(k, v);
             }
-            if !m.get("d_loss").is_finite() {
-                return Err(at.non_finite(m.get("d_loss")));
+            let judged = shared.judged::<B::InnerBackend>(m.get("d_loss"), this, device)?;
+            if !judged.is_finite() {
+                return Err(at.non_finite(judged));
             }
         }
         if g_phase {
             let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, at.total);
             let d = self.d.as_ref().expect("discriminator");
-            let out = generator_phase(gan, g, d, &mut self.optim_g, lr, &batch, fakes, labels);
+            let out = generator_step(gan, g, d, &mut self.optim_g, lr, &batch, fakes, labels, shared)?;
             debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
             g = out.generator;
+            let this = stat(&out.stats, "g_loss");
             for (k, v) in out.stats {
                 m.add(k, v);
             }
-            if !m.get("g_loss").is_finite() {
-                return Err(at.non_finite(m.get("g_loss")));
+            let judged = shared.judged::<B::InnerBackend>(m.get("g_loss"), this, device)?;
+            if !judged.is_finite() {
+                return Err(at.non_finite(judged));
             }
             if let (Some(decay), Some(e)) = (gan.ema, self.ema.take()) {
                 // Warm-up: early averages forget the random initial weights quickly.
@@ -615,6 +730,36 @@ fn past_g_losses(run: &RunDir, epochs: usize) -> gen_core::Result<Vec<f64>> {
         .collect())
 }
 
+/// This worker's weight in a global batch of `rows` rows (1 alone).
+fn worker_share(parallel: Option<&Parallel>, rows: usize) -> f64 {
+    match parallel {
+        #[cfg(feature = "collective")]
+        Some(p) => p.share(rows),
+        #[cfg(not(feature = "collective"))]
+        Some(never) => match *never {},
+        None => {
+            let _ = rows;
+            1.0
+        }
+    }
+}
+
+/// This worker's rows of a global batch (all of them alone).
+fn worker_rows<'r>(parallel: Option<&Parallel>, rows: &'r [usize]) -> &'r [usize] {
+    match parallel {
+        #[cfg(feature = "collective")]
+        Some(p) => p.shard(rows),
+        #[cfg(not(feature = "collective"))]
+        Some(never) => match *never {},
+        None => rows,
+    }
+}
+
+/// A phase's statistic by name.
+fn stat(stats: &[(&'static str, f64)], name: &str) -> f64 {
+    stats.iter().find(|(k, _)| *k == name).map_or(f64::NAN, |s| s.1)
+}
+
 /// What [`discriminator_phase`] returns.
 pub struct DiscriminatorStep<B: AutodiffBackend> {
     /// The discriminator after its Adam step (and clipping).
@@ -649,6 +794,28 @@ where
     G: AutodiffModule<B>,
     O: Optimizer<Discriminator<B>, B>,
 {
+    discriminator_step(gan, d, generator, optim, lr, batch, fakes, labels, Shared::ALONE)
+        .expect("one worker reduces nothing")
+}
+
+/// [`discriminator_phase`] as one worker of a data-parallel run (or alone).
+#[allow(clippy::too_many_arguments)]
+fn discriminator_step<B, G, O>(
+    gan: &GanConfig,
+    d: Discriminator<B>,
+    generator: &G,
+    optim: &mut O,
+    lr: f64,
+    batch: &Batch<B>,
+    fakes: Tensor<B, 2>,
+    labels: Option<Tensor<B, 1, Int>>,
+    shared: Shared<'_>,
+) -> gen_core::Result<DiscriminatorStep<B>>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B>,
+    O: Optimizer<Discriminator<B>, B>,
+{
     let loss = &gan.loss;
     let d = if gan.spectral_norm { d.power_iteration() } else { d };
     let fakes = fakes.detach();
@@ -667,19 +834,19 @@ where
         total = total + gp.mul_scalar(lambda);
     }
     stats.push(("d_loss", scalar(total.clone().detach())));
-    let mut grads = total.backward();
+    let mut grads = shared.weigh(total).backward();
     let generator_params_reached = GradientsParams::from_module(&mut grads, generator).len();
-    let grads = GradientsParams::from_grads(grads, &d);
+    let grads = shared.reduce::<B>(GradientsParams::from_grads(grads, &d))?;
     stats.push(("grad_norm_d", grad_norm(&d, &grads)));
     let mut d = optim.step(lr, d, grads);
     if let GanLoss::Wasserstein { clip } = *loss {
         d = d.clip(clip);
     }
-    DiscriminatorStep {
+    Ok(DiscriminatorStep {
         discriminator: d,
         stats,
         generator_params_reached,
-    }
+    })
 }
 
 /// What [`generator_phase`] returns.
@@ -712,6 +879,27 @@ where
     G: AutodiffModule<B> + Adversary<B>,
     O: Optimizer<G, B>,
 {
+    generator_step(gan, g, d, optim, lr, batch, fakes, labels, Shared::ALONE).expect("one worker reduces nothing")
+}
+
+/// [`generator_phase`] as one worker of a data-parallel run (or alone).
+#[allow(clippy::too_many_arguments)]
+fn generator_step<B, G, O>(
+    gan: &GanConfig,
+    g: G,
+    d: &Discriminator<B>,
+    optim: &mut O,
+    lr: f64,
+    batch: &Batch<B>,
+    fakes: Tensor<B, 2>,
+    labels: Option<Tensor<B, 1, Int>>,
+    shared: Shared<'_>,
+) -> gen_core::Result<GeneratorStep<G>>
+where
+    B: AutodiffBackend,
+    G: AutodiffModule<B> + Adversary<B>,
+    O: Optimizer<G, B>,
+{
     let adv = g.adversarial_weight();
     let mut stats = Vec::new();
     let mut total = fakes.clone().sum().mul_scalar(0.0);
@@ -725,15 +913,15 @@ where
         total = total + c;
     }
     stats.push(("g_loss", scalar(total.clone().detach())));
-    let mut grads = total.backward();
+    let mut grads = shared.weigh(total).backward();
     let discriminator_params_reached = GradientsParams::from_module(&mut grads, d).len();
-    let grads = GradientsParams::from_grads(grads, &g);
+    let grads = shared.reduce::<B>(GradientsParams::from_grads(grads, &g))?;
     stats.push(("grad_norm_g", grad_norm(&g, &grads)));
-    GeneratorStep {
+    Ok(GeneratorStep {
         generator: optim.step(lr, g, grads),
         stats,
         discriminator_params_reached,
-    }
+    })
 }
 
 /// The real batch shifted by up to `gan.real_shift` pixels, each image on its own (zero fill).
@@ -1029,6 +1217,58 @@ mod tests {
             "{:?}",
             fitted.warnings
         );
+    }
+
+    /// Every float parameter of `m`, in visiting order.
+    #[cfg(feature = "collective")]
+    fn weights<B: Backend, M: Module<B>>(m: &M) -> Vec<f32> {
+        struct V(Vec<f32>);
+        impl<B: Backend> ModuleVisitor<B> for V {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                self.0.extend(param.val().into_data().to_vec::<f32>().unwrap());
+            }
+        }
+        let mut v = V(Vec::new());
+        m.visit(&mut v);
+        v.0
+    }
+
+    /// Two data-parallel workers, each on half of every batch, sum both networks' gradients:
+    /// they end with the same generator and discriminator (their noise differs, their steps
+    /// do not), and the networks did train.
+    #[cfg(feature = "collective")]
+    #[test]
+    fn two_data_parallel_workers_keep_both_networks_equal() {
+        let device = Default::default();
+        let cfg = tiny();
+        let (g, d) = cfg.try_init::<AB>(&device).unwrap();
+        let data = Rows {
+            x: (0..64 * 16).map(|k| pattern(k % 16)).collect(),
+            d: 16,
+        };
+        let train = TrainConfig::default().with_num_epochs(3).with_batch_size(32);
+        let fitted: Vec<(Vec<f32>, Vec<f32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|rank| {
+                    let (g, d, cfg, train, data) = (g.clone(), d.clone(), cfg.clone(), train.clone(), &data);
+                    s.spawn(move || {
+                        let f = GanTrainer::new(train, cfg)
+                            .unwrap()
+                            .with_data_parallel(gen_core::train::DataParallel::local(rank, 2))
+                            .fit(g, d, data, &serde_json::json!({}), &Default::default(), |_, _| {
+                                Ok(EpochReport::default())
+                            })
+                            .unwrap();
+                        (weights(&f.generator.valid()), weights(&f.discriminator.valid()))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(fitted[0].0, fitted[1].0, "the workers' generators differ");
+        assert_eq!(fitted[0].1, fitted[1].1, "the workers' discriminators differ");
+        assert_ne!(fitted[0].0, weights(&g.valid()), "the generator did not train");
+        assert_ne!(fitted[0].1, weights(&d.valid()), "the discriminator did not train");
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl Family {
         matches!(self, Family::Gan | Family::Cgan | Family::Sr | Family::Classifier)
     }
 
+    /// Whether `gen train --workers` trains the family on several workers: the GANs, plain
+    /// and conditional (not super-resolution and the classifier).
+    pub fn is_data_parallel_gan(self) -> bool {
+        matches!(self, Family::Gan | Family::Cgan)
+    }
+
     /// Whether the family is a variational autoencoder.
     pub fn is_vae(self) -> bool {
         matches!(self, Family::Vae | Family::Cvae)

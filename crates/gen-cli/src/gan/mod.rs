@@ -22,7 +22,7 @@ use anyhow::{Context, bail, ensure};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use gen_core::nn::ImageShape;
-use gen_core::train::{Checkpoint, RunDir, load_module};
+use gen_core::train::{Checkpoint, DataParallel, RunDir, load_module};
 use gen_gan::augmentation::AugmentMode;
 use gen_gan::eval::{CoverageMonitor, Sources};
 use gen_gan::{EpochReport, GanTrainer, Generator};
@@ -138,6 +138,9 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         .model
         .gan(shape, classes, job.cfg.train.learning_rate)
         .context("in [model]")?;
+    if gan_cfg.source_conditioned && job.workers > 1 {
+        bail!("--workers trains the plain and conditional GANs; a DAGAN trains on one worker");
+    }
     let stored = StoredConfig {
         gan: Some(gan_cfg.clone()),
         ..StoredConfig::bare(job.cfg.clone(), job.backend)
@@ -183,17 +186,46 @@ fn train_gan<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> anyhow::Re
         inner().map_err(|e| format!("{e:#}"))
     };
     let meta = serde_json::to_value(&stored)?;
-    let mut trainer = GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
-        .with_run_dir(run.clone())
-        .with_resume(job.resume)
-        .with_observer(crate::progress::Progress::new());
+    let trainer = || -> anyhow::Result<GanTrainer<'_>> {
+        Ok(GanTrainer::new(job.cfg.train.clone(), gan_cfg.clone())?
+            .with_run_dir(run.clone())
+            .with_resume(job.resume)
+            .with_observer(crate::progress::Progress::new()))
+    };
     let fitted = if gan_cfg.source_conditioned {
         // The discriminator's real samples: each training image beside another of its class.
         let labels = splits.train.labels().context("a DAGAN needs labelled images")?.to_vec();
         let pairs = gen_gan::SourcePairs::new(&splits.train, labels, job.cfg.train.seed)?;
-        trainer.fit(g, d, &pairs, &meta, &device, monitor)?
+        trainer()?.fit(g, d, &pairs, &meta, &device, monitor)?
+    } else if job.workers > 1 {
+        // Both networks data-parallel: the other workers train copies with no run folder and
+        // no monitor; worker 0 writes the run and judges the epochs.
+        let workers = job.workers;
+        let others = (1..workers)
+            .map(|rank| {
+                let (g, d, train, meta, device) =
+                    (g.clone(), d.clone(), splits.train.clone(), meta.clone(), device.clone());
+                let (cfg, gan_cfg) = (job.cfg.train.clone(), gan_cfg.clone());
+                move || -> anyhow::Result<()> {
+                    GanTrainer::new(cfg, gan_cfg)?
+                        .with_data_parallel(DataParallel::local(rank, workers))
+                        .fit(g, d, &train, &meta, &device, |_, _| Ok(EpochReport::default()))?;
+                    Ok(())
+                }
+            })
+            .collect();
+        crate::parallel::run_workers(others, || {
+            Ok(trainer()?.with_data_parallel(DataParallel::local(0, workers)).fit(
+                g,
+                d,
+                &splits.train,
+                &meta,
+                &device,
+                monitor,
+            )?)
+        })?
     } else {
-        trainer.fit(g, d, &splits.train, &meta, &device, monitor)?
+        trainer()?.fit(g, d, &splits.train, &meta, &device, monitor)?
     };
     if let Some(first) = fitted.warnings.first() {
         eprintln!(

@@ -26,6 +26,6 @@ pub use config::{LrSchedule, TrainConfig};
 pub use metrics::{EpochMetrics, MetricsLog};
 pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};
 #[cfg(feature = "collective")]
-pub use parallel::DataParallel;
+pub use parallel::{DataParallel, Membership};
 pub use run_dir::RunDir;
 pub use trainer::{EpochLosses, EpochSteps, EpochsRun, Fitted, Observer, StepAt, Trainer, epoch_seed, evaluate};

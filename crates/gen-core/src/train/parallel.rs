@@ -70,8 +70,15 @@ impl DataParallel {
         PeerId(self.rank as u32)
     }
 
-    /// Joins the collective; the returned guard leaves it when dropped.
-    pub(crate) fn join<B: Backend>(&self, device: &B::Device) -> Result<Membership<B>> {
+    /// Joins the collective (waiting for every worker to join); the returned guard leaves it
+    /// with [`Membership::leave`] after training, and resets it when dropped without leaving.
+    /// A trainer of its own (gen-gan's, say) calls this before its first step;
+    /// [`Trainer::fit`](super::Trainer::fit) does it itself.
+    ///
+    /// # Errors
+    /// [`CoreError::Config`] for a rank out of range, [`CoreError::Collective`] when the
+    /// collective refuses the worker.
+    pub fn join<B: Backend>(&self, device: &B::Device) -> Result<Membership<B>> {
         self.validate()?;
         register::<B>(self.peer(), device.clone(), self.collective.clone())
             .map_err(|e| collective_error("joining the collective", e))?;
@@ -83,7 +90,10 @@ impl DataParallel {
     }
 
     /// The sum of `grads` over the workers (each already weighted by its share of the batch).
-    pub(crate) fn reduce<B: AutodiffBackend>(&self, grads: GradientsParams) -> Result<GradientsParams> {
+    ///
+    /// # Errors
+    /// [`CoreError::Collective`] when the reduction fails or another worker failed.
+    pub fn reduce<B: AutodiffBackend>(&self, grads: GradientsParams) -> Result<GradientsParams> {
         grads
             .all_reduce::<B::InnerBackend>(self.peer(), ReduceOperation::Sum)
             .map_err(|e| collective_error("reducing the gradients", e))
@@ -111,7 +121,10 @@ impl DataParallel {
 
     /// The sum of `value` over the workers: the global batch's mean loss from each worker's
     /// weighted one, so that every worker decides alike (a non-finite loss stops them all).
-    pub(crate) fn reduce_scalar<B: Backend>(&self, value: f64, device: &B::Device) -> Result<f64> {
+    ///
+    /// # Errors
+    /// [`CoreError::Collective`] when the reduction fails or another worker failed.
+    pub fn reduce_scalar<B: Backend>(&self, value: f64, device: &B::Device) -> Result<f64> {
         let t = burn::tensor::Tensor::<B, 1>::from_floats([value as f32], device);
         let sum = burn::collective::all_reduce::<B>(self.peer(), t.into_primitive().tensor(), ReduceOperation::Sum)
             .map_err(|e| collective_error("reducing the loss", e))?;
@@ -119,8 +132,9 @@ impl DataParallel {
         Ok(sum.into_scalar().elem::<f64>())
     }
 
-    /// The weight of this worker's mean loss in the global batch's: `n_k / N`.
-    pub(crate) fn share(&self, rows: usize) -> f64 {
+    /// The weight of this worker's mean loss in the global batch's: `n_k / N`, for a global
+    /// batch of `rows` rows.
+    pub fn share(&self, rows: usize) -> f64 {
         let n = rows.max(1);
         self.bounds(n).len() as f64 / n as f64
     }
@@ -146,7 +160,7 @@ fn collective_error(what: &'static str, e: burn::collective::CollectiveError) ->
 /// drops the operation the other workers wait on: their calls return an error instead of
 /// waiting forever for a worker that is gone. One data-parallel run per backend type and
 /// process at a time, as burn-collective's local server is one per backend type.
-pub(crate) struct Membership<B: Backend> {
+pub struct Membership<B: Backend> {
     peer: PeerId,
     left: bool,
     _backend: std::marker::PhantomData<B>,
@@ -154,7 +168,7 @@ pub(crate) struct Membership<B: Backend> {
 
 impl<B: Backend> Membership<B> {
     /// Leaves the collective after this worker's last operation.
-    pub(crate) fn leave(mut self) {
+    pub fn leave(mut self) {
         self.left = true;
         let _ = finish_collective::<B>(self.peer);
     }
