@@ -114,17 +114,19 @@ type Parallel = gen_core::train::DataParallel;
 #[derive(Debug, Clone)]
 enum Parallel {}
 
-/// How a phase's loss and gradients become the ones its step takes: alone, as they are; as a
-/// worker of a data-parallel run, its loss weighted by its share of the batch and its gradients
-/// summed with the other workers'.
+/// How a phase's loss and gradients become the ones its step takes: alone
+/// ([`Workers::ALONE`]), as they are; as a worker of a data-parallel run
+/// ([`GanTrainer::with_data_parallel`] builds those), its loss weighted by its share of the
+/// batch and its gradients summed with the other workers'.
 #[derive(Clone, Copy)]
-struct Shared<'p> {
+pub struct Workers<'p> {
     parallel: Option<&'p Parallel>,
     share: f64,
 }
 
-impl Shared<'_> {
-    const ALONE: Shared<'static> = Shared {
+impl Workers<'_> {
+    /// One worker, training alone.
+    pub const ALONE: Workers<'static> = Workers {
         parallel: None,
         share: 1.0,
     };
@@ -473,7 +475,7 @@ where
     fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> gen_core::Result<f64> {
         let (gan, cfg, m) = (&self.gan, &self.cfg, &mut self.means);
         let step = at.global + 1;
-        let shared = Shared {
+        let shared = Workers {
             parallel: self.parallel.as_ref(),
             share: worker_share(self.parallel.as_ref(), rows.len()),
         };
@@ -489,7 +491,7 @@ where
         if self.adv > 0.0 {
             let lr = cfg.lr_schedule.rate(gan.lr_discriminator, step - 1, at.total);
             let d = self.d.take().expect("discriminator");
-            let out = discriminator_step(
+            let out = discriminator_phase(
                 gan,
                 d,
                 &g,
@@ -514,7 +516,7 @@ where
         if g_phase {
             let lr = cfg.lr_schedule.rate(cfg.learning_rate, step - 1, at.total);
             let d = self.d.as_ref().expect("discriminator");
-            let out = generator_step(gan, g, d, &mut self.optim_g, lr, &batch, fakes, labels, shared)?;
+            let out = generator_phase(gan, g, d, &mut self.optim_g, lr, &batch, fakes, labels, shared)?;
             debug_assert_eq!(out.discriminator_params_reached, 0, "D must be frozen");
             g = out.generator;
             let this = stat(&out.stats, "g_loss");
@@ -776,8 +778,12 @@ pub struct DiscriminatorStep<B: AutodiffBackend> {
 /// weights only, then clipping for the Wasserstein loss. With `gan.spectral_norm`, one
 /// power-iteration step first; with `gan.real_shift`, the real images are randomly shifted
 /// first (the training set's augmentation); with `gan.augment`, the discriminator scores
-/// augmented copies of both (the penalty stays on the images before DiffAugment). `generator` is only inspected, to count
-/// the parameters the loss reached.
+/// augmented copies of both (the penalty stays on the images before DiffAugment). `generator`
+/// is only inspected, to count the parameters the loss reached. `workers` is
+/// [`Workers::ALONE`] outside a data-parallel run.
+///
+/// # Errors
+/// [`CoreError::Collective`] when summing a data-parallel run's gradients fails; never alone.
 #[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
 pub fn discriminator_phase<B, G, O>(
     gan: &GanConfig,
@@ -788,28 +794,7 @@ pub fn discriminator_phase<B, G, O>(
     batch: &Batch<B>,
     fakes: Tensor<B, 2>,
     labels: Option<Tensor<B, 1, Int>>,
-) -> DiscriminatorStep<B>
-where
-    B: AutodiffBackend,
-    G: AutodiffModule<B>,
-    O: Optimizer<Discriminator<B>, B>,
-{
-    discriminator_step(gan, d, generator, optim, lr, batch, fakes, labels, Shared::ALONE)
-        .expect("one worker reduces nothing")
-}
-
-/// [`discriminator_phase`] as one worker of a data-parallel run (or alone).
-#[allow(clippy::too_many_arguments)]
-fn discriminator_step<B, G, O>(
-    gan: &GanConfig,
-    d: Discriminator<B>,
-    generator: &G,
-    optim: &mut O,
-    lr: f64,
-    batch: &Batch<B>,
-    fakes: Tensor<B, 2>,
-    labels: Option<Tensor<B, 1, Int>>,
-    shared: Shared<'_>,
+    workers: Workers<'_>,
 ) -> gen_core::Result<DiscriminatorStep<B>>
 where
     B: AutodiffBackend,
@@ -834,9 +819,9 @@ where
         total = total + gp.mul_scalar(lambda);
     }
     stats.push(("d_loss", scalar(total.clone().detach())));
-    let mut grads = shared.weigh(total).backward();
+    let mut grads = workers.weigh(total).backward();
     let generator_params_reached = GradientsParams::from_module(&mut grads, generator).len();
-    let grads = shared.reduce::<B>(GradientsParams::from_grads(grads, &d))?;
+    let grads = workers.reduce::<B>(GradientsParams::from_grads(grads, &d))?;
     stats.push(("grad_norm_d", grad_norm(&d, &grads)));
     let mut d = optim.step(lr, d, grads);
     if let GanLoss::Wasserstein { clip } = *loss {
@@ -862,7 +847,11 @@ pub struct GeneratorStep<G> {
 /// The generator phase: a frozen copy of `d` (tracking no gradients) scores `fakes` (augmented
 /// with `gan.augment`, differentiably), which must come from `g` with its graph; `gan.loss`
 /// (weighted by [`Adversary::adversarial_weight`]) plus any content loss takes one step of
-/// `optim` at rate `lr` on the generator's weights only.
+/// `optim` at rate `lr` on the generator's weights only. `workers` is [`Workers::ALONE`]
+/// outside a data-parallel run.
+///
+/// # Errors
+/// [`CoreError::Collective`] when summing a data-parallel run's gradients fails; never alone.
 #[allow(clippy::too_many_arguments)] // the phase's inputs, kept explicit for the tests
 pub fn generator_phase<B, G, O>(
     gan: &GanConfig,
@@ -873,27 +862,7 @@ pub fn generator_phase<B, G, O>(
     batch: &Batch<B>,
     fakes: Tensor<B, 2>,
     labels: Option<Tensor<B, 1, Int>>,
-) -> GeneratorStep<G>
-where
-    B: AutodiffBackend,
-    G: AutodiffModule<B> + Adversary<B>,
-    O: Optimizer<G, B>,
-{
-    generator_step(gan, g, d, optim, lr, batch, fakes, labels, Shared::ALONE).expect("one worker reduces nothing")
-}
-
-/// [`generator_phase`] as one worker of a data-parallel run (or alone).
-#[allow(clippy::too_many_arguments)]
-fn generator_step<B, G, O>(
-    gan: &GanConfig,
-    g: G,
-    d: &Discriminator<B>,
-    optim: &mut O,
-    lr: f64,
-    batch: &Batch<B>,
-    fakes: Tensor<B, 2>,
-    labels: Option<Tensor<B, 1, Int>>,
-    shared: Shared<'_>,
+    workers: Workers<'_>,
 ) -> gen_core::Result<GeneratorStep<G>>
 where
     B: AutodiffBackend,
@@ -913,9 +882,9 @@ where
         total = total + c;
     }
     stats.push(("g_loss", scalar(total.clone().detach())));
-    let mut grads = shared.weigh(total).backward();
+    let mut grads = workers.weigh(total).backward();
     let discriminator_params_reached = GradientsParams::from_module(&mut grads, d).len();
-    let grads = shared.reduce::<B>(GradientsParams::from_grads(grads, &g))?;
+    let grads = workers.reduce::<B>(GradientsParams::from_grads(grads, &g))?;
     stats.push(("grad_norm_g", grad_norm(&g, &grads)));
     Ok(GeneratorStep {
         generator: optim.step(lr, g, grads),
@@ -1106,7 +1075,18 @@ mod tests {
             // checked is that its loss reaches none of them (no gradient flows into the other
             // network), with the count that `the_parameter_counts_see_a_leak` shows is not
             // always zero.
-            let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-2, &batch, fakes.clone(), labels.clone());
+            let out = discriminator_phase(
+                &cfg,
+                d,
+                &g,
+                &mut optim_d,
+                1e-2,
+                &batch,
+                fakes.clone(),
+                labels.clone(),
+                Workers::ALONE,
+            )
+            .unwrap();
             assert_eq!(out.generator_params_reached, 0, "{}", cfg.variant());
             let d1 = param_values(&out.discriminator);
             assert_ne!(
@@ -1116,7 +1096,18 @@ mod tests {
                 cfg.variant()
             );
 
-            let step = generator_phase(&cfg, g, &out.discriminator, &mut optim_g, 1e-2, &batch, fakes, labels);
+            let step = generator_phase(
+                &cfg,
+                g,
+                &out.discriminator,
+                &mut optim_g,
+                1e-2,
+                &batch,
+                fakes,
+                labels,
+                Workers::ALONE,
+            )
+            .unwrap();
             assert_eq!(step.discriminator_params_reached, 0, "{}", cfg.variant());
             assert_ne!(
                 param_values(&step.generator),
@@ -1322,7 +1313,8 @@ mod tests {
         let mut last = param_values(&d);
         for step in 0..3 {
             let (fakes, labels) = g.fakes(&batch);
-            let out = discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-3, &batch, fakes, labels);
+            let out =
+                discriminator_phase(&cfg, d, &g, &mut optim_d, 1e-3, &batch, fakes, labels, Workers::ALONE).unwrap();
             d = out.discriminator;
             let now = param_values(&d);
             for (_, v) in &now {

@@ -11,7 +11,7 @@ use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
 use gen_core::train::FlushingAdam;
 use gen_core::{Batch, Encoder, Objective, Stage};
-use gen_gan::{Adversary, GanConfig, discriminator_phase, generator_phase};
+use gen_gan::{Adversary, GanConfig, Workers, discriminator_phase, generator_phase};
 use gen_vae::VaeConfig;
 
 use crate::backend::{BackendChoice, Job};
@@ -190,8 +190,21 @@ impl Job for BenchJob {
                 &batch,
                 fakes.clone(),
                 labels.clone(),
-            );
-            let gs = generator_phase(&gan_cfg, gm, &ds.discriminator, &mut opt_g, 2e-4, &batch, fakes, labels);
+                Workers::ALONE,
+            )
+            .expect("one worker reduces nothing");
+            let gs = generator_phase(
+                &gan_cfg,
+                gm,
+                &ds.discriminator,
+                &mut opt_g,
+                2e-4,
+                &batch,
+                fakes,
+                labels,
+                Workers::ALONE,
+            )
+            .expect("one worker reduces nothing");
             g = Some(gs.generator);
             d = Some(ds.discriminator);
             B::sync(&device).expect("device sync");
