@@ -22,8 +22,8 @@ pub use nets::{Discriminator, Generator, cycle_labels, one_hot};
 pub use pairs::SourcePairs;
 pub use train::{
     Adversary, DISCRIMINATOR, DiscriminatorStep, EpochReport, FittedGan, GENERATOR, GENERATOR_EMA, GanTrainer,
-    GeneratorStep, Workers, collapse_suspected, discriminator_phase, discriminator_wins, ema_update, generator_phase,
-    grad_norm, gradient_penalty,
+    GeneratorStep, collapse_suspected, discriminator_phase, discriminator_wins, ema_update, generator_phase, grad_norm,
+    gradient_penalty,
 };
 
 pub use gen_core;

@@ -18,8 +18,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
 
 use gen_core::train::{
-    CheckpointHeader, EpochLosses, EpochMetrics, EpochSteps, Observer, RunDir, StepAt, TrainConfig, Trainer,
-    load_module, load_resumable, optimizer_to_bytes, save_checkpoint,
+    CheckpointHeader, EpochLosses, EpochMetrics, EpochSteps, Observer, Parallel, RunDir, Session, StepAt, TrainConfig,
+    Trainer, Workers, load_module, load_resumable, optimizer_to_bytes, save_checkpoint,
 };
 use gen_core::{Batch, BatchSource, CoreError};
 
@@ -104,66 +104,6 @@ pub struct GanTrainer<'a> {
     gan: GanConfig,
     /// This worker of a data-parallel run ([`GanTrainer::with_data_parallel`]).
     parallel: Option<Parallel>,
-}
-
-/// A worker's place in a data-parallel run.
-#[cfg(feature = "collective")]
-type Parallel = gen_core::train::DataParallel;
-/// Without gen-gan's `collective` feature there are no workers: nothing can be built.
-#[cfg(not(feature = "collective"))]
-#[derive(Debug, Clone)]
-enum Parallel {}
-
-/// How a phase's loss and gradients become the ones its step takes: alone
-/// ([`Workers::ALONE`]), as they are; as a worker of a data-parallel run
-/// ([`GanTrainer::with_data_parallel`] builds those), its loss weighted by its share of the
-/// batch and its gradients summed with the other workers'.
-#[derive(Clone, Copy)]
-pub struct Workers<'p> {
-    parallel: Option<&'p Parallel>,
-    share: f64,
-}
-
-impl Workers<'_> {
-    /// One worker, training alone.
-    pub const ALONE: Workers<'static> = Workers {
-        parallel: None,
-        share: 1.0,
-    };
-
-    /// The loss to differentiate.
-    fn weigh<B: Backend>(&self, loss: Tensor<B, 1>) -> Tensor<B, 1> {
-        match self.parallel {
-            Some(_) => loss.mul_scalar(self.share),
-            None => loss,
-        }
-    }
-
-    /// The gradients of the global batch.
-    fn reduce<B: AutodiffBackend>(&self, grads: GradientsParams) -> gen_core::Result<GradientsParams> {
-        match self.parallel {
-            #[cfg(feature = "collective")]
-            Some(p) => p.reduce::<B>(grads),
-            #[cfg(not(feature = "collective"))]
-            Some(never) => match *never {},
-            None => Ok(grads),
-        }
-    }
-
-    /// What every worker judges: the global batch's loss from this worker's `step` value, or
-    /// alone `mean` (the epoch's running mean, as the single-worker check always read).
-    fn judged<B: Backend>(&self, mean: f64, step: f64, device: &B::Device) -> gen_core::Result<f64> {
-        match self.parallel {
-            #[cfg(feature = "collective")]
-            Some(p) => p.reduce_scalar::<B>(step * self.share, device),
-            #[cfg(not(feature = "collective"))]
-            Some(never) => match *never {},
-            None => {
-                let _ = (step, device);
-                Ok(mean)
-            }
-        }
-    }
 }
 
 /// Running means over an epoch.
@@ -363,17 +303,9 @@ impl<'a> GanTrainer<'a> {
                 gan.n_critic, cfg.batch_size
             )));
         }
-        // Workers fork their networks (autodiff leaves of their own; see Trainer::fit) and
-        // join the collective, leaving it after the last epoch.
-        #[cfg(feature = "collective")]
-        let (generator, discriminator, membership) = match &self.parallel {
-            Some(p) => {
-                p.check_batches(n, cfg.batch_size)?;
-                let m = p.join::<B::InnerBackend>(device)?;
-                (generator.fork(device), discriminator.fork(device), Some(m))
-            }
-            None => (generator, discriminator, None),
-        };
+        // Workers join the collective and fork both networks (gen-core's Session).
+        let session = Session::<B>::start(self.parallel.as_ref(), n, cfg.batch_size, device)?;
+        let (generator, discriminator) = (session.fork(generator, device), session.fork(discriminator, device));
         let adv = generator.adversarial_weight();
         let mut steps = Adversarial {
             parallel: self.parallel.clone(),
@@ -394,10 +326,7 @@ impl<'a> GanTrainer<'a> {
             run_config: run_config.clone(),
         };
         let run = self.trainer.run_epochs(&mut steps, n, device)?;
-        #[cfg(feature = "collective")]
-        if let Some(m) = membership {
-            m.leave();
-        }
+        session.leave();
         Ok(FittedGan {
             generator: steps.g.expect("the generator between steps"),
             discriminator: steps.d.expect("the discriminator between steps"),
@@ -475,11 +404,8 @@ where
     fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> gen_core::Result<f64> {
         let (gan, cfg, m) = (&self.gan, &self.cfg, &mut self.means);
         let step = at.global + 1;
-        let shared = Workers {
-            parallel: self.parallel.as_ref(),
-            share: worker_share(self.parallel.as_ref(), rows.len()),
-        };
-        let rows = worker_rows(self.parallel.as_ref(), rows);
+        let shared = Workers::of(self.parallel.as_ref(), rows.len());
+        let rows = shared.rows(rows);
         let batch = self.data.batch(rows, device);
         let mut g = self.g.take().expect("generator");
         let g_phase = step.is_multiple_of(gan.n_critic);
@@ -730,31 +656,6 @@ fn past_g_losses(run: &RunDir, epochs: usize) -> gen_core::Result<Vec<f64>> {
         .filter(|r| r.get(epoch).is_some_and(|&e| e <= epochs as f64))
         .filter_map(|r| r.get(col).copied())
         .collect())
-}
-
-/// This worker's weight in a global batch of `rows` rows (1 alone).
-fn worker_share(parallel: Option<&Parallel>, rows: usize) -> f64 {
-    match parallel {
-        #[cfg(feature = "collective")]
-        Some(p) => p.share(rows),
-        #[cfg(not(feature = "collective"))]
-        Some(never) => match *never {},
-        None => {
-            let _ = rows;
-            1.0
-        }
-    }
-}
-
-/// This worker's rows of a global batch (all of them alone).
-fn worker_rows<'r>(parallel: Option<&Parallel>, rows: &'r [usize]) -> &'r [usize] {
-    match parallel {
-        #[cfg(feature = "collective")]
-        Some(p) => p.shard(rows),
-        #[cfg(not(feature = "collective"))]
-        Some(never) => match *never {},
-        None => rows,
-    }
 }
 
 /// A phase's statistic by name.
@@ -1180,10 +1081,7 @@ mod tests {
         let device = Default::default();
         let cfg = tiny();
         let (g, d) = cfg.try_init::<AB>(&device).unwrap();
-        let data = Rows {
-            x: (0..64 * 16).map(|k| pattern(k % 16)).collect(),
-            d: 16,
-        };
+        let data = patterns();
         let fitted = GanTrainer::new(TrainConfig::default().with_num_epochs(2).with_batch_size(32), cfg)
             .unwrap()
             .fit(g, d, &data, &serde_json::json!({}), &device, |e, _| {
@@ -1233,10 +1131,7 @@ mod tests {
         let device = Default::default();
         let cfg = tiny();
         let (g, d) = cfg.try_init::<AB>(&device).unwrap();
-        let data = Rows {
-            x: (0..64 * 16).map(|k| pattern(k % 16)).collect(),
-            d: 16,
-        };
+        let data = patterns();
         let train = TrainConfig::default().with_num_epochs(3).with_batch_size(32);
         let fitted: Vec<(Vec<f32>, Vec<f32>)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2)
@@ -1345,6 +1240,14 @@ mod tests {
             fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
                 p.map(|t| t.zeros_like())
             }
+        }
+    }
+
+    /// 64 copies of the 4x4 image of [`pattern`], the data of the [`tiny`] GAN's tests.
+    fn patterns() -> Rows {
+        Rows {
+            x: (0..64 * 16).map(|k| pattern(k % 16)).collect(),
+            d: 16,
         }
     }
 

@@ -10,8 +10,9 @@ use gen_ae::{AutoencoderConfig, Regularizer};
 use gen_core::nn::{Activation, ImageShape};
 use gen_core::noise::Noise;
 use gen_core::train::FlushingAdam;
+use gen_core::train::Workers;
 use gen_core::{Batch, Encoder, Objective, Stage};
-use gen_gan::{Adversary, GanConfig, Workers, discriminator_phase, generator_phase};
+use gen_gan::{Adversary, GanConfig, discriminator_phase, generator_phase};
 use gen_vae::VaeConfig;
 
 use crate::backend::{BackendChoice, Job};

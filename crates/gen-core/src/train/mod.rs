@@ -17,6 +17,7 @@ mod optim;
 mod parallel;
 mod run_dir;
 mod trainer;
+mod workers;
 
 pub use checkpoint::{
     AtomicFile, Checkpoint, CheckpointHeader, load_module, load_resumable, module_to_bytes, optimizer_to_bytes,
@@ -29,3 +30,4 @@ pub use optim::{FLUSH_EVERY, FlushingAdam, MOMENT_FLUSH};
 pub use parallel::{DataParallel, Membership};
 pub use run_dir::RunDir;
 pub use trainer::{EpochLosses, EpochSteps, EpochsRun, Fitted, Observer, StepAt, Trainer, epoch_seed, evaluate};
+pub use workers::{Parallel, Session, Workers};

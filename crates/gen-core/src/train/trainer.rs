@@ -232,8 +232,7 @@ pub struct Trainer<'a> {
     resume: bool,
     observer: Box<dyn Observer + 'a>,
     /// This worker of a data-parallel run ([`Trainer::with_data_parallel`]).
-    #[cfg(feature = "collective")]
-    parallel: Option<super::DataParallel>,
+    parallel: Option<super::Parallel>,
 }
 
 impl<'a> Trainer<'a> {
@@ -248,7 +247,6 @@ impl<'a> Trainer<'a> {
             run: None,
             resume: false,
             observer: Box::new(()),
-            #[cfg(feature = "collective")]
             parallel: None,
         })
     }
@@ -406,24 +404,8 @@ impl<'a> Trainer<'a> {
             return Err(CoreError::Data("the validation set is empty".into()));
         }
         let cfg = self.config.clone();
-        // Workers given clones of one model would share its parameters' autodiff leaves, and
-        // burn merges the graphs of tensors that share nodes: one worker's backward pass then
-        // frees nodes that another's still needs (a panic "Node should have a step
-        // registered"). Forking gives this worker leaves of its own; the parameter ids, by
-        // which the gradients are matched across workers, stay.
-        #[cfg(feature = "collective")]
-        let model = match &self.parallel {
-            Some(_) => model.fork(device),
-            None => model,
-        };
-        #[cfg(feature = "collective")]
-        let membership = match &self.parallel {
-            Some(p) => {
-                p.check_batches(n, cfg.batch_size)?;
-                Some(p.join::<B::InnerBackend>(device)?)
-            }
-            None => None,
-        };
+        let session = super::Session::<B>::start(self.parallel.as_ref(), n, cfg.batch_size, device)?;
+        let model = session.fork(model, device);
         let mut steps = Supervised {
             optim: Some(self.adam().init::<B, M>()),
             model: Some(model),
@@ -438,14 +420,10 @@ impl<'a> Trainer<'a> {
             cfg,
             train,
             valid,
-            #[cfg(feature = "collective")]
             parallel: self.parallel.clone(),
         };
         let run = self.run_epochs(&mut steps, n, device)?;
-        #[cfg(feature = "collective")]
-        if let Some(m) = membership {
-            m.leave();
-        }
+        session.leave();
         Ok(Fitted {
             model: match steps.best_model {
                 Some(best) => best,
@@ -476,8 +454,7 @@ struct Supervised<'d, M, O, T: ?Sized, V: ?Sized> {
     steps_per_epoch: usize,
     train: &'d T,
     valid: Option<&'d V>,
-    #[cfg(feature = "collective")]
-    parallel: Option<super::DataParallel>,
+    parallel: Option<super::Parallel>,
 }
 
 impl<B, M, O, T, V> EpochSteps<B> for Supervised<'_, M, O, T, V>
@@ -516,33 +493,20 @@ where
 
     fn step(&mut self, rows: &[usize], at: StepAt, device: &B::Device) -> Result<f64> {
         let model = self.model.take().expect("model");
-        #[cfg(feature = "collective")]
-        let (rows, share) = match &self.parallel {
-            Some(p) => (p.shard(rows), p.share(rows.len())),
-            None => (rows, 1.0),
-        };
+        let workers = super::Workers::of(self.parallel.as_ref(), rows.len());
+        let rows = workers.rows(rows);
         let batch = self.train.batch(rows, device);
         let terms = model.objective(&batch, Stage::Train);
         let loss = self.acc.add(rows.len(), &terms);
         // Every worker judges the global batch's loss, so that all stop together.
-        #[cfg(feature = "collective")]
-        let loss = match &self.parallel {
-            Some(p) => p.reduce_scalar::<B::InnerBackend>(loss * share, device)?,
-            None => loss,
-        };
+        let loss = workers.judged::<B::InnerBackend>(loss, loss, device)?;
         if !loss.is_finite() {
             return Err(at.non_finite(loss));
         }
-        #[cfg(feature = "collective")]
-        let grads = match &self.parallel {
-            Some(p) => p.reduce::<B>(GradientsParams::from_grads(
-                terms.total.mul_scalar(share).backward(),
-                &model,
-            ))?,
-            None => GradientsParams::from_grads(terms.total.backward(), &model),
-        };
-        #[cfg(not(feature = "collective"))]
-        let grads = GradientsParams::from_grads(terms.total.backward(), &model);
+        let grads = workers.reduce::<B>(GradientsParams::from_grads(
+            workers.weigh(terms.total).backward(),
+            &model,
+        ))?;
         let lr = self.cfg.lr_schedule.rate(self.cfg.learning_rate, at.global, at.total);
         let optim = self.optim.as_mut().expect("optimiser");
         self.model = Some(optim.step(lr, model, grads));
