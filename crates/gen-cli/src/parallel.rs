@@ -47,12 +47,15 @@ impl<'a> Fit<'a> {
         M: AutodiffModule<B> + Objective<B> + Send + 'static,
         M::InnerModule: Objective<B::InnerBackend>,
     {
-        if self.workers <= 1 {
-            return Ok(Trainer::new(self.cfg.clone())?
+        // Worker 0, or the one worker: the run folder and the progress bar.
+        let first = || -> anyhow::Result<Trainer<'_>> {
+            Ok(Trainer::new(self.cfg.clone())?
                 .with_run_dir(self.run.clone())
                 .with_resume(self.resume)
-                .with_observer(crate::progress::Progress::new())
-                .fit(model, self.train, Some(self.valid), &self.meta, device)?);
+                .with_observer(crate::progress::Progress::new()))
+        };
+        if self.workers <= 1 {
+            return Ok(first()?.fit(model, self.train, Some(self.valid), &self.meta, device)?);
         }
         let workers = self.workers;
         let others = (1..workers)
@@ -68,12 +71,13 @@ impl<'a> Fit<'a> {
             })
             .collect();
         run_workers(others, || {
-            Ok(Trainer::new(self.cfg.clone())?
-                .with_run_dir(self.run.clone())
-                .with_resume(self.resume)
-                .with_observer(crate::progress::Progress::new())
-                .with_data_parallel(DataParallel::local(0, workers))
-                .fit(model, self.train, Some(self.valid), &self.meta, device)?)
+            Ok(first()?.with_data_parallel(DataParallel::local(0, workers)).fit(
+                model,
+                self.train,
+                Some(self.valid),
+                &self.meta,
+                device,
+            )?)
         })
     }
 }

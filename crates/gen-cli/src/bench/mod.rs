@@ -254,8 +254,7 @@ impl Job for EpochJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<BenchRow> {
         B::seed(&device, 0);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let features: Vec<f32> = (0..EPOCH_ROWS * 784).map(|_| rng.random::<f32>()).collect();
-        let data = Dataset::new("random", features, 784, None, None)?;
+        let data = random_rows(&mut rng, EPOCH_ROWS, 784)?;
         let mut order: Vec<usize> = (0..EPOCH_ROWS).collect();
         order.shuffle(&mut rng);
         let mut model = reference_ae().init::<B>(&device);
@@ -286,6 +285,12 @@ impl Job for EpochJob {
             alloc_bytes_per_step: allocated.bytes_allocated as f64 / steps,
         })
     }
+}
+
+/// A data set of `n` rows of `width` values uniform in [0, 1), drawn from `rng`.
+fn random_rows(rng: &mut impl Rng, n: usize, width: usize) -> anyhow::Result<Dataset> {
+    let features: Vec<f32> = (0..n * width).map(|_| rng.random::<f32>()).collect();
+    Ok(Dataset::new("random", features, width, None, None)?)
 }
 
 /// `gen bench`.

@@ -16,6 +16,7 @@ use gen_gan::{Adversary, GanConfig, discriminator_phase, generator_phase};
 use gen_vae::VaeConfig;
 
 use crate::backend::{BackendChoice, Job};
+use rand::SeedableRng;
 
 use super::{AE_TRAIN_FLOPS, BenchJob, BenchRow, ENC_FLOPS, VAE_TRAIN_FLOPS, reference_ae};
 
@@ -301,45 +302,40 @@ impl BenchJob {
     /// burn-collective at every step. A timed run is one `fit` of `--steps` batches (after one
     /// of `--warmup` batches), so the joining, forking and leaving of the collective count too.
     fn data_parallel_rows<B: AutodiffBackend>(&self, device: &B::Device) -> anyhow::Result<Vec<BenchRow>> {
-        let threads = rayon::current_num_threads().max(2);
-        let (warm, timed) = (
-            random_rows(self.warmup.max(1) * 128, 784)?,
-            random_rows(self.steps * 128, 784)?,
-        );
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let warm = std::sync::Arc::new(super::random_rows(&mut rng, self.warmup.max(1) * 128, 784)?);
+        let timed = std::sync::Arc::new(super::random_rows(&mut rng, self.steps * 128, 784)?);
         let model = reference_ae().init::<B>(device);
+        let cfg = gen_core::train::TrainConfig::default()
+            .with_num_epochs(1)
+            .with_batch_size(128)
+            .with_seed(0);
         let mut rows = Vec::new();
+        let threads = rayon::current_num_threads().max(2);
         for (workload, workers) in [("mlp_ae_fit_1worker", 1), ("mlp_ae_fit_workers", threads)] {
             if !self.selected(workload) {
                 continue;
             }
-            let fit = |data: &gen_data::Dataset| -> anyhow::Result<()> {
-                let cfg = gen_core::train::TrainConfig::default()
-                    .with_num_epochs(1)
-                    .with_batch_size(128)
-                    .with_seed(0);
-                std::thread::scope(|s| -> anyhow::Result<()> {
-                    let handles: Vec<_> = (0..workers)
-                        .map(|rank| {
-                            let (model, cfg) = (model.clone(), cfg.clone());
-                            s.spawn(move || -> anyhow::Result<()> {
-                                crate::parallel::worker_pool(threads / workers)?.install(|| {
-                                    let mut trainer = gen_core::train::Trainer::new(cfg)?;
-                                    if workers > 1 {
-                                        trainer = trainer
-                                            .with_data_parallel(gen_core::train::DataParallel::local(rank, workers));
-                                    }
-                                    trainer.fit(model, data, None::<&gen_data::Dataset>, &serde_json::json!({}), device)
-                                })?;
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join()
-                            .map_err(|_| anyhow::anyhow!("a data-parallel worker panicked"))??;
+            // One fit of `data`, through the workers `gen train --workers` runs.
+            let fit = |data: &std::sync::Arc<gen_data::Dataset>| -> anyhow::Result<()> {
+                let worker = |rank: usize| {
+                    let (model, cfg, data, device) = (model.clone(), cfg.clone(), data.clone(), device.clone());
+                    move || -> anyhow::Result<()> {
+                        let mut trainer = gen_core::train::Trainer::new(cfg)?;
+                        if workers > 1 {
+                            trainer = trainer.with_data_parallel(gen_core::train::DataParallel::local(rank, workers));
+                        }
+                        trainer.fit(
+                            model,
+                            &*data,
+                            None::<&gen_data::Dataset>,
+                            &serde_json::json!({}),
+                            &device,
+                        )?;
+                        Ok(())
                     }
-                    Ok(())
-                })
+                };
+                crate::parallel::run_workers((1..workers).map(worker).collect(), worker(0))
             };
             rows.push(self.time_runs(
                 workload,
@@ -351,12 +347,4 @@ impl BenchJob {
         }
         Ok(rows)
     }
-}
-
-/// A data set of `n` random rows of `width` values in [0, 1).
-fn random_rows(n: usize, width: usize) -> anyhow::Result<gen_data::Dataset> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let features: Vec<f32> = (0..n * width).map(|_| rng.random::<f32>()).collect();
-    Ok(gen_data::Dataset::new("random", features, width, None, None)?)
 }
