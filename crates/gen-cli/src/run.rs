@@ -60,6 +60,9 @@ pub struct StoredConfig {
     /// The evaluation classifier's configuration (classifier runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<gen_gan::classifier::ClassifierConfig>,
+    /// The semi-supervised GAN's networks (ssgan runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssgan: Option<gen_gan::ssgan::SsganConfig>,
     /// The backend it was trained on.
     pub backend: BackendChoice,
     /// The safetensors file `gen import` read the weights from (imported runs have no
@@ -88,6 +91,7 @@ impl StoredConfig {
             gan: None,
             sr: None,
             classifier: None,
+            ssgan: None,
             backend,
             imported_from: None,
             gen_version: env!("CARGO_PKG_VERSION").into(),
@@ -104,6 +108,8 @@ impl StoredConfig {
             "a super-resolution model"
         } else if self.classifier.is_some() {
             "the evaluation classifier"
+        } else if self.ssgan.is_some() {
+            "a semi-supervised GAN"
         } else {
             "an autoencoder"
         }
@@ -125,7 +131,7 @@ impl StoredConfig {
     /// Whether the run holds a model of gen-gan: a GAN, a super-resolution model or the
     /// evaluation classifier.
     pub fn is_gan_crate(&self) -> bool {
-        self.gan.is_some() || self.sr.is_some() || self.classifier.is_some()
+        self.gan.is_some() || self.sr.is_some() || self.classifier.is_some() || self.ssgan.is_some()
     }
 
     /// The autoencoder's configuration, or an error naming the run for a VAE run.
@@ -137,7 +143,7 @@ impl StoredConfig {
                  sample, interpolate and traverse)",
                 root.display()
             ),
-            None if self.gan.is_some() || self.sr.is_some() || self.classifier.is_some() => bail!(
+            None if self.is_gan_crate() => bail!(
                 "{} holds {}; this command needs an autoencoder run (GANs have gen eval, sample and \
                  augment; super-resolution models gen eval and upscale)",
                 root.display(),

@@ -1561,3 +1561,66 @@ fn data_parallel_workers_train_the_model_one_worker_trains() {
     );
     assert!(err.contains("--resume continues a run on one worker"), "{err}");
 }
+
+#[test]
+fn semi_supervised_gan_trains_resumes_evaluates_and_refuses_nonsense() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ss = ["train", "--model", "ssgan", "--labels", "50"];
+    let text = ok(dir, &[&ss[..], &["--epochs", "3", "--name", "straight"]].concat());
+    assert!(text.contains("50 labelled of"), "{text}");
+    assert!(text.contains("test error"), "{text}");
+    let run = dir.join("runs/straight");
+    for file in [
+        "generator.ckpt",
+        "discriminator.ckpt",
+        "discriminator_ema.ckpt",
+        "samples.png",
+    ] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    for column in [
+        "d_supervised",
+        "d_unsupervised",
+        "g_feature_matching",
+        "valid_error_ema",
+    ] {
+        assert!(metrics.lines().next().unwrap().contains(column), "{metrics}");
+    }
+    let text = ok(dir, &["eval", "--run", "runs/straight"]);
+    let r = json(&run.join("eval.json"));
+    let error = r["test"]["error"].as_f64().unwrap();
+    assert!(text.contains(&format!("test error {:.2} %", 100.0 * error)), "{text}");
+    assert!(error < 0.5, "three epochs on the digits with 50 labels: {r}");
+    assert_eq!(
+        (r["labels"].as_u64(), r["discriminator"].as_str()),
+        (Some(50), Some("moving average"))
+    );
+
+    // Two epochs, then resumed to three: the same discriminator as three straight away.
+    ok(dir, &[&ss[..], &["--epochs", "2", "--name", "cut"]].concat());
+    let text = ok(dir, &["train", "--resume", "--name", "cut", "--epochs", "3"]);
+    assert!(text.contains("epoch   3"), "{text}");
+    ok(dir, &["eval", "--run", "runs/cut"]);
+    assert_eq!(json(&dir.join("runs/cut/eval.json"))["test"], r["test"]);
+    let last = ok(dir, &["eval", "--run", "runs/cut", "--last"]);
+    assert!(last.contains("(last epoch, epoch 3, 50 labels)"), "{last}");
+
+    // Nonsense is refused before training.
+    let e = fails(dir, &["train", "--model", "gan", "--labels", "50"]);
+    assert!(
+        e.contains("labels applies to the semi-supervised GAN (ssgan) only"),
+        "{e}"
+    );
+    let e = fails(dir, &[&ss[..2], &["ssgan", "--labels", "5"]].concat());
+    assert!(e.contains("5 labels for 10 classes"), "{e}");
+    let e = fails(dir, &[&ss[..], &["--arch", "conv"]].concat());
+    assert!(e.contains("the semi-supervised GAN is an MLP"), "{e}");
+    let e = fails(dir, &[&ss[..], &["--gan-loss", "hinge"]].concat());
+    assert!(e.contains("gan_loss applies to GAN training"), "{e}");
+    let e = fails(dir, &[&ss[..], &["--workers", "2"]].concat());
+    assert!(e.contains("ssgan trains on one worker"), "{e}");
+    let e = fails(dir, &["sample", "--run", "runs/straight", "--output", "x.png"]);
+    assert!(e.contains("holds a semi-supervised GAN"), "{e}");
+}

@@ -12,6 +12,7 @@ pub mod metrics;
 mod nets;
 mod pairs;
 pub mod sr;
+pub mod ssgan;
 mod train;
 
 pub use augment::{DiffAugment, cutout, translate};

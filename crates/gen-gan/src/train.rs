@@ -108,12 +108,12 @@ pub struct GanTrainer<'a> {
 
 /// Running means over an epoch.
 #[derive(Default)]
-struct Means {
+pub(crate) struct Means {
     sums: Vec<(&'static str, f64, usize)>,
 }
 
 impl Means {
-    fn add(&mut self, name: &'static str, v: f64) {
+    pub(crate) fn add(&mut self, name: &'static str, v: f64) {
         match self.sums.iter_mut().find(|(n, _, _)| *n == name) {
             Some(e) => {
                 e.1 += v;
@@ -123,7 +123,7 @@ impl Means {
         }
     }
 
-    fn get(&self, name: &str) -> f64 {
+    pub(crate) fn get(&self, name: &str) -> f64 {
         self.sums
             .iter()
             .find(|(n, _, _)| *n == name)

@@ -138,6 +138,10 @@ pub struct TrainFlags {
     /// The super-resolution model's content loss: l1 (default) or mse.
     #[arg(long)]
     pub content: Option<String>,
+    /// Labelled training images of a semi-supervised GAN (ssgan), class-balanced and chosen
+    /// by --seed (default 100); the other training images are used without their labels.
+    #[arg(long)]
+    pub labels: Option<usize>,
     /// Number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -264,6 +268,9 @@ impl TrainFlags {
         if self.content.is_some() {
             m.content = self.content.clone();
         }
+        if self.labels.is_some() {
+            m.labels = self.labels;
+        }
         let adversarial = matches!(m.family, Family::Gan | Family::Cgan | Family::Sr);
         let t = &mut cfg.train;
         // Without a configuration file, adversarial training starts from DCGAN's Adam settings
@@ -271,6 +278,13 @@ impl TrainFlags {
         if adversarial && self.config.is_none() {
             t.learning_rate = 2e-4;
             t.beta_1 = 0.5;
+        }
+        // The semi-supervised GAN's reference settings: Adam at 3e-3 with β₁ = 0.5, batches
+        // of 100.
+        if m.family == Family::Ssgan && self.config.is_none() {
+            t.learning_rate = 3e-3;
+            t.beta_1 = 0.5;
+            t.batch_size = 100;
         }
         if let Some(v) = self.epochs {
             t.num_epochs = v;

@@ -79,6 +79,10 @@ pub enum Family {
     Sr,
     /// The evaluation classifier (a small CNN) that judges generated images.
     Classifier,
+    /// Semi-supervised GAN (Salimans et al., 2016): a discriminator that classifies, trained on
+    /// `--labels` labelled training images and all of them unlabelled, against a generator
+    /// trained by feature matching.
+    Ssgan,
 }
 
 impl Family {
@@ -96,12 +100,16 @@ impl Family {
             Family::Cgan => "cgan",
             Family::Sr => "sr",
             Family::Classifier => "classifier",
+            Family::Ssgan => "ssgan",
         }
     }
 
     /// Whether `gen-gan` trains the family (GANs, super-resolution, the evaluation classifier).
     pub fn is_gan_crate(self) -> bool {
-        matches!(self, Family::Gan | Family::Cgan | Family::Sr | Family::Classifier)
+        matches!(
+            self,
+            Family::Gan | Family::Cgan | Family::Sr | Family::Classifier | Family::Ssgan
+        )
     }
 
     /// Whether `gen train --workers` trains the family on several workers: the GANs, plain
@@ -204,6 +212,9 @@ pub struct ModelSpec {
     pub adversarial_weight: Option<f64>,
     /// A super-resolution model's content loss: `l1` (default) or `mse`.
     pub content: Option<String>,
+    /// Labelled training images of a semi-supervised GAN (ssgan): a class-balanced subset
+    /// chosen by the training seed (default 100).
+    pub labels: Option<usize>,
 }
 
 impl Default for ModelSpec {
@@ -236,6 +247,7 @@ impl Default for ModelSpec {
             dagan: false,
             adversarial_weight: None,
             content: None,
+            labels: None,
         }
     }
 }
@@ -276,6 +288,17 @@ impl RunConfig {
                 );
             }
         }
+        if let Some(n) = self.model.labels {
+            if self.model.family != Family::Ssgan {
+                bail!("in [model]: labels applies to the semi-supervised GAN (ssgan) only");
+            }
+            if n < 2 {
+                bail!("in [model]: labels must be at least 2 (one per class at the least), got {n}");
+            }
+        }
+        if self.model.family == Family::Ssgan && self.model.arch != Arch::Mlp {
+            bail!("in [model]: the semi-supervised GAN is an MLP (the paper's permutation-invariant networks)");
+        }
         if self.model.family.is_gan_crate() {
             let m = &self.model;
             if let Some(l) = &m.gan_loss {
@@ -309,6 +332,22 @@ impl RunConfig {
             }
             m.content_loss().context("in [model]")?;
             // Settings the other kind of adversarial training would silently ignore.
+            if m.family == Family::Ssgan {
+                let gan_only = [
+                    ("gan_loss", m.gan_loss.is_some()),
+                    ("diff_augment", m.diff_augment.is_some()),
+                    ("real_shift", m.real_shift > 0),
+                    ("dagan", m.dagan),
+                    ("spectral_norm", m.spectral_norm),
+                    ("n_critic", m.n_critic != 1),
+                    ("lr_d", m.lr_d.is_some()),
+                ];
+                if let Some((name, _)) = gan_only.iter().find(|(_, set)| *set) {
+                    bail!(
+                        "in [model]: {name} applies to GAN training (gan, cgan), not to the semi-supervised GAN (ssgan)"
+                    );
+                }
+            }
             if m.family == Family::Sr {
                 let gan_only = [
                     ("ema", m.ema.is_some()),
@@ -350,6 +389,7 @@ impl RunConfig {
             match self.model.family {
                 Family::Classifier => return format!("classifier-{data}"),
                 Family::Sr => return format!("sr-{data}-adv{}", self.model.adversarial_weight.unwrap_or(0.01)),
+                Family::Ssgan => return format!("ssgan-{data}-labels{}", self.model.labels_or_default()),
                 _ => {}
             }
             let arch = format!("{:?}", self.model.arch).to_lowercase();

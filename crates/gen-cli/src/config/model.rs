@@ -27,6 +27,20 @@ impl ModelSpec {
         })
     }
 
+    /// The labelled images of a semi-supervised GAN run: as given, or 100.
+    pub fn labels_or_default(&self) -> usize {
+        self.labels.unwrap_or(100)
+    }
+
+    /// The semi-supervised GAN for `d_input` values and `n_classes` classes: the paper's
+    /// networks, with the discriminator's moving average at `ema` (default 0.999).
+    pub fn ssgan(&self, d_input: usize, n_classes: usize) -> gen_gan::ssgan::SsganConfig {
+        gen_gan::ssgan::SsganConfig {
+            ema: Some(self.ema.unwrap_or(0.999)),
+            ..gen_gan::ssgan::SsganConfig::new(d_input, n_classes)
+        }
+    }
+
     /// The GAN configuration for images of `image`'s shape, conditional on `n_classes` for the
     /// cgan family; `lr` is the training rate (the discriminator's default).
     ///
@@ -76,7 +90,8 @@ impl ModelSpec {
             | Family::Gan
             | Family::Cgan
             | Family::Sr
-            | Family::Classifier => Regularizer::None,
+            | Family::Classifier
+            | Family::Ssgan => Regularizer::None,
             Family::SparseKl => Regularizer::SparseKl {
                 rho: self.rho,
                 beta: weight,

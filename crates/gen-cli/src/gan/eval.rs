@@ -26,6 +26,9 @@ impl Job for EvalJob {
         if stored.classifier.is_some() {
             return super::classifier::eval::<B::InnerBackend>(&args, &device);
         }
+        if stored.ssgan.is_some() {
+            return super::ssgan::eval::<B::InnerBackend>(&args, flags.last, &device);
+        }
         eval_gan::<B>(&args, &flags, &device)
     }
 }

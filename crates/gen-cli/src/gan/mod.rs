@@ -1,5 +1,6 @@
-//! GAN, super-resolution and evaluation-classifier runs: `gen train --model gan|cgan|sr|classifier`,
-//! and `gen eval`, `gen sample`, `gen augment` and `gen upscale` on them.
+//! GAN, super-resolution, evaluation-classifier and semi-supervised GAN runs: `gen train
+//! --model gan|cgan|sr|classifier|ssgan`, and `gen eval`, `gen sample`, `gen augment` and
+//! `gen upscale` on them.
 //!
 //! The evaluation classifier is trained once per data set into `RUNS/classifier-DATA/` (by the
 //! first GAN run or eval that needs it, or by `gen train --model classifier`) and reused
@@ -7,6 +8,7 @@
 
 mod classifier;
 mod eval;
+mod ssgan;
 mod superres;
 mod tools;
 
@@ -80,6 +82,7 @@ pub(crate) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     match job.cfg.model.family {
         Family::Classifier => classifier::train::<B>(&job, &device).map(|_| ()),
         Family::Sr => superres::train::<B>(job, device),
+        Family::Ssgan => ssgan::train::<B>(job, device),
         _ => train_gan::<B>(job, device),
     }
 }
