@@ -1588,24 +1588,35 @@ fn semi_supervised_gan_trains_resumes_evaluates_and_refuses_nonsense() {
     ] {
         assert!(metrics.lines().next().unwrap().contains(column), "{metrics}");
     }
-    let text = ok(dir, &["eval", "--run", "runs/straight"]);
+    let budget = ["--augment-budget", "2000"];
+    let text = ok(dir, &[&["eval", "--run", "runs/straight"][..], &budget].concat());
     let r = json(&run.join("eval.json"));
-    let error = r["test"]["error"].as_f64().unwrap();
-    assert!(text.contains(&format!("test error {:.2} %", 100.0 * error)), "{text}");
+    let error = r["fewlabels"]["ssgan"]["error"].as_f64().unwrap();
+    assert!(
+        text.contains(&format!("semi-supervised GAN {:.2} %", 100.0 * error)),
+        "{text}"
+    );
     assert!(error < 0.5, "three epochs on the digits with 50 labels: {r}");
     assert_eq!(
         (r["labels"].as_u64(), r["discriminator"].as_str()),
         (Some(50), Some("moving average"))
     );
+    let f = &r["fewlabels"];
+    for baseline in ["labels_only_error", "shifts_error"] {
+        let e = f[baseline].as_f64().unwrap();
+        assert!(e > 0.0 && e < 0.9, "{baseline}: {f}");
+    }
+    // 2 pixels on 28-pixel images, scaled: 1 on the 8x8 digits.
+    assert_eq!((f["shift"].as_u64(), f["budget"].as_u64()), (Some(1), Some(2000)));
 
     // Two epochs, then resumed to three: the same discriminator as three straight away.
     ok(dir, &[&ss[..], &["--epochs", "2", "--name", "cut"]].concat());
     let text = ok(dir, &["train", "--resume", "--name", "cut", "--epochs", "3"]);
     assert!(text.contains("epoch   3"), "{text}");
-    ok(dir, &["eval", "--run", "runs/cut"]);
-    assert_eq!(json(&dir.join("runs/cut/eval.json"))["test"], r["test"]);
-    let last = ok(dir, &["eval", "--run", "runs/cut", "--last"]);
-    assert!(last.contains("(last epoch, epoch 3, 50 labels)"), "{last}");
+    ok(dir, &[&["eval", "--run", "runs/cut"][..], &budget].concat());
+    assert_eq!(json(&dir.join("runs/cut/eval.json"))["fewlabels"], r["fewlabels"]);
+    let last = ok(dir, &[&["eval", "--run", "runs/cut", "--last"][..], &budget].concat());
+    assert!(last.contains("(last epoch, epoch 3)"), "{last}");
 
     // Nonsense is refused before training.
     let e = fails(dir, &["train", "--model", "gan", "--labels", "50"]);

@@ -27,7 +27,7 @@ impl Job for EvalJob {
             return super::classifier::eval::<B::InnerBackend>(&args, &device);
         }
         if stored.ssgan.is_some() {
-            return super::ssgan::eval::<B::InnerBackend>(&args, flags.last, &device);
+            return super::ssgan::eval::<B>(&args, &flags, &device);
         }
         eval_gan::<B>(&args, &flags, &device)
     }

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use gen_core::train::{load_module, write_atomic};
-use gen_gan::ssgan::{DISCRIMINATOR_EMA, SsDiscriminator, SsganTrainer, evaluate, labelled_subset};
+use gen_gan::ssgan::{DISCRIMINATOR_EMA, SsDiscriminator, SsganTrainer, compare, evaluate, labelled_subset};
 
-use super::{check_epochs_left, grid, image_splits};
+use super::{GanEvalFlags, check_epochs_left, grid, image_splits};
 use crate::data::{data_dir, load_splits};
 use crate::progress::Progress;
 use crate::run::{RunArgs, StoredConfig, TrainJob, read_stored};
@@ -64,40 +64,50 @@ pub(super) fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device) -> any
     Ok(())
 }
 
+/// Largest shift of the shifted baseline on 28-pixel images, in pixels (the augmentation
+/// experiment's); other sizes scale it, at least 1 pixel (1 on the 8x8 digits).
+const SHIFT_PX_AT_28: f64 = 2.0;
+
 /// `gen eval` on a semi-supervised GAN run: its discriminator's test error (the moving
-/// average's unless `last`), written to `eval.json`.
-pub(super) fn eval<B: Backend>(args: &RunArgs, last: bool, device: &B::Device) -> anyhow::Result<()> {
+/// average's unless `--last`) beside the evaluation classifier trained on the run's labelled
+/// images alone and randomly shifted (each for `--augment-budget` images), written to
+/// `eval.json`.
+pub(super) fn eval<B: AutodiffBackend>(args: &RunArgs, flags: &GanEvalFlags, device: &B::Device) -> anyhow::Result<()> {
     let (stored, run) = read_stored(&args.run)?;
     let ss = stored.ssgan.clone().context("the run holds no semi-supervised GAN")?;
     let ema = run.file(DISCRIMINATOR_EMA);
-    let (path, which) = if ema.is_file() && !last {
+    let (path, which) = if ema.is_file() && !flags.last {
         (ema, "moving average")
     } else {
         (run.file(gen_gan::DISCRIMINATOR), "last epoch")
     };
-    let (d, header) = load_module(SsDiscriminator::<B>::new(&ss, device), &path, device)
-        .with_context(|| format!("loading {}", path.display()))?;
+    let fresh = SsDiscriminator::<B::InnerBackend>::new(&ss, device);
+    let (d, header) = load_module(fresh, &path, device).with_context(|| format!("loading {}", path.display()))?;
     let splits = load_splits(&stored.run.data, &data_dir(args.data_dir.as_deref()))?;
-    let judged = evaluate(&d, &splits.test, device)?;
     let labels = stored.run.model.labels_or_default();
-    println!(
-        "semi-supervised GAN {} ({which}, epoch {}, {labels} labels): test error {:.2} % ({} of {} images)",
+    let seed = stored.run.train.seed;
+    let rows = labelled_subset(&splits.train, labels, ss.n_classes, seed)?;
+    let labelled = splits.train.subset(&rows, "labelled");
+    eprintln!(
+        "judging {} ({which}, epoch {}) and training the evaluation classifier on its {labels} labelled images",
         args.run.display(),
-        header.epoch,
-        100.0 * judged.error,
-        judged.errors,
-        judged.n
+        header.epoch
     );
-    let report = serde_json::json!({
+    let side = labelled.image_shape().map_or(28, |s| s.width.min(s.height));
+    let shift = (SHIFT_PX_AT_28 * side as f64 / 28.0).round().max(1.0) as usize;
+    let report = compare::<B>(&d, &labelled, &splits.test, flags.augment_budget, shift, seed, device)?;
+    print!("{}", report.summary());
+    let json = serde_json::json!({
         "dataset": stored.run.data.dataset,
+        "n_test": splits.test.len(),
         "labels": labels,
-        "seed": stored.run.train.seed,
+        "seed": seed,
         "epoch": header.epoch,
         "discriminator": which,
-        "test": judged,
+        "fewlabels": report,
     });
     let out = args.run.join("eval.json");
-    write_atomic(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(&out, serde_json::to_string_pretty(&json)?.as_bytes())?;
     println!("written to {}", out.display());
     Ok(())
 }

@@ -20,8 +20,10 @@
 //! unlabelled images, each with a batch of labelled images drawn in turn from the labelled
 //! set), keeps a moving average of the discriminator for evaluation, and writes resumable run
 //! folders. [`labelled_subset`] picks a class-balanced labelled set; [`evaluate`] judges a
-//! discriminator as a classifier.
+//! discriminator as a classifier, and [`compare`] beside the evaluation classifier trained on
+//! the same labelled images alone and randomly shifted.
 
+mod compare;
 mod loss;
 mod nets;
 mod train;
@@ -29,6 +31,7 @@ mod train;
 use gen_core::ConfigError;
 use serde::{Deserialize, Serialize};
 
+pub use compare::{FewLabelsReport, compare};
 pub use loss::{discriminator_loss, feature_matching, log_sum_exp, softplus, supervised_loss, unsupervised_loss};
 pub use nets::{SsDiscriminator, SsGenerator, WnDense};
 pub use train::{ClassifierEval, DISCRIMINATOR_EMA, FittedSsgan, SsganTrainer, evaluate, labelled_subset};
