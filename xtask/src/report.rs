@@ -1309,6 +1309,13 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 /// picks the labelled images). Each full run is 100 epochs, about an hour on the 2-core
 /// machine, so this section is meant for `--resume` across sittings.
 fn fewlabels(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
+    // Measured 2026-12-08, MNIST, 100 labels, seed 0, stopped after 54 of the 100 epochs (about
+    // 33 minutes on an idle machine): test error 1.56 % (156 of 10,000) from the moving average,
+    // against 15.80 % for the evaluation classifier on the 100 labels alone and 13.44 % on them
+    // shifted by up to 2 px (60,000 images each). Validation error of the average by epoch:
+    // 21.1 % (1), 7.6 % (10), 4.4 % (20), 2.8 % (30), 2.6 % (40), 2.3 % (54). Before the four
+    // details of the reference implementation (ARCHITECTURE.md, gen-gan's `ssgan`) the first
+    // version stayed at 18-25 % and rose over epochs 3-7.
     let (set, _) = cx.pick("", "")?;
     let (label_counts, seeds, epochs, budget): (&[usize], &[u64], &str, &str) = if cx.quick {
         (&[50], &[0], "3", "2000")
