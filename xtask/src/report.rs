@@ -1316,6 +1316,8 @@ fn fewlabels(cx: &Ctx, out: &mut Out) -> anyhow::Result<()> {
     // 21.1 % (1), 7.6 % (10), 4.4 % (20), 2.8 % (30), 2.6 % (40), 2.3 % (54). Before the four
     // details of the reference implementation (ARCHITECTURE.md, gen-gan's `ssgan`) the first
     // version stayed at 18-25 % and rose over epochs 3-7.
+    // Resumed to 100 epochs (34.6 s an epoch idle, about 58 minutes for the run): test error
+    // 1.19 % (119 of 10,000), validation 1.57 %.
     let (set, _) = cx.pick("", "")?;
     let (label_counts, seeds, epochs, budget): (&[usize], &[u64], &str, &str) = if cx.quick {
         (&[50], &[0], "3", "2000")
