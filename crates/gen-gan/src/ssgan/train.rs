@@ -292,6 +292,11 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_scalar().elem::<f64>()
 }
 
+/// The mean probability of being real, D = Z/(Z + 1) = σ(lse), over rows of logits.
+fn mean_p_real<B: Backend>(logits: Tensor<B, 2>) -> f64 {
+    scalar(burn::tensor::activation::sigmoid(log_sum_exp(logits).detach()).mean())
+}
+
 impl<B, OG, OD> EpochSteps<B> for Steps<'_, B, OG, OD>
 where
     B: AutodiffBackend,
@@ -370,24 +375,7 @@ where
             .sum()
             .into_scalar()
             .elem::<i64>();
-        let d_real = scalar(
-            log_sum_exp(l_unl.clone())
-                .detach()
-                .neg()
-                .exp()
-                .add_scalar(1.0)
-                .recip()
-                .mean(),
-        );
-        let d_fake = scalar(
-            log_sum_exp(l_fake.clone())
-                .detach()
-                .neg()
-                .exp()
-                .add_scalar(1.0)
-                .recip()
-                .mean(),
-        );
+        let (d_real, d_fake) = (mean_p_real(l_unl.clone()), mean_p_real(l_fake.clone()));
         let (loss, sup, unsup) = discriminator_loss(l_lab, y, l_unl, l_fake, self.ss.unlabelled_weight);
         let d_loss = scalar(loss.clone().detach());
         if !d_loss.is_finite() {
